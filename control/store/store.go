@@ -1,0 +1,140 @@
+// Package store is the storage infrastructure of the control plane: the MongoDB client, the
+// embedded FerretDB used when no mongo_uri is configured, collection naming and index helpers.
+// It knows no domain package; domain packages own their collections through it.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
+)
+
+// Platform collections (shared by all tenants).
+const (
+	CollTenants       = "tenants"
+	CollDirectory     = "directory"      // email → tenant
+	CollRefreshTokens = "refresh_tokens" // hashed opaque refresh tokens
+	CollLoginAttempts = "login_attempts" // failed-login back-off per (tenant, email)
+)
+
+// Per-tenant collection suffixes: t_<tenant>_<suffix>.
+const (
+	SuffixUsers       = "users"
+	SuffixAudit       = "audit"
+	SuffixInvitations = "invitations"
+)
+
+// SystemTenant is the pseudo-tenant holding platform admins and platform-wide audit entries.
+// "system" is a reserved tenant id, so no real tenant can take it.
+const SystemTenant = "system"
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// TenantCollection names a tenant's collection. It panics on an id that is not a DNS label:
+// ids are validated long before they reach storage, so this is a last line of defence against
+// a collection name built from unchecked input.
+func TenantCollection(tenantID, suffix string) string {
+	if !tenantIDPattern.MatchString(tenantID) {
+		panic(fmt.Sprintf("store: tenant id %q is not a DNS label", tenantID))
+	}
+	return "t_" + tenantID + "_" + suffix
+}
+
+// DB is the database handle shared by domain stores.
+type DB struct {
+	Client   *mongo.Client
+	Database *mongo.Database
+}
+
+// Connect dials uri and checks the server answers within timeout.
+func Connect(ctx context.Context, uri, database string, timeout time.Duration) (*DB, error) {
+	opts := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(timeout).
+		SetConnectTimeout(timeout).
+		SetAppName("saasgate")
+	client, err := mongo.Connect(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to MongoDB: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("MongoDB at %s did not answer: %w", redactURI(uri), err)
+	}
+	return &DB{Client: client, Database: client.Database(database)}, nil
+}
+
+// Close disconnects the client.
+func (db *DB) Close(ctx context.Context) error { return db.Client.Disconnect(ctx) }
+
+// Ping checks the server is reachable (readiness).
+func (db *DB) Ping(ctx context.Context) error { return db.Client.Ping(ctx, readpref.Primary()) }
+
+// C returns a collection of the database.
+func (db *DB) C(name string) *mongo.Collection { return db.Database.Collection(name) }
+
+// Index describes one index; Keys are field names in order, ascending.
+type Index struct {
+	Keys   []string
+	Unique bool
+}
+
+// EnsureCollection creates a collection (if absent) and its indexes. It is idempotent, so
+// concurrent creators and restarts are harmless.
+func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Index) error {
+	err := db.Database.CreateCollection(ctx, name)
+	if err != nil && !IsNamespaceExists(err) {
+		return fmt.Errorf("creating collection %s: %w", name, err)
+	}
+	if len(indexes) == 0 {
+		return nil
+	}
+	models := make([]mongo.IndexModel, 0, len(indexes))
+	for _, ix := range indexes {
+		keys := bson.D{}
+		for _, k := range ix.Keys {
+			keys = append(keys, bson.E{Key: k, Value: 1})
+		}
+		opts := options.Index()
+		if ix.Unique {
+			opts.SetUnique(true)
+		}
+		models = append(models, mongo.IndexModel{Keys: keys, Options: opts})
+	}
+	if _, err := db.C(name).Indexes().CreateMany(ctx, models); err != nil {
+		return fmt.Errorf("creating indexes on %s: %w", name, err)
+	}
+	return nil
+}
+
+// DropCollection drops a collection; a missing one is not an error.
+func (db *DB) DropCollection(ctx context.Context, name string) error {
+	return db.C(name).Drop(ctx)
+}
+
+// IsDuplicateKey reports a unique-index violation.
+func IsDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// IsNamespaceExists reports the "collection already exists" error (code 48).
+func IsNamespaceExists(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 48
+}
+
+// IsNotFound reports a lookup that matched no document.
+func IsNotFound(err error) bool { return errors.Is(err, mongo.ErrNoDocuments) }
+
+// redactURI hides credentials in a connection string for error messages.
+func redactURI(uri string) string {
+	return userinfoPattern.ReplaceAllString(uri, "$1***@")
+}
+
+var userinfoPattern = regexp.MustCompile(`^(mongodb(?:\+srv)?://)[^@/]*@`)
