@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/saasgate/saasgate/control/api"
 )
 
 func init() {
@@ -25,10 +28,44 @@ func (*APIHandler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// ServeHTTP answers from the control-plane API.
-func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	w.WriteHeader(http.StatusNotImplemented)
+// Provision finds the `saas` app.
+func (h *APIHandler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("saas")
+	if err != nil {
+		return fmt.Errorf("saas_api: loading the saas app: %w", err)
+	}
+	h.app = app.(*App)
 	return nil
 }
 
-var _ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
+// ServeHTTP answers from the control-plane API.
+func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	svc := h.app.Service()
+	if svc == nil {
+		// Caddy starts apps in no fixed order: the HTTP server can accept a request a moment
+		// before the saas app has connected to its database.
+		w.Header().Set("Retry-After", "1")
+		api.WriteProblem(w, http.StatusServiceUnavailable, "not_ready", "The control plane is starting.")
+		return nil
+	}
+	svc.API.ServeHTTP(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))
+	return nil
+}
+
+// requestInfo reads the client IP Caddy resolved (honouring trusted_proxies) and the
+// request's uuid, the id Caddy's access log shows.
+func requestInfo(r *http.Request) api.RequestInfo {
+	var info api.RequestInfo
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		info.IP = ip
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		info.RequestID, _ = repl.GetString("http.request.uuid")
+	}
+	return info
+}
+
+var (
+	_ caddy.Provisioner           = (*APIHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
+)

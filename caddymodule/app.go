@@ -3,7 +3,16 @@
 package caddymodule
 
 import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/plan"
 )
 
 func init() {
@@ -47,6 +56,12 @@ type App struct {
 	Stripe *StripeConfig `json:"stripe,omitempty"`
 	// The plan catalog. Default: one plan "free" (60/1m, burst 60, 10000/month).
 	Plans []PlanConfig `json:"plans,omitempty"`
+
+	catalog    *plan.Catalog
+	logger     *zap.Logger
+	backendKey string
+	stop       context.CancelFunc
+	service    atomic.Pointer[control.Service]
 }
 
 // StripeConfig configures billing through Stripe.
@@ -86,3 +101,142 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(App) },
 	}
 }
+
+// backends holds database connections (and embedded servers) across config reloads, keyed by
+// where the data lives, so a reload neither reconnects nor restarts the embedded FerretDB.
+var backends = caddy.NewUsagePool()
+
+type pooledBackend struct{ *control.Backend }
+
+func (p pooledBackend) Destruct() error { return p.Close() }
+
+// Provision fills defaults and builds the plan catalog. It does no I/O: it also runs for
+// `saasgate validate`.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	for _, s := range []*string{&a.MongoURI, &a.RedisURL, &a.JWTSecret, &a.AdminEmail, &a.AdminPassword, &a.DataDir} {
+		*s = repl.ReplaceKnown(*s, "")
+	}
+	if a.Stripe != nil {
+		for _, s := range []*string{&a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase} {
+			*s = repl.ReplaceKnown(*s, "")
+		}
+	}
+	if a.Database == "" {
+		a.Database = "saasgate"
+	}
+	if a.DataDir == "" {
+		a.DataDir = "data"
+	}
+	if a.JWTIssuer == "" {
+		a.JWTIssuer = "saasgate"
+	}
+	if a.AccessTTL == 0 {
+		a.AccessTTL = caddy.Duration(time.Hour)
+	}
+	if a.BaseDomain == "" {
+		a.BaseDomain = "localhost"
+	}
+	if a.DefaultPlan == "" {
+		a.DefaultPlan = "free"
+	}
+	if a.GracePeriod == 0 {
+		a.GracePeriod = caddy.Duration(168 * time.Hour)
+	}
+	if a.OnLimiterError == "" {
+		a.OnLimiterError = "local"
+	}
+	catalog, err := buildCatalog(a.Plans, a.DefaultPlan)
+	if err != nil {
+		return err
+	}
+	a.catalog = catalog
+	return nil
+}
+
+func buildCatalog(configs []PlanConfig, defaultPlan string) (*plan.Catalog, error) {
+	plans := make([]*plan.Plan, 0, len(configs))
+	for _, pc := range configs {
+		rate, err := plan.ParseRate(pc.Rate)
+		if err != nil {
+			return nil, fmt.Errorf("plan %q: %w", pc.ID, err)
+		}
+		p := &plan.Plan{ID: pc.ID, Name: pc.Name, Rate: rate, Burst: pc.Burst, StripePrice: pc.StripePrice}
+		if pc.Quota != "" {
+			if p.Quota, err = plan.ParseQuota(pc.Quota); err != nil {
+				return nil, fmt.Errorf("plan %q: %w", pc.ID, err)
+			}
+		}
+		plans = append(plans, p)
+	}
+	return plan.NewCatalog(plans, defaultPlan)
+}
+
+// Start connects to the database (starting the embedded one if configured so), builds the
+// control-plane service and starts its housekeeping.
+func (a *App) Start() error {
+	a.backendKey = "mongo|" + a.MongoURI + "|" + a.Database + "|" + a.DataDir
+	val, _, err := backends.LoadOrNew(a.backendKey, func() (caddy.Destructor, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := control.OpenBackend(ctx, control.BackendConfig{
+			MongoURI: a.MongoURI, Database: a.Database, DataDir: a.DataDir, Logger: a.logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return pooledBackend{b}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("saas: %w", err)
+	}
+	backend := val.(pooledBackend).Backend
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := control.New(ctx, backend, control.Config{
+		DataDir:       a.DataDir,
+		JWTSecret:     []byte(a.JWTSecret),
+		JWTIssuer:     a.JWTIssuer,
+		AccessTTL:     time.Duration(a.AccessTTL),
+		BaseDomain:    a.BaseDomain,
+		AdminEmail:    a.AdminEmail,
+		AdminPassword: a.AdminPassword,
+		Plans:         a.catalog,
+		Logger:        a.logger,
+	})
+	if err != nil {
+		_, _ = backends.Delete(a.backendKey)
+		return fmt.Errorf("saas: %w", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	go svc.Run(runCtx, 10*time.Minute)
+	a.service.Store(svc)
+	a.logger.Info("control plane ready",
+		zap.String("database", a.Database), zap.Bool("embedded", a.MongoURI == ""),
+		zap.String("base_domain", a.BaseDomain), zap.Int("plans", len(a.catalog.All())))
+	return nil
+}
+
+// Stop ends housekeeping and releases the shared backend (closed when no config uses it).
+func (a *App) Stop() error {
+	if a.stop != nil {
+		a.stop()
+	}
+	if a.backendKey != "" {
+		_, err := backends.Delete(a.backendKey)
+		return err
+	}
+	return nil
+}
+
+// Service returns the running control plane, or nil before Start has finished.
+func (a *App) Service() *control.Service { return a.service.Load() }
+
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+)

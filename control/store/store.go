@@ -35,7 +35,7 @@ const (
 // "system" is a reserved tenant id, so no real tenant can take it.
 const SystemTenant = "system"
 
-var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
 
 // TenantCollection names a tenant's collection. It panics on an id that is not a DNS label:
 // ids are validated long before they reach storage, so this is a last line of defence against
@@ -97,7 +97,8 @@ func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Inde
 	if len(indexes) == 0 {
 		return nil
 	}
-	models := make([]mongo.IndexModel, 0, len(indexes))
+	// One createIndexes call per index: FerretDB 1.24 panics when a single call names several
+	// indexes of which more than one already exists (as on every restart).
 	for _, ix := range indexes {
 		keys := bson.D{}
 		for _, k := range ix.Keys {
@@ -107,10 +108,9 @@ func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Inde
 		if ix.Unique {
 			opts.SetUnique(true)
 		}
-		models = append(models, mongo.IndexModel{Keys: keys, Options: opts})
-	}
-	if _, err := db.C(name).Indexes().CreateMany(ctx, models); err != nil {
-		return fmt.Errorf("creating indexes on %s: %w", name, err)
+		if _, err := db.C(name).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: opts}); err != nil {
+			return fmt.Errorf("creating index %v on %s: %w", ix.Keys, name, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,244 @@
+package account
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/store"
+)
+
+// Store persists users, the directory, invitations and login back-off.
+type Store interface {
+	InsertUser(ctx context.Context, tenantID string, u *User) error // ErrEmailTaken on duplicate
+	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
+	UserByID(ctx context.Context, tenantID, id string) (*User, error)
+	ListUsers(ctx context.Context, tenantID string) ([]*User, error)
+	SetRole(ctx context.Context, tenantID, id string, role identity.Role, now time.Time) (*User, error)
+	CountRole(ctx context.Context, tenantID string, role identity.Role) (int64, error)
+
+	AddDirectory(ctx context.Context, email, tenantID string) error
+	TenantsOf(ctx context.Context, email string, limit int) ([]string, error)
+
+	InsertInvitation(ctx context.Context, tenantID string, inv *Invitation) error
+	// ClaimInvitation marks an unused, unexpired invitation for email used; ErrInvalidInvitation
+	// when none matched.
+	ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error)
+
+	LoginState(ctx context.Context, key string) (*LoginState, error) // nil when none
+	RecordLoginFailure(ctx context.Context, key string, now time.Time) (*LoginState, error)
+	LockLogin(ctx context.Context, key string, until time.Time) error
+	ResetLogin(ctx context.Context, key string) error
+	DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error)
+}
+
+// LoginState counts consecutive failed logins of one (tenant, email).
+type LoginState struct {
+	Key         string    `bson:"_id"`
+	Failures    int       `bson:"failures"`
+	LastFailure time.Time `bson:"last_failure"`
+	LockedUntil time.Time `bson:"locked_until"`
+}
+
+// MongoStore implements Store.
+type MongoStore struct {
+	DB *store.DB
+}
+
+// Init creates the platform collections.
+func (s *MongoStore) Init(ctx context.Context) error {
+	if err := s.DB.EnsureCollection(ctx, store.CollDirectory,
+		store.Index{Keys: []string{"email", "tenant_id"}, Unique: true}); err != nil {
+		return err
+	}
+	return s.DB.EnsureCollection(ctx, store.CollLoginAttempts, store.Index{Keys: []string{"last_failure"}})
+}
+
+// CreateTenantCollections creates t_<tenant>_users and t_<tenant>_invitations.
+func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
+	if err := s.DB.EnsureCollection(ctx, store.TenantCollection(tenantID, store.SuffixUsers),
+		store.Index{Keys: []string{"email"}, Unique: true},
+		store.Index{Keys: []string{"role"}}); err != nil {
+		return err
+	}
+	return s.DB.EnsureCollection(ctx, store.TenantCollection(tenantID, store.SuffixInvitations),
+		store.Index{Keys: []string{"email"}})
+}
+
+func (s *MongoStore) users(tenantID string) string {
+	return store.TenantCollection(tenantID, store.SuffixUsers)
+}
+
+func (s *MongoStore) InsertUser(ctx context.Context, tenantID string, u *User) error {
+	_, err := s.DB.C(s.users(tenantID)).InsertOne(ctx, u)
+	if store.IsDuplicateKey(err) {
+		return ErrEmailTaken
+	}
+	return err
+}
+
+func (s *MongoStore) findUser(ctx context.Context, tenantID string, filter bson.D) (*User, error) {
+	var u User
+	err := s.DB.C(s.users(tenantID)).FindOne(ctx, filter).Decode(&u)
+	if store.IsNotFound(err) {
+		return nil, ErrUserNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (s *MongoStore) UserByEmail(ctx context.Context, tenantID, email string) (*User, error) {
+	return s.findUser(ctx, tenantID, bson.D{{Key: "email", Value: email}})
+}
+
+func (s *MongoStore) UserByID(ctx context.Context, tenantID, id string) (*User, error) {
+	return s.findUser(ctx, tenantID, bson.D{{Key: "_id", Value: id}})
+}
+
+func (s *MongoStore) ListUsers(ctx context.Context, tenantID string) ([]*User, error) {
+	cur, err := s.DB.C(s.users(tenantID)).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*User
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *MongoStore) SetRole(ctx context.Context, tenantID, id string, role identity.Role, now time.Time) (*User, error) {
+	var u User
+	err := s.DB.C(s.users(tenantID)).FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: role}, {Key: "updated_at", Value: now}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&u)
+	if store.IsNotFound(err) {
+		return nil, ErrUserNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (s *MongoStore) CountRole(ctx context.Context, tenantID string, role identity.Role) (int64, error) {
+	return s.DB.C(s.users(tenantID)).CountDocuments(ctx, bson.D{{Key: "role", Value: role}})
+}
+
+func (s *MongoStore) AddDirectory(ctx context.Context, email, tenantID string) error {
+	_, err := s.DB.C(store.CollDirectory).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: email + " " + tenantID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: email}, {Key: "tenant_id", Value: tenantID}}}},
+		options.Update().SetUpsert(true))
+	return err
+}
+
+func (s *MongoStore) TenantsOf(ctx context.Context, email string, limit int) ([]string, error) {
+	cur, err := s.DB.C(store.CollDirectory).Find(ctx, bson.D{{Key: "email", Value: email}},
+		options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "tenant_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		TenantID string `bson:"tenant_id"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.TenantID
+	}
+	return out, nil
+}
+
+func (s *MongoStore) InsertInvitation(ctx context.Context, tenantID string, inv *Invitation) error {
+	_, err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).InsertOne(ctx, inv)
+	return err
+}
+
+func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
+	var inv Invitation
+	err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).FindOneAndUpdate(ctx,
+		bson.D{
+			{Key: "_id", Value: hash},
+			{Key: "email", Value: email},
+			{Key: "used_at", Value: nil},
+			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}},
+		},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "used_at", Value: now}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&inv)
+	if store.IsNotFound(err) {
+		return nil, ErrInvalidInvitation
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
+
+// loginKey hashes (tenant, email) so the collection holds no addresses of strangers who
+// mistyped theirs, and ids stay short.
+func loginKey(tenantID, email string) string {
+	sum := sha256.Sum256([]byte(tenantID + "\x00" + email))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (s *MongoStore) LoginState(ctx context.Context, key string) (*LoginState, error) {
+	var st LoginState
+	err := s.DB.C(store.CollLoginAttempts).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&st)
+	if store.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (s *MongoStore) RecordLoginFailure(ctx context.Context, key string, now time.Time) (*LoginState, error) {
+	var st LoginState
+	err := s.DB.C(store.CollLoginAttempts).FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: key}},
+		bson.D{
+			{Key: "$inc", Value: bson.D{{Key: "failures", Value: 1}}},
+			{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}}},
+		},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+	).Decode(&st)
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (s *MongoStore) LockLogin(ctx context.Context, key string, until time.Time) error {
+	_, err := s.DB.C(store.CollLoginAttempts).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "locked_until", Value: until}}}})
+	return err
+}
+
+func (s *MongoStore) ResetLogin(ctx context.Context, key string) error {
+	_, err := s.DB.C(store.CollLoginAttempts).DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
+	return err
+}
+
+func (s *MongoStore) DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.DB.C(store.CollLoginAttempts).DeleteMany(ctx, bson.D{
+		{Key: "last_failure", Value: bson.D{{Key: "$lt", Value: before}}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
+}

@@ -1,0 +1,42 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/identity"
+)
+
+const anyone identity.Role = ""
+
+// routes is the one place where every route and the lowest role it admits are listed.
+// Finer rules (an owner acts only on their own tenant) live in the managers.
+func (a *API) routes() {
+	a.handle("POST /auth/signup", anyone, a.signup)
+	a.handle("POST /auth/login", anyone, a.login)
+	a.handle("POST /auth/refresh", anyone, a.refresh)
+	a.handle("POST /auth/logout", identity.RoleUser, a.logout)
+	a.handle("GET /me", identity.RoleUser, a.me)
+
+	a.handle("POST /tenants", identity.RoleAdmin, a.createTenant)
+	a.handle("GET /tenants", identity.RoleOwner, a.listTenants)
+	a.handle("GET /tenants/{id}", identity.RoleOwner, a.getTenant)
+	a.handle("PATCH /tenants/{id}", identity.RoleOwner, a.patchTenant)
+	a.handle("POST /tenants/{id}/invitations", identity.RoleOwner, a.invite)
+	a.handle("GET /tenants/{id}/users", identity.RoleOwner, a.listUsers)
+	a.handle("PATCH /tenants/{id}/users/{uid}", identity.RoleOwner, a.patchUser)
+
+	a.handle("GET /plans", anyone, a.listPlans)
+	a.handle("GET /healthz", anyone, a.healthz)
+	a.handle("GET /readyz", anyone, a.readyz)
+
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteProblem(w, http.StatusNotFound, "not_found", "No such route: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+var errInvalidToken = errs.ErrInvalidToken
+
+func errForRole(min identity.Role) error {
+	return errs.Ef(errs.KindForbidden, "forbidden", "This route needs the %s role.", min)
+}

@@ -1,0 +1,97 @@
+// Package audit records who did what to which tenant. Every control-plane change and every
+// authentication event is appended to the tenant's own audit collection (t_<tenant>_audit).
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/identity"
+)
+
+// Outcomes of an audited action.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeDenied  = "denied"
+)
+
+// Actions recorded by the control plane. Later steps add billing and notification actions.
+const (
+	ActionSignup         = "account.signup"
+	ActionLogin          = "auth.login"
+	ActionRefresh        = "auth.refresh"
+	ActionRefreshReuse   = "auth.refresh_reuse"
+	ActionLogout         = "auth.logout"
+	ActionTenantCreate   = "tenant.create"
+	ActionTenantUpdate   = "tenant.update"
+	ActionInvite         = "tenant.invite"
+	ActionRoleChange     = "user.role_change"
+	ActionAdminBootstrap = "admin.bootstrap"
+)
+
+// Entry is one audit record.
+type Entry struct {
+	ID        string         `bson:"_id" json:"id"`
+	Time      time.Time      `bson:"time" json:"time"`
+	TenantID  string         `bson:"tenant_id" json:"tenant_id"`
+	ActorID   string         `bson:"actor_id,omitempty" json:"actor_id,omitempty"`
+	ActorRole string         `bson:"actor_role,omitempty" json:"actor_role,omitempty"`
+	Action    string         `bson:"action" json:"action"`
+	Target    string         `bson:"target,omitempty" json:"target,omitempty"`
+	IP        string         `bson:"ip,omitempty" json:"ip,omitempty"`
+	RequestID string         `bson:"request_id,omitempty" json:"request_id,omitempty"`
+	Outcome   string         `bson:"outcome" json:"outcome"`
+	Detail    map[string]any `bson:"detail,omitempty" json:"detail,omitempty"`
+}
+
+// Store persists entries.
+type Store interface {
+	Append(ctx context.Context, e *Entry) error
+	List(ctx context.Context, tenantID string, limit int) ([]Entry, error)
+}
+
+// Log builds entries from an actor and appends them.
+type Log struct {
+	Store  Store
+	Logger *zap.Logger
+	Now    func() time.Time
+}
+
+// Record appends an entry for tenantID. The change it records has already happened and
+// cannot be undone without transactions, so a failure to write is logged at ERROR, with the
+// entry, rather than returned.
+func (l *Log) Record(ctx context.Context, tenantID string, actor identity.Actor, action, target, outcome string, detail map[string]any) {
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	e := &Entry{
+		ID:        newID(),
+		Time:      now().UTC(),
+		TenantID:  tenantID,
+		ActorID:   actor.UserID,
+		ActorRole: string(actor.Role),
+		Action:    action,
+		Target:    target,
+		IP:        actor.IP,
+		RequestID: actor.RequestID,
+		Outcome:   outcome,
+		Detail:    detail,
+	}
+	if err := l.Store.Append(context.WithoutCancel(ctx), e); err != nil && l.Logger != nil {
+		l.Logger.Error("audit entry not written",
+			zap.String("tenant", tenantID), zap.String("action", action), zap.String("target", target),
+			zap.String("outcome", outcome), zap.String("actor", actor.UserID), zap.Error(err))
+	}
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "aud_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,254 @@
+// Package control assembles the control plane from its domain packages: one Service per
+// configuration, over a Backend (the database connection) that outlives config reloads.
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/saasgate/saasgate/control/account"
+	"github.com/saasgate/saasgate/control/api"
+	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/control/token"
+)
+
+// BackendConfig says where data lives.
+type BackendConfig struct {
+	MongoURI string // empty: embedded FerretDB under DataDir
+	Database string
+	DataDir  string
+	Logger   *zap.Logger
+}
+
+// Backend is the database connection, and the embedded server when there is one.
+type Backend struct {
+	DB       *store.DB
+	embedded *store.Embedded
+}
+
+// OpenBackend connects to MongoDB, starting the embedded FerretDB first when no URI is set.
+func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
+	b := &Backend{}
+	uri := cfg.MongoURI
+	if uri == "" {
+		var logger *slog.Logger
+		if cfg.Logger != nil {
+			logger = slog.New(zapslog.NewHandler(cfg.Logger.Named("ferretdb").Core(), zapslog.WithName("ferretdb")))
+			logger = slog.New(levelFilter{logger.Handler(), slog.LevelWarn})
+		}
+		e, err := store.StartEmbedded(filepath.Join(cfg.DataDir, "db"), logger)
+		if err != nil {
+			return nil, err
+		}
+		b.embedded, uri = e, e.URI()
+	}
+	db, err := store.Connect(ctx, uri, cfg.Database, 10*time.Second)
+	if err != nil {
+		if b.embedded != nil {
+			b.embedded.Stop()
+		}
+		return nil, err
+	}
+	b.DB = db
+	return b, nil
+}
+
+// Close disconnects and stops the embedded server.
+func (b *Backend) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := b.DB.Close(ctx)
+	if b.embedded != nil {
+		b.embedded.Stop()
+	}
+	return err
+}
+
+// Config is the control plane's configuration (the `saas` option, already parsed).
+type Config struct {
+	DataDir       string
+	JWTSecret     []byte // empty: generated once and kept in DataDir/jwt_secret
+	JWTIssuer     string
+	AccessTTL     time.Duration
+	BaseDomain    string
+	AdminEmail    string
+	AdminPassword string
+	Plans         *plan.Catalog
+	Logger        *zap.Logger
+}
+
+// Service is the assembled control plane.
+type Service struct {
+	Backend  *Backend
+	Plans    *plan.Catalog
+	Keys     *token.Keys
+	Tenants  *tenant.Manager
+	Accounts *account.Manager
+	Audit    *audit.Log
+	API      *api.API
+	logger   *zap.Logger
+}
+
+// New builds the service over an open backend: it creates the platform collections, loads or
+// generates the signing secret, and creates the platform admin when configured.
+func New(ctx context.Context, b *Backend, cfg Config) (*Service, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	secret := cfg.JWTSecret
+	if len(secret) == 0 {
+		var err error
+		if secret, err = LoadOrCreateSecret(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := token.NewKeys(secret, cfg.JWTIssuer, cfg.AccessTTL)
+	if err != nil {
+		return nil, err
+	}
+
+	auditStore := &audit.MongoStore{DB: b.DB}
+	auditLog := &audit.Log{Store: auditStore, Logger: logger.Named("audit")}
+	tenantStore := &tenant.MongoStore{DB: b.DB}
+	accountStore := &account.MongoStore{DB: b.DB}
+	refreshStore := &token.MongoRefreshStore{DB: b.DB}
+	for _, init := range []func(context.Context) error{tenantStore.Init, accountStore.Init, refreshStore.Init} {
+		if err := init(ctx); err != nil {
+			return nil, fmt.Errorf("preparing the database: %w", err)
+		}
+	}
+	// The system pseudo-tenant holds platform admins and platform-wide audit entries.
+	for _, provision := range []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections} {
+		if err := provision(ctx, store.SystemTenant); err != nil {
+			return nil, fmt.Errorf("preparing the database: %w", err)
+		}
+	}
+
+	tenants := &tenant.Manager{
+		Store:        tenantStore,
+		Plans:        cfg.Plans,
+		Audit:        auditLog,
+		Provisioners: []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections},
+	}
+	accounts := &account.Manager{
+		Store:     accountStore,
+		Tenants:   tenants,
+		Keys:      keys,
+		Refresh:   &token.Refresher{Store: refreshStore},
+		Passwords: account.NewHasher(64),
+		Audit:     auditLog,
+	}
+	s := &Service{Backend: b, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts, Audit: auditLog, logger: logger}
+	s.API = api.New(&api.API{
+		Accounts: accounts, Tenants: tenants, Plans: cfg.Plans, Keys: keys, BaseDomain: cfg.BaseDomain,
+		Ready: s.ready, Logger: logger.Named("api"),
+	})
+	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
+		if err := accounts.BootstrapAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+			return nil, fmt.Errorf("creating the platform admin: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Service) ready(ctx context.Context) map[string]error {
+	return map[string]error{"mongo": s.Backend.DB.Ping(ctx)}
+}
+
+// Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB
+// has no TTL indexes) until ctx ends.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sweep(ctx)
+		}
+	}
+}
+
+// Sweep deletes expired documents once.
+func (s *Service) Sweep(ctx context.Context) {
+	if n, err := s.Accounts.Refresh.Sweep(ctx); err != nil {
+		s.logger.Warn("sweeping refresh tokens", zap.Error(err))
+	} else if n > 0 {
+		s.logger.Debug("swept refresh tokens", zap.Int64("deleted", n))
+	}
+	if _, err := s.Accounts.Sweep(ctx); err != nil {
+		s.logger.Warn("sweeping login back-off", zap.Error(err))
+	}
+}
+
+// LoadOrCreateSecret reads dir/jwt_secret, creating it (mode 0600, 64 random hex bytes) the
+// first time, so tokens stay valid across restarts without configuration.
+func LoadOrCreateSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "jwt_secret")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		secret := []byte(strings.TrimSpace(string(data)))
+		if len(secret) < token.MinSecretLen {
+			return nil, fmt.Errorf("%s holds a secret shorter than %d bytes", path, token.MinSecretLen)
+		}
+		return secret, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateSecret(dir) // another process won the race
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(append(secret, '\n')); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return secret, f.Close()
+}
+
+// levelFilter drops records below min (FerretDB is chatty at INFO).
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{l.Handler.WithAttrs(attrs), l.min}
+}
+
+func (l levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{l.Handler.WithGroup(name), l.min}
+}

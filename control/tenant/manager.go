@@ -1,0 +1,185 @@
+package tenant
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/plan"
+)
+
+var (
+	ErrNotFound = errs.E(errs.KindNotFound, "tenant_not_found", "No such tenant.")
+	ErrExists   = errs.E(errs.KindConflict, "tenant_exists", "A tenant with this id already exists.")
+)
+
+// Patch is a partial update; nil fields are left alone.
+type Patch struct {
+	Name         *string
+	Status       *Status
+	Plan         *string
+	PlanOverride *string // "" clears the override
+	UpdatedAt    time.Time
+}
+
+// Provisioner creates a tenant's own collections (users, audit, ...). Each domain package that
+// keeps per-tenant data contributes one.
+type Provisioner func(ctx context.Context, tenantID string) error
+
+// ChangeListener hears about every change to a tenant, so caches on every replica can drop
+// their copy (the gateway's tenant cache subscribes through Redis pub/sub).
+type ChangeListener func(ctx context.Context, t *Tenant)
+
+// Manager holds the tenant rules.
+type Manager struct {
+	Store        Store
+	Plans        *plan.Catalog
+	Audit        *audit.Log
+	Provisioners []Provisioner
+	OnChange     ChangeListener
+	Now          func() time.Time
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Create makes a tenant from a display name, with its collections, on the default plan. The
+// id is the slug of the name.
+func (m *Manager) Create(ctx context.Context, actor identity.Actor, name string) (*Tenant, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return nil, errs.E(errs.KindInvalid, "invalid_tenant", "Tenant name must be 1 to 100 characters.")
+	}
+	id := Slug(name)
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	t := &Tenant{ID: id, Name: name, Status: StatusActive, Plan: m.Plans.Default().ID, CreatedAt: now, UpdatedAt: now}
+	if err := m.Store.Insert(ctx, t); err != nil {
+		if err == ErrExists {
+			return nil, ErrExists
+		}
+		return nil, errs.Internal(err, "Could not create the tenant.")
+	}
+	for _, provision := range m.Provisioners {
+		if err := provision(ctx, id); err != nil {
+			// Without transactions, undo by hand: a tenant without its collections must not
+			// stay visible. Collections already made are idempotent to create again.
+			_ = m.Store.Delete(context.WithoutCancel(ctx), id)
+			return nil, errs.Internal(err, "Could not create the tenant's storage.")
+		}
+	}
+	m.Audit.Record(ctx, id, actor, audit.ActionTenantCreate, id, audit.OutcomeSuccess, map[string]any{"name": name})
+	return t, nil
+}
+
+// Remove deletes a tenant record; used to undo a signup that failed half-way.
+func (m *Manager) Remove(ctx context.Context, id string) error { return m.Store.Delete(ctx, id) }
+
+// Lookup returns a tenant without an access check, for the data plane and for signup.
+func (m *Manager) Lookup(ctx context.Context, id string) (*Tenant, error) {
+	t, err := m.Store.Get(ctx, id)
+	if err == ErrNotFound {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, errs.Internal(err, "Could not read the tenant.")
+	}
+	return t, nil
+}
+
+// Get returns a tenant the principal may see: admins any, owners their own.
+func (m *Manager) Get(ctx context.Context, p identity.Principal, id string) (*Tenant, error) {
+	if !p.CanAccessTenant(id, identity.RoleOwner) {
+		return nil, errs.ErrForbidden
+	}
+	return m.Lookup(ctx, id)
+}
+
+// List returns every tenant to an admin and the owner's own tenant to an owner.
+func (m *Manager) List(ctx context.Context, p identity.Principal) ([]*Tenant, error) {
+	switch p.Role {
+	case identity.RoleAdmin:
+		ts, err := m.Store.List(ctx)
+		if err != nil {
+			return nil, errs.Internal(err, "Could not list tenants.")
+		}
+		return ts, nil
+	case identity.RoleOwner:
+		t, err := m.Lookup(ctx, p.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		return []*Tenant{t}, nil
+	}
+	return nil, errs.ErrForbidden
+}
+
+// Update is the request of PATCH /tenants/{id}.
+type Update struct {
+	Name   *string
+	Status *string
+	Plan   *string // sets the admin override; "" clears it
+}
+
+// Apply changes a tenant. Owners may rename their own tenant; status and plan are the
+// platform's to change (owners change plans through billing).
+func (m *Manager) Apply(ctx context.Context, p identity.Principal, actor identity.Actor, id string, u Update) (*Tenant, error) {
+	if !p.CanAccessTenant(id, identity.RoleOwner) {
+		return nil, errs.ErrForbidden
+	}
+	if (u.Status != nil || u.Plan != nil) && p.Role != identity.RoleAdmin {
+		return nil, errs.E(errs.KindForbidden, "forbidden", "Only a platform admin may change a tenant's status or plan.")
+	}
+	patch := Patch{UpdatedAt: m.now()}
+	detail := map[string]any{}
+	if u.Name != nil {
+		name := strings.TrimSpace(*u.Name)
+		if name == "" || utf8.RuneCountInString(name) > 100 {
+			return nil, errs.E(errs.KindInvalid, "invalid_tenant", "Tenant name must be 1 to 100 characters.")
+		}
+		patch.Name = &name
+		detail["name"] = name
+	}
+	if u.Status != nil {
+		s := Status(*u.Status)
+		if !s.Valid() {
+			return nil, errs.Ef(errs.KindInvalid, "invalid_status", "Status must be %q or %q.", StatusActive, StatusSuspended)
+		}
+		patch.Status = &s
+		detail["status"] = string(s)
+	}
+	if u.Plan != nil {
+		if *u.Plan != "" {
+			if _, ok := m.Plans.Get(*u.Plan); !ok {
+				return nil, errs.Ef(errs.KindInvalid, "unknown_plan", "No plan %q in the catalog.", truncate(*u.Plan, 64))
+			}
+		}
+		patch.PlanOverride = u.Plan
+		detail["plan_override"] = *u.Plan
+	}
+	if len(detail) == 0 {
+		return nil, errs.E(errs.KindBadRequest, "bad_request", "Nothing to change: give name, status or plan.")
+	}
+	t, err := m.Store.Update(ctx, id, patch)
+	if err == ErrNotFound {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, errs.Internal(err, "Could not update the tenant.")
+	}
+	m.Audit.Record(ctx, id, actor, audit.ActionTenantUpdate, id, audit.OutcomeSuccess, detail)
+	if m.OnChange != nil {
+		m.OnChange(ctx, t)
+	}
+	return t, nil
+}

@@ -1,0 +1,98 @@
+package tenant
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/saasgate/saasgate/control/store"
+)
+
+// Store persists tenants.
+type Store interface {
+	// Insert adds a tenant; ErrExists when the id is taken.
+	Insert(ctx context.Context, t *Tenant) error
+	// Get returns a tenant; ErrNotFound when absent.
+	Get(ctx context.Context, id string) (*Tenant, error)
+	List(ctx context.Context) ([]*Tenant, error)
+	// Update sets the given fields and updated_at; ErrNotFound when absent.
+	Update(ctx context.Context, id string, fields Patch) (*Tenant, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// MongoStore keeps tenants in the platform collection "tenants".
+type MongoStore struct {
+	DB *store.DB
+}
+
+// Init creates the platform collection.
+func (s *MongoStore) Init(ctx context.Context) error {
+	return s.DB.EnsureCollection(ctx, store.CollTenants, store.Index{Keys: []string{"status"}})
+}
+
+func (s *MongoStore) Insert(ctx context.Context, t *Tenant) error {
+	_, err := s.DB.C(store.CollTenants).InsertOne(ctx, t)
+	if store.IsDuplicateKey(err) {
+		return ErrExists
+	}
+	return err
+}
+
+func (s *MongoStore) Get(ctx context.Context, id string) (*Tenant, error) {
+	var t Tenant
+	err := s.DB.C(store.CollTenants).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&t)
+	if store.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) {
+	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Tenant
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, error) {
+	set := bson.D{{Key: "updated_at", Value: p.UpdatedAt}}
+	if p.Name != nil {
+		set = append(set, bson.E{Key: "name", Value: *p.Name})
+	}
+	if p.Status != nil {
+		set = append(set, bson.E{Key: "status", Value: *p.Status})
+	}
+	if p.Plan != nil {
+		set = append(set, bson.E{Key: "plan", Value: *p.Plan})
+	}
+	if p.PlanOverride != nil {
+		set = append(set, bson.E{Key: "plan_override", Value: *p.PlanOverride})
+	}
+	var t Tenant
+	err := s.DB.C(store.CollTenants).FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: set}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&t)
+	if store.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func (s *MongoStore) Delete(ctx context.Context, id string) error {
+	_, err := s.DB.C(store.CollTenants).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	return err
+}

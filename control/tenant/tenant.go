@@ -1,0 +1,91 @@
+// Package tenant manages tenants: their ids (DNS labels, the subdomain they are served on),
+// status, plan and the per-tenant collections created with them.
+package tenant
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/saasgate/saasgate/control/errs"
+)
+
+// Status of a tenant as the gateway sees it.
+type Status string
+
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Valid reports whether s is a status an admin may set.
+func (s Status) Valid() bool { return s == StatusActive || s == StatusSuspended }
+
+// Tenant is one customer organisation.
+type Tenant struct {
+	ID     string `bson:"_id" json:"tenant_id"`
+	Name   string `bson:"name" json:"name"`
+	Status Status `bson:"status" json:"status"`
+	// Plan is the plan the tenant pays for (the default plan until billing says otherwise).
+	Plan string `bson:"plan" json:"plan"`
+	// PlanOverride, set by an admin, wins over Plan.
+	PlanOverride string    `bson:"plan_override,omitempty" json:"plan_override,omitempty"`
+	CreatedAt    time.Time `bson:"created_at" json:"created_at"`
+	UpdatedAt    time.Time `bson:"updated_at" json:"updated_at"`
+}
+
+// EffectivePlan is the plan the gateway enforces.
+func (t *Tenant) EffectivePlan() string {
+	if t.PlanOverride != "" {
+		return t.PlanOverride
+	}
+	return t.Plan
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
+
+// reserved ids would shadow the platform's own hosts.
+var reserved = map[string]bool{
+	"api": true, "www": true, "admin": true, "app": true, "auth": true, "billing": true,
+	"docs": true, "static": true, "status": true, "system": true, "mail": true,
+}
+
+// Reserved reports whether id is a reserved word.
+func Reserved(id string) bool { return reserved[id] }
+
+// ValidateID checks that id can name a tenant.
+func ValidateID(id string) error {
+	if !idPattern.MatchString(id) {
+		return errs.Ef(errs.KindInvalid, "invalid_tenant",
+			"Tenant id %q must be a DNS label: 3 to 63 lower-case letters, digits or '-', not starting or ending with '-'.", truncate(id, 80))
+	}
+	if Reserved(id) {
+		return errs.Ef(errs.KindInvalid, "tenant_reserved", "Tenant id %q is reserved.", id)
+	}
+	return nil
+}
+
+// Slug turns a display name into a tenant id: "Acme Corp" → "acme-corp". Characters other
+// than ASCII letters and digits become single dashes. The result still has to pass ValidateID.
+func Slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(strings.TrimSpace(name)) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case !dash && b.Len() > 0:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimRight(b.String(), "-")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,157 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/saasgate/saasgate/control/errs"
+)
+
+// DefaultRefreshTTL is how long an unused refresh token stays valid.
+const DefaultRefreshTTL = 30 * 24 * time.Hour
+
+// refreshPrefix marks opaque refresh tokens so they are recognisable in a leak scan.
+const refreshPrefix = "rt_"
+
+// Refresh is the stored form of a refresh token: only its hash, never the token.
+type Refresh struct {
+	Hash      string     `bson:"_id"`
+	Family    string     `bson:"family"`
+	TenantID  string     `bson:"tenant_id"`
+	UserID    string     `bson:"user_id"`
+	CreatedAt time.Time  `bson:"created_at"`
+	ExpiresAt time.Time  `bson:"expires_at"`
+	SpentAt   *time.Time `bson:"spent_at"`
+	Revoked   bool       `bson:"revoked"`
+}
+
+// RefreshStore persists refresh tokens.
+type RefreshStore interface {
+	Insert(ctx context.Context, r *Refresh) error
+	// Spend marks an unspent, unrevoked, unexpired token spent and returns it; ErrRefreshUnusable
+	// when no such token matched.
+	Spend(ctx context.Context, hash string, now time.Time) (*Refresh, error)
+	Get(ctx context.Context, hash string) (*Refresh, error)
+	RevokeFamily(ctx context.Context, family string) error
+	RevokeUser(ctx context.Context, tenantID, userID string) error
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+var (
+	// ErrRefreshInvalid answers any unusable refresh token: unknown, expired, revoked.
+	ErrRefreshInvalid = errs.E(errs.KindUnauthorized, "invalid_token", "The refresh token is invalid or expired.")
+	// ErrRefreshReused means a spent token came back: its family is now revoked.
+	ErrRefreshReused  = errs.E(errs.KindUnauthorized, "invalid_token", "The refresh token was already used; every token of its session is now revoked.")
+	errRefreshNoMatch = errs.E(errs.KindUnauthorized, "invalid_token", "no usable refresh token matched")
+)
+
+// Refresher issues and rotates refresh tokens.
+type Refresher struct {
+	Store RefreshStore
+	TTL   time.Duration
+	Now   func() time.Time
+}
+
+func (r *Refresher) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Issue creates a refresh token in family (a new family when empty) and returns the token.
+func (r *Refresher) Issue(ctx context.Context, tenantID, userID, family string) (string, error) {
+	if family == "" {
+		family = RandomID(12)
+	}
+	ttl := r.TTL
+	if ttl <= 0 {
+		ttl = DefaultRefreshTTL
+	}
+	raw := refreshPrefix + RandomID(32)
+	now := r.now()
+	rec := &Refresh{Hash: hashRefresh(raw), Family: family, TenantID: tenantID, UserID: userID,
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := r.Store.Insert(ctx, rec); err != nil {
+		return "", errs.Internal(err, "Could not store the refresh token.")
+	}
+	return raw, nil
+}
+
+// Spend consumes a refresh token for rotation. A token spent before is proof that it leaked
+// (or that a client retried): the whole family is revoked and ErrRefreshReused returned along
+// with the record, so the caller can audit it.
+func (r *Refresher) Spend(ctx context.Context, raw string) (*Refresh, error) {
+	if !strings.HasPrefix(raw, refreshPrefix) || len(raw) > 128 {
+		return nil, ErrRefreshInvalid
+	}
+	hash := hashRefresh(raw)
+	rec, err := r.Store.Spend(ctx, hash, r.now())
+	if err == nil {
+		return rec, nil
+	}
+	if err != errRefreshNoMatch {
+		return nil, errs.Internal(err, "Could not read the refresh token.")
+	}
+	rec, err = r.Store.Get(ctx, hash)
+	if err == errRefreshNoMatch {
+		return nil, ErrRefreshInvalid
+	}
+	if err != nil {
+		return nil, errs.Internal(err, "Could not read the refresh token.")
+	}
+	if rec.SpentAt != nil && !rec.Revoked {
+		if err := r.Store.RevokeFamily(ctx, rec.Family); err != nil {
+			return nil, errs.Internal(err, "Could not revoke the session.")
+		}
+		return rec, ErrRefreshReused
+	}
+	return nil, ErrRefreshInvalid
+}
+
+// Lookup returns the record of a refresh token without spending it; ErrRefreshInvalid when
+// unknown.
+func (r *Refresher) Lookup(ctx context.Context, raw string) (*Refresh, error) {
+	if !strings.HasPrefix(raw, refreshPrefix) || len(raw) > 128 {
+		return nil, ErrRefreshInvalid
+	}
+	rec, err := r.Store.Get(ctx, hashRefresh(raw))
+	if err == errRefreshNoMatch {
+		return nil, ErrRefreshInvalid
+	}
+	if err != nil {
+		return nil, errs.Internal(err, "Could not read the refresh token.")
+	}
+	return rec, nil
+}
+
+// RevokeFamily ends one session.
+func (r *Refresher) RevokeFamily(ctx context.Context, family string) error {
+	if err := r.Store.RevokeFamily(ctx, family); err != nil {
+		return errs.Internal(err, "Could not revoke the session.")
+	}
+	return nil
+}
+
+// RevokeUser ends every session of a user.
+func (r *Refresher) RevokeUser(ctx context.Context, tenantID, userID string) error {
+	if err := r.Store.RevokeUser(ctx, tenantID, userID); err != nil {
+		return errs.Internal(err, "Could not revoke the sessions.")
+	}
+	return nil
+}
+
+// Sweep deletes expired tokens (FerretDB has no TTL indexes).
+func (r *Refresher) Sweep(ctx context.Context) (int64, error) {
+	return r.Store.DeleteExpired(ctx, r.now())
+}
+
+// hashRefresh is SHA-256: refresh tokens carry 256 random bits, so a fast hash is enough
+// and lookups by hash need no constant-time compare.
+func hashRefresh(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}

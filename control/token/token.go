@@ -1,0 +1,117 @@
+// Package token issues and verifies credentials: short-lived HS256 access tokens (JWTs the
+// gateway verifies without a store read) and opaque, rotating refresh tokens kept hashed in
+// MongoDB.
+package token
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/identity"
+)
+
+// TypeAccess is the `typ` claim of access tokens; other kinds of token (the MFA step token of a
+// later step) carry another, so one can never stand in for the other.
+const TypeAccess = "access"
+
+// Leeway tolerates clock skew between replicas when checking exp, nbf and iat.
+const Leeway = 30 * time.Second
+
+// MinSecretLen is the shortest accepted HS256 secret.
+const MinSecretLen = 32
+
+// Claims of an access token.
+type Claims struct {
+	TenantID string `json:"tid"`
+	Role     string `json:"role"`
+	Type     string `json:"typ"`
+	jwt.RegisteredClaims
+}
+
+// Keys signs and verifies access tokens with one HS256 secret.
+type Keys struct {
+	Secret []byte
+	Issuer string
+	TTL    time.Duration
+	Now    func() time.Time
+}
+
+// NewKeys checks the secret and fills defaults.
+func NewKeys(secret []byte, issuer string, ttl time.Duration) (*Keys, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("jwt secret must be at least %d bytes, got %d", MinSecretLen, len(secret))
+	}
+	if issuer == "" {
+		issuer = "saasgate"
+	}
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	return &Keys{Secret: secret, Issuer: issuer, TTL: ttl}, nil
+}
+
+func (k *Keys) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Issue signs an access token for p.
+func (k *Keys) Issue(p identity.Principal) (string, error) {
+	now := k.now()
+	claims := Claims{
+		TenantID: p.TenantID,
+		Role:     string(p.Role),
+		Type:     TypeAccess,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    k.Issuer,
+			Subject:   p.UserID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(k.TTL)),
+			ID:        RandomID(16),
+		},
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(k.Secret)
+}
+
+// Verify checks an access token: HS256 only, exp required, issuer ours, typ access.
+func (k *Keys) Verify(raw string) (identity.Principal, error) {
+	if len(raw) > 4096 {
+		return identity.Principal{}, errs.ErrInvalidToken
+	}
+	var c Claims
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(k.Issuer),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(k.now),
+	)
+	_, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return k.Secret, nil })
+	if err != nil {
+		return identity.Principal{}, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
+			Message: errs.ErrInvalidToken.Message, Err: errors.Unwrap(err)}
+	}
+	role := identity.Role(c.Role)
+	if c.Type != TypeAccess || !role.Valid() || c.Subject == "" || c.TenantID == "" {
+		return identity.Principal{}, errs.ErrInvalidToken
+	}
+	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, nil
+}
+
+// RandomID returns n random bytes, base64url-encoded.
+func RandomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("token: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
