@@ -196,6 +196,9 @@ func (s *Service) Sweep(ctx context.Context) {
 	if _, err := s.Accounts.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping login back-off", zap.Error(err))
 	}
+	if _, err := s.Backend.DB.SweepClaims(ctx, time.Now()); err != nil {
+		s.logger.Warn("sweeping claims", zap.Error(err))
+	}
 }
 
 // LoadOrCreateSecret reads dir/jwt_secret, creating it (mode 0600, 64 random hex bytes) the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math"
 	"time"
 
 	"github.com/saasgate/saasgate/control/audit"
@@ -80,6 +79,9 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 	existing, err := m.Tenants.Lookup(ctx, tenantID)
 	if err != nil && err != tenant.ErrNotFound {
 		return nil, err
+	}
+	if existing != nil && req.InviteToken == "" {
+		return nil, ErrInvitationRequired // before hashing: refusing costs nothing
 	}
 	hash, err := m.Passwords.Hash(ctx, req.Password)
 	if err != nil {
@@ -160,12 +162,12 @@ func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequ
 	}
 	key := loginKey(tenantID, email)
 	now := m.now()
-	st, err := m.Store.LoginState(ctx, key)
+	failures, err := m.Store.LoginFailures(ctx, key)
 	if err != nil {
 		return nil, errs.Internal(err, "Could not read the login state.")
 	}
-	if st != nil && st.LockedUntil.After(now) {
-		return nil, lockedErr(st.LockedUntil.Sub(now))
+	if until := lockedUntil(failures); until.After(now) {
+		return nil, lockedErr(until.Sub(now))
 	}
 
 	var user *User
@@ -187,7 +189,7 @@ func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequ
 	if !ok {
 		return nil, m.loginFailed(ctx, actor, tenantID, email, key, user)
 	}
-	if st != nil {
+	if failures.Count > 0 {
 		_ = m.Store.ResetLogin(ctx, key)
 	}
 	actor.UserID, actor.Role = user.ID, user.Role
@@ -231,7 +233,7 @@ func (m *Manager) loginTenant(ctx context.Context, email, hint string) (string, 
 
 func (m *Manager) loginFailed(ctx context.Context, actor identity.Actor, tenantID, email, key string, user *User) error {
 	now := m.now()
-	st, err := m.Store.RecordLoginFailure(ctx, key, now)
+	failures, err := m.Store.RecordLoginFailure(ctx, key, now)
 	if err != nil {
 		return errs.Internal(err, "Could not record the failed login.")
 	}
@@ -244,15 +246,19 @@ func (m *Manager) loginFailed(ctx context.Context, actor identity.Actor, tenantI
 		auditTenant = store.SystemTenant
 	}
 	m.Audit.Record(ctx, auditTenant, actor, audit.ActionLogin, target, audit.OutcomeFailure,
-		map[string]any{"email": email, "failures": st.Failures})
-	if st.Failures >= LockAfter {
-		d := lockDuration(st.Failures)
-		if err := m.Store.LockLogin(ctx, key, now.Add(d)); err != nil {
-			return errs.Internal(err, "Could not record the failed login.")
-		}
-		return lockedErr(d)
+		map[string]any{"email": email, "failures": failures.Count})
+	if until := lockedUntil(failures); until.After(now) {
+		return lockedErr(until.Sub(now))
 	}
 	return ErrInvalidCredentials
+}
+
+// lockedUntil is when the back-off after these failures ends (zero when there is none).
+func lockedUntil(f LoginFailures) time.Time {
+	if f.Count < LockAfter {
+		return time.Time{}
+	}
+	return f.Last.Add(lockDuration(f.Count))
 }
 
 func lockDuration(failures int) time.Duration {
@@ -260,7 +266,7 @@ func lockDuration(failures int) time.Duration {
 	if exp > 20 {
 		return LockMax
 	}
-	d := LockBase * time.Duration(math.Pow(2, float64(exp)))
+	d := LockBase << exp
 	if d > LockMax {
 		return LockMax
 	}
@@ -472,7 +478,7 @@ func (m *Manager) BootstrapAdmin(ctx context.Context, email, password string) er
 	return nil
 }
 
-// Sweep deletes login back-off records idle for a day.
+// Sweep deletes failed-login records older than a day (longer than any back-off).
 func (m *Manager) Sweep(ctx context.Context) (int64, error) {
 	return m.Store.DeleteStaleLogins(ctx, m.now().Add(-24*time.Hour))
 }

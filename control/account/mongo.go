@@ -11,6 +11,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/token"
 )
 
 // Store persists users, the directory, invitations and login back-off.
@@ -30,19 +31,18 @@ type Store interface {
 	// when none matched.
 	ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error)
 
-	LoginState(ctx context.Context, key string) (*LoginState, error) // nil when none
-	RecordLoginFailure(ctx context.Context, key string, now time.Time) (*LoginState, error)
-	LockLogin(ctx context.Context, key string, until time.Time) error
+	// LoginFailures counts the failed logins of key since its last reset, and the latest.
+	LoginFailures(ctx context.Context, key string) (LoginFailures, error)
+	// RecordLoginFailure adds one failure and returns the new count.
+	RecordLoginFailure(ctx context.Context, key string, now time.Time) (LoginFailures, error)
 	ResetLogin(ctx context.Context, key string) error
 	DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error)
 }
 
-// LoginState counts consecutive failed logins of one (tenant, email).
-type LoginState struct {
-	Key         string    `bson:"_id"`
-	Failures    int       `bson:"failures"`
-	LastFailure time.Time `bson:"last_failure"`
-	LockedUntil time.Time `bson:"locked_until"`
+// LoginFailures sums up the consecutive failed logins of one (tenant, email).
+type LoginFailures struct {
+	Count int
+	Last  time.Time
 }
 
 // MongoStore implements Store.
@@ -56,7 +56,12 @@ func (s *MongoStore) Init(ctx context.Context) error {
 		store.Index{Keys: []string{"email", "tenant_id"}, Unique: true}); err != nil {
 		return err
 	}
-	return s.DB.EnsureCollection(ctx, store.CollLoginAttempts, store.Index{Keys: []string{"last_failure"}})
+	if err := s.DB.InitClaims(ctx); err != nil {
+		return err
+	}
+	return s.DB.EnsureCollection(ctx, store.CollLoginFailures,
+		store.Index{Keys: []string{"key", "at"}},
+		store.Index{Keys: []string{"at"}})
 }
 
 // CreateTenantCollections creates t_<tenant>_users and t_<tenant>_invitations.
@@ -166,24 +171,34 @@ func (s *MongoStore) InsertInvitation(ctx context.Context, tenantID string, inv 
 	return err
 }
 
+// ClaimInvitation uses store.Claim so that an invitation admits one signup even when two
+// arrive at once.
 func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
+	coll := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations))
 	var inv Invitation
-	err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).FindOneAndUpdate(ctx,
-		bson.D{
-			{Key: "_id", Value: hash},
-			{Key: "email", Value: email},
-			{Key: "used_at", Value: nil},
-			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}},
-		},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "used_at", Value: now}}}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&inv)
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&inv)
 	if store.IsNotFound(err) {
 		return nil, ErrInvalidInvitation
 	}
 	if err != nil {
 		return nil, err
 	}
+	if inv.Email != email || inv.UsedAt != nil || !inv.ExpiresAt.After(now) {
+		return nil, ErrInvalidInvitation
+	}
+	won, err := s.DB.Claim(ctx, "invitation:"+tenantID+":"+hash, inv.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return nil, ErrInvalidInvitation
+	}
+	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "used_at", Value: now}}}})
+	if err != nil {
+		return nil, err
+	}
+	inv.UsedAt = &now
 	return &inv, nil
 }
 
@@ -194,49 +209,43 @@ func loginKey(tenantID, email string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (s *MongoStore) LoginState(ctx context.Context, key string) (*LoginState, error) {
-	var st LoginState
-	err := s.DB.C(store.CollLoginAttempts).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&st)
-	if store.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &st, nil
+// Failed logins are one document each, counted on read: inserts are atomic on every backend,
+// where a read-modify-write counter could lose increments to concurrent attempts.
+type loginFailure struct {
+	ID  string    `bson:"_id"`
+	Key string    `bson:"key"`
+	At  time.Time `bson:"at"`
 }
 
-func (s *MongoStore) RecordLoginFailure(ctx context.Context, key string, now time.Time) (*LoginState, error) {
-	var st LoginState
-	err := s.DB.C(store.CollLoginAttempts).FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: key}},
-		bson.D{
-			{Key: "$inc", Value: bson.D{{Key: "failures", Value: 1}}},
-			{Key: "$set", Value: bson.D{{Key: "last_failure", Value: now}}},
-		},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-	).Decode(&st)
-	if err != nil {
-		return nil, err
+func (s *MongoStore) LoginFailures(ctx context.Context, key string) (LoginFailures, error) {
+	coll := s.DB.C(store.CollLoginFailures)
+	n, err := coll.CountDocuments(ctx, bson.D{{Key: "key", Value: key}})
+	if err != nil || n == 0 {
+		return LoginFailures{}, err
 	}
-	return &st, nil
+	var last loginFailure
+	err = coll.FindOne(ctx, bson.D{{Key: "key", Value: key}}, options.FindOne().SetSort(bson.D{{Key: "at", Value: -1}})).Decode(&last)
+	if err != nil && !store.IsNotFound(err) {
+		return LoginFailures{}, err
+	}
+	return LoginFailures{Count: int(n), Last: last.At}, nil
 }
 
-func (s *MongoStore) LockLogin(ctx context.Context, key string, until time.Time) error {
-	_, err := s.DB.C(store.CollLoginAttempts).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "locked_until", Value: until}}}})
-	return err
+func (s *MongoStore) RecordLoginFailure(ctx context.Context, key string, now time.Time) (LoginFailures, error) {
+	_, err := s.DB.C(store.CollLoginFailures).InsertOne(ctx, loginFailure{ID: token.RandomID(12), Key: key, At: now})
+	if err != nil {
+		return LoginFailures{}, err
+	}
+	return s.LoginFailures(ctx, key)
 }
 
 func (s *MongoStore) ResetLogin(ctx context.Context, key string) error {
-	_, err := s.DB.C(store.CollLoginAttempts).DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
+	_, err := s.DB.C(store.CollLoginFailures).DeleteMany(ctx, bson.D{{Key: "key", Value: key}})
 	return err
 }
 
 func (s *MongoStore) DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.DB.C(store.CollLoginAttempts).DeleteMany(ctx, bson.D{
-		{Key: "last_failure", Value: bson.D{{Key: "$lt", Value: before}}},
-	})
+	res, err := s.DB.C(store.CollLoginFailures).DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}})
 	if err != nil {
 		return 0, err
 	}

@@ -21,7 +21,8 @@ const (
 	CollTenants       = "tenants"
 	CollDirectory     = "directory"      // email → tenant
 	CollRefreshTokens = "refresh_tokens" // hashed opaque refresh tokens
-	CollLoginAttempts = "login_attempts" // failed-login back-off per (tenant, email)
+	CollLoginFailures = "login_failures" // one document per failed login, for back-off
+	CollClaims        = "claims"         // one-shot claims (see Claim)
 )
 
 // Per-tenant collection suffixes: t_<tenant>_<suffix>.
@@ -118,6 +119,33 @@ func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Inde
 // DropCollection drops a collection; a missing one is not an error.
 func (db *DB) DropCollection(ctx context.Context, name string) error {
 	return db.C(name).Drop(ctx)
+}
+
+// Claim records that key has been used, exactly once: of any number of concurrent callers
+// for the same key, one gets true. It rests on the unique _id index, the one atomic
+// primitive that FerretDB's SQLite backend guarantees (its findAndModify is a read followed by
+// a write, so two callers can both "win" a conditional update). Claims are swept after
+// expiresAt.
+func (db *DB) Claim(ctx context.Context, key string, expiresAt time.Time) (bool, error) {
+	_, err := db.C(CollClaims).InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "expires_at", Value: expiresAt}})
+	if IsDuplicateKey(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// InitClaims creates the claims collection.
+func (db *DB) InitClaims(ctx context.Context) error {
+	return db.EnsureCollection(ctx, CollClaims, Index{Keys: []string{"expires_at"}})
+}
+
+// SweepClaims deletes claims that expired before now.
+func (db *DB) SweepClaims(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.C(CollClaims).DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: now}}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
 }
 
 // IsDuplicateKey reports a unique-index violation.

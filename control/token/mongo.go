@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/saasgate/saasgate/control/store"
 )
@@ -15,8 +14,11 @@ type MongoRefreshStore struct {
 	DB *store.DB
 }
 
-// Init creates the collection and its indexes.
+// Init creates the collection and its indexes (and the claims collection Spend relies on).
 func (s *MongoRefreshStore) Init(ctx context.Context) error {
+	if err := s.DB.InitClaims(ctx); err != nil {
+		return err
+	}
 	return s.DB.EnsureCollection(ctx, store.CollRefreshTokens,
 		store.Index{Keys: []string{"family"}},
 		store.Index{Keys: []string{"tenant_id", "user_id"}},
@@ -29,25 +31,33 @@ func (s *MongoRefreshStore) Insert(ctx context.Context, r *Refresh) error {
 	return err
 }
 
+// Spend claims the token through store.Claim, so that of concurrent spends exactly one wins,
+// then records the spend time.
 func (s *MongoRefreshStore) Spend(ctx context.Context, hash string, now time.Time) (*Refresh, error) {
-	var r Refresh
-	err := s.DB.C(store.CollRefreshTokens).FindOneAndUpdate(ctx,
-		bson.D{
-			{Key: "_id", Value: hash},
-			{Key: "spent_at", Value: nil},
-			{Key: "revoked", Value: false},
-			{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}},
-		},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "spent_at", Value: now}}}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&r)
-	if store.IsNotFound(err) {
-		return nil, errRefreshNoMatch
-	}
+	r, err := s.Get(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	if r.Revoked || !r.ExpiresAt.After(now) {
+		return nil, errRefreshNoMatch
+	}
+	if r.SpentAt != nil {
+		return r, errRefreshSpent
+	}
+	won, err := s.DB.Claim(ctx, "refresh:"+hash, r.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return r, errRefreshSpent
+	}
+	_, err = s.DB.C(store.CollRefreshTokens).UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "spent_at", Value: now}}}})
+	if err != nil {
+		return nil, err
+	}
+	r.SpentAt = &now
+	return r, nil
 }
 
 func (s *MongoRefreshStore) Get(ctx context.Context, hash string) (*Refresh, error) {

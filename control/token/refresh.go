@@ -31,9 +31,11 @@ type Refresh struct {
 // RefreshStore persists refresh tokens.
 type RefreshStore interface {
 	Insert(ctx context.Context, r *Refresh) error
-	// Spend marks an unspent, unrevoked, unexpired token spent and returns it; ErrRefreshUnusable
-	// when no such token matched.
+	// Spend marks an unspent, unrevoked, unexpired token spent and returns it. Of concurrent
+	// spends of one token exactly one succeeds. A token spent before comes back with
+	// errRefreshSpent; an unknown, revoked or expired one gives errRefreshNoMatch.
 	Spend(ctx context.Context, hash string, now time.Time) (*Refresh, error)
+	// Get returns a token's record whatever its state; errRefreshNoMatch when unknown.
 	Get(ctx context.Context, hash string) (*Refresh, error)
 	RevokeFamily(ctx context.Context, family string) error
 	RevokeUser(ctx context.Context, tenantID, userID string) error
@@ -46,6 +48,7 @@ var (
 	// ErrRefreshReused means a spent token came back: its family is now revoked.
 	ErrRefreshReused  = errs.E(errs.KindUnauthorized, "invalid_token", "The refresh token was already used; every token of its session is now revoked.")
 	errRefreshNoMatch = errs.E(errs.KindUnauthorized, "invalid_token", "no usable refresh token matched")
+	errRefreshSpent   = errs.E(errs.KindUnauthorized, "invalid_token", "refresh token spent before")
 )
 
 // Refresher issues and rotates refresh tokens.
@@ -88,28 +91,19 @@ func (r *Refresher) Spend(ctx context.Context, raw string) (*Refresh, error) {
 	if !strings.HasPrefix(raw, refreshPrefix) || len(raw) > 128 {
 		return nil, ErrRefreshInvalid
 	}
-	hash := hashRefresh(raw)
-	rec, err := r.Store.Spend(ctx, hash, r.now())
-	if err == nil {
+	rec, err := r.Store.Spend(ctx, hashRefresh(raw), r.now())
+	switch err {
+	case nil:
 		return rec, nil
-	}
-	if err != errRefreshNoMatch {
-		return nil, errs.Internal(err, "Could not read the refresh token.")
-	}
-	rec, err = r.Store.Get(ctx, hash)
-	if err == errRefreshNoMatch {
+	case errRefreshNoMatch:
 		return nil, ErrRefreshInvalid
-	}
-	if err != nil {
-		return nil, errs.Internal(err, "Could not read the refresh token.")
-	}
-	if rec.SpentAt != nil && !rec.Revoked {
+	case errRefreshSpent:
 		if err := r.Store.RevokeFamily(ctx, rec.Family); err != nil {
 			return nil, errs.Internal(err, "Could not revoke the session.")
 		}
 		return rec, ErrRefreshReused
 	}
-	return nil, ErrRefreshInvalid
+	return nil, errs.Internal(err, "Could not read the refresh token.")
 }
 
 // Lookup returns the record of a refresh token without spending it; ErrRefreshInvalid when

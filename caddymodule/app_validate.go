@@ -1,0 +1,398 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/saasgate/saasgate/control/account"
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/token"
+)
+
+// The checks below are written once and used twice: by Validate for JSON configs, and by the
+// Caddyfile parser line by line, so that both reject the same configs with the same words.
+// An empty value means "use the default" and is never checked; a value that still holds a
+// runtime placeholder ("{env.JWT_SECRET}") is not known before Provision and is not checked
+// either. Error messages never repeat secrets.
+
+// Validate checks the configuration, so that a bad value fails `saasgate validate` and a
+// reload instead of the first request that needs it.
+func (a *App) Validate() error {
+	return validateConfig(a)
+}
+
+// validateConfig checks every value of the `saas` app config and how they fit together.
+func validateConfig(a *App) error {
+	for _, f := range a.stringOptions() {
+		if err := f.validate(*f.value); err != nil {
+			return err
+		}
+	}
+	for _, f := range a.durationOptions() {
+		if *f.value != 0 {
+			if err := checkPositiveDuration(f.name, time.Duration(*f.value)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := checkAdminPair(a.AdminEmail, a.AdminPassword); err != nil {
+		return err
+	}
+	if a.Stripe != nil {
+		for _, f := range a.Stripe.stringOptions() {
+			if err := f.validate(*f.value); err != nil {
+				return fmt.Errorf("stripe: %w", err)
+			}
+		}
+	}
+	for i := range a.Plans {
+		p := &a.Plans[i]
+		if err := checkNewPlanID(p.ID, a.Plans[:i]); err != nil {
+			return fmt.Errorf("plans[%d]: %w", i, err)
+		}
+		if err := checkPlan(p); err != nil {
+			return fmt.Errorf("plans[%d]: %w", i, err)
+		}
+	}
+	return checkDefaultPlan(a.DefaultPlan, a.Plans)
+}
+
+// stringOption is a string-valued option: its name in the Caddyfile and in JSON, where the
+// value goes, and the check it must pass (nil: any value).
+type stringOption struct {
+	name  string
+	value *string
+	check func(string) error
+}
+
+// validate checks v unless it is empty (the default) or a runtime placeholder. The error
+// names the option.
+func (o stringOption) validate(v string) error {
+	if v == "" || o.check == nil || isPlaceholder(v) {
+		return nil
+	}
+	if err := o.check(v); err != nil {
+		return namedErr(o.name, err)
+	}
+	return nil
+}
+
+func (a *App) stringOptions() []stringOption {
+	return []stringOption{
+		{"mongo_uri", &a.MongoURI, checkMongoURI},
+		{"database", &a.Database, checkDatabaseName},
+		{"data_dir", &a.DataDir, nil},
+		{"redis_url", &a.RedisURL, checkRedisURL},
+		{"jwt_secret", &a.JWTSecret, checkJWTSecret},
+		{"jwt_issuer", &a.JWTIssuer, nil},
+		{"base_domain", &a.BaseDomain, checkBaseDomain},
+		{"admin_email", &a.AdminEmail, checkAdminEmail},
+		{"admin_password", &a.AdminPassword, checkAdminPassword},
+		{"default_plan", &a.DefaultPlan, checkPlanID},
+		{"on_limiter_error", &a.OnLimiterError, checkOnLimiterError},
+	}
+}
+
+func (s *StripeConfig) stringOptions() []stringOption {
+	return []stringOption{
+		{"secret_key", &s.SecretKey, checkStripeSecretKey},
+		{"webhook_secret", &s.WebhookSecret, checkStripeWebhookSecret},
+		{"api_base", &s.APIBase, checkHTTPURL},
+		{"success_url", &s.SuccessURL, checkHTTPURL},
+		{"cancel_url", &s.CancelURL, checkHTTPURL},
+	}
+}
+
+// stringOptions leaves out the id (the argument of `plan`) and burst (an integer).
+func (p *PlanConfig) stringOptions() []stringOption {
+	return []stringOption{
+		{"name", &p.Name, nil},
+		{"rate", &p.Rate, checkRate},
+		{"quota", &p.Quota, checkQuota},
+		{"stripe_price", &p.StripePrice, nil},
+	}
+}
+
+// durationOption is a duration-valued option. Durations cannot be placeholders: a
+// caddy.Duration holds no text.
+type durationOption struct {
+	name  string
+	value *caddy.Duration
+}
+
+func (a *App) durationOptions() []durationOption {
+	return []durationOption{
+		{"access_ttl", &a.AccessTTL},
+		{"grace_period", &a.GracePeriod},
+	}
+}
+
+// isPlaceholder reports whether s still holds a runtime placeholder such as {env.X}.
+// Caddyfile {$X} placeholders are expanded by the lexer and never get here.
+func isPlaceholder(s string) bool {
+	return strings.Contains(s, "{")
+}
+
+// namedErr prefixes err with the option name, unless the message already starts with it (the
+// plan package names the value it rejects: `rate "10/xyz": ...`).
+func namedErr(name string, err error) error {
+	if strings.HasPrefix(err.Error(), name+" ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+func checkPositiveDuration(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s: %s is not a positive duration", name, d)
+	}
+	return nil
+}
+
+// checkMongoURI looks at the shape only; the driver parses the rest when connecting. The URI
+// may carry a password, so it is not quoted back.
+func checkMongoURI(s string) error {
+	rest, ok := strings.CutPrefix(s, "mongodb://")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, "mongodb+srv://")
+	}
+	if !ok {
+		return errors.New("must start with mongodb:// or mongodb+srv://")
+	}
+	hosts, _, _ := strings.Cut(rest, "/")
+	hosts, _, _ = strings.Cut(hosts, "?")
+	if i := strings.LastIndexByte(hosts, '@'); i >= 0 {
+		hosts = hosts[i+1:]
+	}
+	if hosts == "" {
+		return errors.New("names no host (e.g. mongodb://localhost:27017)")
+	}
+	return nil
+}
+
+// checkDatabaseName applies MongoDB's rules for database names.
+func checkDatabaseName(s string) error {
+	if len(s) >= 64 || strings.ContainsAny(s, "/\\. \"$*<>:|?\x00") {
+		return fmt.Errorf("%q is not a MongoDB database name (under 64 bytes, none of /\\. \"$*<>:|?)", s)
+	}
+	return nil
+}
+
+// checkRedisURL parses the URL the way the limiter will. The URL may carry a password, so it
+// is not quoted back.
+func checkRedisURL(s string) error {
+	scheme, _, _ := strings.Cut(s, "://")
+	switch scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return errors.New("must start with redis://, rediss:// or unix://")
+	}
+	if _, err := url.Parse(s); err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if _, err := redis.ParseURL(s); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkJWTSecret(s string) error {
+	if len(s) < token.MinSecretLen {
+		return fmt.Errorf("is %d bytes, at least %d are required (e.g. openssl rand -base64 48)", len(s), token.MinSecretLen)
+	}
+	return nil
+}
+
+// checkBaseDomain wants a lower-case host name: tenants are its subdomains, and request hosts
+// are compared in lower case.
+func checkBaseDomain(s string) error {
+	if net.ParseIP(s) != nil {
+		return fmt.Errorf("%q is an IP address; tenants need a domain name to be subdomains of", s)
+	}
+	bad := fmt.Errorf("%q is not a lower-case host name such as example.com (no scheme, port or path)", s)
+	if len(s) > 253 {
+		return bad
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return bad
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return bad
+			}
+		}
+	}
+	return nil
+}
+
+// checkAdminEmail and checkAdminPassword apply the rules the admin account is created with, so
+// that a bad pair fails here rather than at start.
+func checkAdminEmail(s string) error {
+	if _, err := account.NormalizeEmail(s); err != nil {
+		return fmt.Errorf("%q: %s", s, domainMessage(err))
+	}
+	return nil
+}
+
+func checkAdminPassword(s string) error {
+	if err := account.CheckPassword(s); err != nil {
+		return errors.New(domainMessage(err))
+	}
+	return nil
+}
+
+// domainMessage is the human part of a domain error, without its code.
+func domainMessage(err error) string {
+	msg := err.Error()
+	if e, ok := errs.As(err); ok {
+		msg = e.Message
+	}
+	return strings.TrimSuffix(msg, ".")
+}
+
+// checkAdminPair: the platform admin is created only when both are set, so one alone is
+// almost certainly a mistake.
+func checkAdminPair(email, password string) error {
+	switch {
+	case email != "" && password == "":
+		return errors.New("admin_email is set without admin_password; set both to create the platform admin, or neither")
+	case email == "" && password != "":
+		return errors.New("admin_password is set without admin_email; set both to create the platform admin, or neither")
+	}
+	return nil
+}
+
+func checkOnLimiterError(s string) error {
+	switch s {
+	case "allow", "deny", "local":
+		return nil
+	}
+	return fmt.Errorf("%q is not one of allow, deny, local", s)
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+func checkStripeSecretKey(s string) error {
+	switch {
+	case strings.HasPrefix(s, "sk_"), strings.HasPrefix(s, "rk_"):
+		return nil
+	case strings.HasPrefix(s, "pk_"):
+		return errors.New("is a publishable key (pk_...); billing needs a secret key (sk_...) or a restricted key (rk_...)")
+	}
+	return errors.New("must be a secret key (sk_...) or a restricted key (rk_...)")
+}
+
+func checkStripeWebhookSecret(s string) error {
+	if !strings.HasPrefix(s, "whsec_") {
+		return errors.New("must be a webhook signing secret (whsec_...)")
+	}
+	return nil
+}
+
+func checkPlanID(s string) error {
+	if !plan.ValidID(s) {
+		return fmt.Errorf("%q is not a plan id (lower-case letters, digits, '-' and '_', at most 64)", s)
+	}
+	return nil
+}
+
+func checkRate(s string) error {
+	_, err := plan.ParseRate(s)
+	return err
+}
+
+func checkQuota(s string) error {
+	_, err := plan.ParseQuota(s)
+	return err
+}
+
+func checkBurst(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("burst: %d is not a positive integer", n)
+	}
+	return nil
+}
+
+// checkNewPlanID checks the id of a plan about to join the ones defined before it. Plan ids
+// are names in the config, not values: they cannot be placeholders.
+func checkNewPlanID(id string, before []PlanConfig) error {
+	if err := checkPlanID(id); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	for _, p := range before {
+		if p.ID == id {
+			return fmt.Errorf("plan %q is defined twice", id)
+		}
+	}
+	return nil
+}
+
+// checkPlan checks one plan's options (its id is checkNewPlanID's) and that it has a rate.
+func checkPlan(p *PlanConfig) error {
+	for _, f := range p.stringOptions() {
+		if err := f.validate(*f.value); err != nil {
+			return fmt.Errorf("plan %q: %w", p.ID, err)
+		}
+	}
+	if p.Rate == "" {
+		return fmt.Errorf("plan %q: rate is required (e.g. rate 100/1h)", p.ID)
+	}
+	if p.Burst != 0 {
+		if err := checkBurst(p.Burst); err != nil {
+			return fmt.Errorf("plan %q: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// checkDefaultPlan checks that new tenants get a plan that exists. Unset, it means "free";
+// with no plan defined, the catalog holds only the built-in "free" plan.
+func checkDefaultPlan(defaultPlan string, plans []PlanConfig) error {
+	if isPlaceholder(defaultPlan) {
+		return nil
+	}
+	var ids []string
+	for _, p := range plans {
+		ids = append(ids, p.ID)
+	}
+	if len(ids) == 0 {
+		for _, p := range plan.DefaultPlans() {
+			ids = append(ids, p.ID)
+		}
+	}
+	id := defaultPlan
+	if id == "" {
+		id = "free"
+	}
+	for _, defined := range ids {
+		if defined == id {
+			return nil
+		}
+	}
+	if defaultPlan == "" {
+		return fmt.Errorf(`default_plan is not set, so it is "free", but no plan "free" is defined: set default_plan to one of %s`, strings.Join(ids, ", "))
+	}
+	return fmt.Errorf("default_plan %q is not a defined plan (defined: %s)", defaultPlan, strings.Join(ids, ", "))
+}
+
+var _ caddy.Validator = (*App)(nil)

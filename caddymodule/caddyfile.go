@@ -1,0 +1,345 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("saas", parseGlobalOption)
+
+	// Each directive is ordered right before reverse_proxy, after those registered above it,
+	// so the registration order here is the order in which the handlers run.
+	httpcaddyfile.RegisterHandlerDirective("saas_api", parseAPIHandler)
+	httpcaddyfile.RegisterDirectiveOrder("saas_api", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// The `saas` global option.
+
+// parseGlobalOption sets up the `saas` app from its global option, given once. Syntax:
+//
+//	saas {
+//		mongo_uri        <mongodb://... | mongodb+srv://...>
+//		database         <name>
+//		data_dir         <path>
+//		redis_url        <redis://... | rediss://... | unix://...>
+//		jwt_secret       <secret of at least 32 bytes>
+//		jwt_issuer       <iss>
+//		access_ttl       <duration>
+//		base_domain      <domain>
+//		admin_email      <email>
+//		admin_password   <password>
+//		default_plan     <plan id>
+//		grace_period     <duration>
+//		on_limiter_error allow|deny|local
+//		stripe {
+//			secret_key     <sk_... | rk_...>
+//			webhook_secret <whsec_...>
+//			api_base       <http(s) URL>
+//			success_url    <http(s) URL>
+//			cancel_url     <http(s) URL>
+//		}
+//		plan <id> {
+//			name         <display name>
+//			rate         <n>/<duration>
+//			burst        <n>
+//			quota        <n>/month
+//			stripe_price <price id>
+//		}
+//	}
+//
+// Every option is optional and given at most once, except plan, given once per plan. Each
+// value is checked here, as App.Validate does for JSON, unless it holds a runtime placeholder
+// ({env.X}, resolved at provisioning); plan ids, durations and burst must be literal.
+// admin_email and admin_password go together, and default_plan must name a defined plan
+// ("free" when no plan is defined).
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		d.Next()
+		return nil, d.Err("saas is given twice; put all its options in one block")
+	}
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "saas", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from the `saas` global option; parseGlobalOption shows
+// its syntax.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	start := d.Token()
+	if d.NextArg() {
+		return d.Err("saas takes no arguments, only a block")
+	}
+
+	options := a.stringOptions()
+	durations := a.durationOptions()
+	seen := make(map[string]caddyfile.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name == "plan" {
+			p, err := parsePlan(d, a.Plans)
+			if err != nil {
+				return err
+			}
+			a.Plans = append(a.Plans, p)
+			continue
+		}
+		if err := noRepeat(d, seen); err != nil {
+			return d.WrapErr(err)
+		}
+		if name == "stripe" {
+			s, err := parseStripe(d)
+			if err != nil {
+				return err
+			}
+			a.Stripe = s
+			continue
+		}
+		var err error
+		if o := findString(options, name); o != nil {
+			err = parseStringOption(d, o)
+		} else if o := findDuration(durations, name); o != nil {
+			err = parseDurationOption(d, o)
+		} else {
+			err = fmt.Errorf("unknown saas option %q", name)
+		}
+		if err != nil {
+			return d.WrapErr(err)
+		}
+	}
+
+	if err := checkAdminPair(a.AdminEmail, a.AdminPassword); err != nil {
+		tok := seen["admin_email"]
+		if a.AdminEmail == "" {
+			tok = seen["admin_password"]
+		}
+		return errAt(tok, err)
+	}
+	if err := checkDefaultPlan(a.DefaultPlan, a.Plans); err != nil {
+		tok, ok := seen["default_plan"]
+		if !ok {
+			tok = start
+		}
+		return errAt(tok, err)
+	}
+	// Everything was checked above, line by line; this keeps the Caddyfile from accepting what
+	// Validate rejects, should the two ever drift apart.
+	if err := validateConfig(a); err != nil {
+		return d.WrapErr(err)
+	}
+	return nil
+}
+
+// parseStripe reads a `stripe` block.
+func parseStripe(d *caddyfile.Dispenser) (*StripeConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("stripe takes no arguments, only a block")
+	}
+	s := new(StripeConfig)
+	options := s.stringOptions()
+	seen := make(map[string]caddyfile.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		err := noRepeat(d, seen)
+		if err == nil {
+			if o := findString(options, d.Val()); o != nil {
+				err = parseStringOption(d, o)
+			} else {
+				err = fmt.Errorf("unknown option %q", d.Val())
+			}
+		}
+		if err != nil {
+			return nil, d.WrapErr(fmt.Errorf("stripe: %w", err))
+		}
+	}
+	return s, nil
+}
+
+// parsePlan reads a `plan <id>` block; before are the plans defined above it.
+func parsePlan(d *caddyfile.Dispenser, before []PlanConfig) (PlanConfig, error) {
+	start := d.Token()
+	if !d.NextArg() {
+		return PlanConfig{}, d.Err("plan: missing plan id (plan <id> { ... })")
+	}
+	p := PlanConfig{ID: d.Val()}
+	if err := checkNewPlanID(p.ID, before); err != nil {
+		return PlanConfig{}, d.WrapErr(err)
+	}
+	if d.NextArg() {
+		return PlanConfig{}, d.Errf("plan %q: takes one argument, the plan id, then a block", p.ID)
+	}
+
+	options := p.stringOptions()
+	seen := make(map[string]caddyfile.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		err := noRepeat(d, seen)
+		if err == nil {
+			if d.Val() == "burst" {
+				err = parseBurst(d, &p.Burst)
+			} else if o := findString(options, d.Val()); o != nil {
+				err = parseStringOption(d, o)
+			} else {
+				err = fmt.Errorf("unknown option %q", d.Val())
+			}
+		}
+		if err != nil {
+			return PlanConfig{}, d.WrapErr(fmt.Errorf("plan %q: %w", p.ID, err))
+		}
+	}
+	if err := checkPlan(&p); err != nil {
+		return PlanConfig{}, errAt(start, err)
+	}
+	return p, nil
+}
+
+// The `saas_api` directive.
+
+func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(APIHandler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	saas_api [<matcher>]
+//
+// It takes no arguments and no block: everything comes from the `saas` app.
+func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("saas_api takes no arguments, got %q", d.Val())
+	}
+	if err := noBlock(d); err != nil {
+		return d.WrapErr(fmt.Errorf("saas_api %w", err))
+	}
+	return nil
+}
+
+// Helpers for sub-directives. They return errors without a Caddyfile position: their caller
+// adds its context (stripe, plan "pro") and wraps the error once with d.WrapErr.
+
+// parseStringOption reads the one value of o and checks it.
+func parseStringOption(d *caddyfile.Dispenser, o *stringOption) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	if err := o.validate(v); err != nil {
+		return err
+	}
+	*o.value = v
+	return nil
+}
+
+// parseDurationOption reads the one value of o, a positive duration.
+func parseDurationOption(d *caddyfile.Dispenser, o *durationOption) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not a duration (e.g. 30m, 1h, 7d)", o.name, v)
+	}
+	if err := checkPositiveDuration(o.name, dur); err != nil {
+		return err
+	}
+	*o.value = caddy.Duration(dur)
+	return nil
+}
+
+// parseBurst reads the one value of burst, a positive integer.
+func parseBurst(d *caddyfile.Dispenser, dst *int64) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("burst: %q is not a positive integer", v)
+	}
+	if err := checkBurst(n); err != nil {
+		return err
+	}
+	*dst = n
+	return nil
+}
+
+// oneArg returns the single value of the current sub-directive. An extra value is not quoted
+// back: it may be part of a secret.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return "", fmt.Errorf("%s: missing value (an unset {$ENV} placeholder expands to nothing)", name)
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", fmt.Errorf("%s: takes exactly one value (quote a value that contains spaces)", name)
+	}
+	if err := noBlock(d); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
+}
+
+// noBlock fails if a block opens after the current token. The dispenser is then left on the
+// opening brace, so that the error points at the line that opens the block.
+func noBlock(d *caddyfile.Dispenser) error {
+	if d.NextBlock(d.Nesting()) {
+		d.Prev()
+		return errors.New("takes no block")
+	}
+	return nil
+}
+
+// noRepeat fails if the current sub-directive was already given in this block.
+func noRepeat(d *caddyfile.Dispenser, seen map[string]caddyfile.Token) error {
+	name := d.Val()
+	if prev, ok := seen[name]; ok {
+		return fmt.Errorf("%s is given twice (first on line %d)", name, prev.Line)
+	}
+	seen[name] = d.Token()
+	return nil
+}
+
+func findString(options []stringOption, name string) *stringOption {
+	for i := range options {
+		if options[i].name == name {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+func findDuration(options []durationOption, name string) *durationOption {
+	for i := range options {
+		if options[i].name == name {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+// errAt is d.WrapErr for a token the dispenser has moved past.
+func errAt(tok caddyfile.Token, err error) error {
+	d := caddyfile.NewDispenser([]caddyfile.Token{tok})
+	d.Next()
+	return d.WrapErr(err)
+}
+
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*APIHandler)(nil)
+)

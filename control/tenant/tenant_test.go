@@ -1,0 +1,108 @@
+package tenant
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/saasgate/saasgate/control/errs"
+)
+
+func TestSlug(t *testing.T) {
+	tests := map[string]string{
+		"Acme Corp":         "acme-corp",
+		"  Acme   Corp  ":   "acme-corp",
+		"acme-corp":         "acme-corp",
+		"ACME_Corp, Inc.":   "acme-corp-inc",
+		"Café Müller":       "caf-m-ller",
+		"--x--":             "x",
+		"":                  "",
+		"日本":                "",
+		"a1b2":              "a1b2",
+		"Acme.Corp/Billing": "acme-corp-billing",
+	}
+	for in, want := range tests {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	ok := []string{"abc", "acme-corp", "a1b", "x-y-z", strings.Repeat("a", 63)}
+	for _, id := range ok {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want ok", id, err)
+		}
+	}
+	bad := map[string]string{
+		"a":                     "invalid_tenant",
+		"ab":                    "invalid_tenant",
+		"-abc":                  "invalid_tenant",
+		"abc-":                  "invalid_tenant",
+		"ABC":                   "invalid_tenant",
+		"a_b":                   "invalid_tenant",
+		"a.b.c":                 "invalid_tenant",
+		strings.Repeat("a", 64): "invalid_tenant",
+		"api":                   "tenant_reserved",
+		"www":                   "tenant_reserved",
+		"system":                "tenant_reserved",
+		"billing":               "tenant_reserved",
+		"mail":                  "tenant_reserved",
+	}
+	for id, code := range bad {
+		err := ValidateID(id)
+		if !errs.Is(err, code) {
+			t.Errorf("ValidateID(%q) = %v, want code %s", id, err, code)
+		}
+	}
+}
+
+func TestFromHost(t *testing.T) {
+	tests := []struct {
+		host, base string
+		want       string
+		ok         bool
+	}{
+		{"acme.localhost", "localhost", "acme", true},
+		{"acme.localhost:8080", "localhost", "acme", true},
+		{"ACME.LocalHost:8080", "localhost", "acme", true},
+		{"acme.localhost.", "localhost", "acme", true},
+		{"x.acme.example.com", "example.com", "x", true},
+		{"localhost", "localhost", "", false},
+		{"localhost:8080", "localhost", "", false},
+		{".localhost", "localhost", "", false},
+		{"acmelocalhost", "localhost", "", false},
+		{"acme.example.org", "example.com", "", false},
+		{"acme.notexample.com", "example.com", "", false},
+		{"127.0.0.1:8080", "localhost", "", false},
+		{"[::1]:8080", "localhost", "", false},
+		{"", "localhost", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := FromHost(tt.host, tt.base)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("FromHost(%q, %q) = %q, %v; want %q, %v", tt.host, tt.base, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzFromHost(f *testing.F) {
+	for _, s := range []string{"acme.localhost:8080", "ACME.localhost", "a.b.localhost.", "[::1]:80", "localhost", ".localhost", ":", "x.localhost:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		label, ok := FromHost(host, "localhost")
+		if !ok {
+			if label != "" {
+				t.Fatalf("FromHost(%q) returned label %q with ok=false", host, label)
+			}
+			return
+		}
+		if label == "" || strings.Contains(label, ".") || strings.ToLower(label) != label {
+			t.Fatalf("FromHost(%q) = %q: a label must be non-empty, dot-free and lower-case", host, label)
+		}
+		if !strings.Contains(strings.ToLower(host), label+".") {
+			t.Fatalf("FromHost(%q) = %q, which is not a label of the host", host, label)
+		}
+	})
+}
