@@ -114,14 +114,21 @@ func (p pooledBackend) Destruct() error { return p.Close() }
 // `saasgate validate`.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	// Runtime placeholders ({env.X}, {file.path}) are resolved once here; Validate then checks
+	// the resolved values. Unknown placeholders such as Stripe's {CHECKOUT_SESSION_ID} stay.
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&a.MongoURI, &a.RedisURL, &a.JWTSecret, &a.AdminEmail, &a.AdminPassword, &a.DataDir} {
-		*s = repl.ReplaceKnown(*s, "")
-	}
+	fields := []*string{&a.MongoURI, &a.Database, &a.DataDir, &a.RedisURL, &a.JWTSecret, &a.JWTIssuer,
+		&a.BaseDomain, &a.AdminEmail, &a.AdminPassword, &a.DefaultPlan, &a.OnLimiterError}
 	if a.Stripe != nil {
-		for _, s := range []*string{&a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase} {
-			*s = repl.ReplaceKnown(*s, "")
-		}
+		fields = append(fields, &a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase,
+			&a.Stripe.SuccessURL, &a.Stripe.CancelURL)
+	}
+	for i := range a.Plans {
+		p := &a.Plans[i]
+		fields = append(fields, &p.Name, &p.Rate, &p.Quota, &p.StripePrice)
+	}
+	for _, s := range fields {
+		*s = repl.ReplaceKnown(*s, "")
 	}
 	if a.Database == "" {
 		a.Database = "saasgate"

@@ -24,7 +24,6 @@ const (
 const (
 	ActionSignup         = "account.signup"
 	ActionLogin          = "auth.login"
-	ActionRefresh        = "auth.refresh"
 	ActionRefreshReuse   = "auth.refresh_reuse"
 	ActionLogout         = "auth.logout"
 	ActionTenantCreate   = "tenant.create"

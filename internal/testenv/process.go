@@ -181,3 +181,10 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// SaasgateBinary returns the path of the built gateway binary, failing the test with a hint
+// to run `make build` when it is missing.
+func SaasgateBinary(t testing.TB) string {
+	t.Helper()
+	return saasgateBinary(t)
+}
