@@ -1,0 +1,60 @@
+package tenant
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Bus carries "tenant changed" between replicas over Redis pub/sub, so a suspension or a plan
+// change made on one replica reaches every replica's cache within a round trip.
+type Bus struct {
+	Client  redis.UniversalClient
+	Channel string
+	Logger  *zap.Logger
+}
+
+// Publish announces that tenant id changed.
+func (b *Bus) Publish(ctx context.Context, id string) error {
+	return b.Client.Publish(ctx, b.Channel, id).Err()
+}
+
+// Run invalidates cache entries as announcements arrive, until ctx ends. Each (re)subscription
+// flushes the whole cache: announcements sent while the connection was down are lost, so
+// anything cached may be stale.
+func (b *Bus) Run(ctx context.Context, cache *Cache) {
+	ps := b.Client.Subscribe(ctx, b.Channel)
+	defer ps.Close()
+	backoff := 100 * time.Millisecond
+	for {
+		msg, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if b.Logger != nil {
+				b.Logger.Warn("tenant invalidation channel lost; retrying", zap.Error(err))
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				cache.Flush()
+			}
+		case *redis.Message:
+			if len(m.Payload) <= 63 {
+				cache.Invalidate(m.Payload)
+			}
+		}
+	}
+}

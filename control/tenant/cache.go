@@ -1,0 +1,255 @@
+package tenant
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Snapshot is what the gateway needs of a tenant, immutable once built. The boxed fields hold
+// the same strings as `any` values, made once here so that setting Caddy placeholders on every
+// request allocates nothing.
+type Snapshot struct {
+	ID     string
+	Name   string
+	Status Status
+	Plan   string // the effective plan id
+
+	BoxedID, BoxedPlan, BoxedStatus any
+}
+
+// NewSnapshot freezes the gateway's view of t.
+func NewSnapshot(t *Tenant) *Snapshot {
+	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.Status, Plan: t.EffectivePlan()}
+	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, s.Plan, string(s.Status)
+	return s
+}
+
+// CacheConfig tunes a Cache; zero values take the defaults.
+type CacheConfig struct {
+	// MaxAge after which an entry is reloaded in the background (it keeps being served
+	// meanwhile): a safety net for a missed invalidation. Default 60s.
+	MaxAge time.Duration
+	// NegativeTTL is how long an unknown id is remembered as unknown. Default 10s.
+	NegativeTTL time.Duration
+	// NegativeMax bounds the unknown ids remembered. Default 10,000.
+	NegativeMax int
+	// MaxLoads bounds concurrent store reads for misses. Default 16.
+	MaxLoads int
+}
+
+// Loader reads one tenant from the store; ErrNotFound when there is none.
+type Loader func(ctx context.Context, id string) (*Tenant, error)
+
+// Cache answers tenant lookups from memory. A miss costs one store read, shared by concurrent
+// misses of the same id; unknown ids are remembered (boundedly) so a flood of random
+// subdomains neither grows memory without limit nor reaches the store for every request.
+type Cache struct {
+	load  atomic.Pointer[Loader]
+	cfg   CacheConfig
+	now   func() time.Time
+	loads chan struct{}
+	// gen counts invalidations: a load that began before one must not cache what it read,
+	// which may predate the change.
+	gen    atomic.Uint64
+	mu     sync.RWMutex
+	known  map[string]*cacheEntry
+	absent map[string]int64 // id → expiry (unix ns)
+	flight map[string]*loadCall
+}
+
+type cacheEntry struct {
+	snap       *Snapshot
+	loadedAt   int64
+	refreshing atomic.Bool
+}
+
+type loadCall struct {
+	done chan struct{}
+	snap *Snapshot
+	err  error
+}
+
+// NewCache builds an empty cache reading through load.
+func NewCache(load Loader, cfg CacheConfig) *Cache {
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = time.Minute
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = 10 * time.Second
+	}
+	if cfg.NegativeMax <= 0 {
+		cfg.NegativeMax = 10000
+	}
+	if cfg.MaxLoads <= 0 {
+		cfg.MaxLoads = 16
+	}
+	c := &Cache{cfg: cfg, now: time.Now, loads: make(chan struct{}, cfg.MaxLoads),
+		known: make(map[string]*cacheEntry), absent: make(map[string]int64), flight: make(map[string]*loadCall)}
+	c.SetLoader(load)
+	return c
+}
+
+// SetLoader replaces the store reader (a reloaded config may bring a new one).
+func (c *Cache) SetLoader(load Loader) { c.load.Store(&load) }
+
+// SetClock injects the clock (tests).
+func (c *Cache) SetClock(now func() time.Time) { c.now = now }
+
+// Get returns the tenant's snapshot; ErrNotFound for an unknown id.
+func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
+	now := c.now().UnixNano()
+	c.mu.RLock()
+	e := c.known[id]
+	expiry, absent := c.absent[id]
+	c.mu.RUnlock()
+	if e != nil {
+		if now-e.loadedAt > int64(c.cfg.MaxAge) && e.refreshing.CompareAndSwap(false, true) {
+			go c.refresh(id)
+		}
+		return e.snap, nil
+	}
+	if absent && now < expiry {
+		return nil, ErrNotFound
+	}
+	return c.fill(ctx, id)
+}
+
+// fill loads id once for all concurrent callers.
+func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
+	c.mu.Lock()
+	if e := c.known[id]; e != nil { // filled while we waited for the lock
+		c.mu.Unlock()
+		return e.snap, nil
+	}
+	call := c.flight[id]
+	if call == nil {
+		call = &loadCall{done: make(chan struct{})}
+		c.flight[id] = call
+		c.mu.Unlock()
+		go c.runLoad(id, call)
+	} else {
+		c.mu.Unlock()
+	}
+	select {
+	case <-call.done:
+		return call.snap, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runLoad reads the store, detached from any one caller's context so that a caller giving up
+// does not fail the others.
+func (c *Cache) runLoad(id string, call *loadCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	call.snap, call.err = c.read(ctx, id)
+	c.mu.Lock()
+	delete(c.flight, id)
+	c.mu.Unlock()
+	close(call.done)
+}
+
+func (c *Cache) read(ctx context.Context, id string) (*Snapshot, error) {
+	select {
+	case c.loads <- struct{}{}:
+		defer func() { <-c.loads }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	gen := c.gen.Load()
+	t, err := (*c.load.Load())(ctx, id)
+	now := c.now().UnixNano()
+	stale := c.gen.Load() != gen
+	switch {
+	case err == ErrNotFound && stale:
+		return nil, ErrNotFound
+	case err == ErrNotFound:
+		c.mu.Lock()
+		if len(c.absent) >= c.cfg.NegativeMax {
+			c.evictAbsent(now)
+		}
+		c.absent[id] = now + int64(c.cfg.NegativeTTL)
+		delete(c.known, id)
+		c.mu.Unlock()
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, err
+	}
+	snap := NewSnapshot(t)
+	if stale {
+		return snap, nil
+	}
+	c.mu.Lock()
+	c.known[id] = &cacheEntry{snap: snap, loadedAt: now}
+	delete(c.absent, id)
+	c.mu.Unlock()
+	return snap, nil
+}
+
+// evictAbsent makes room among unknown ids: expired ones first, else an arbitrary tenth.
+// Called with c.mu held.
+func (c *Cache) evictAbsent(now int64) {
+	for id, exp := range c.absent {
+		if exp <= now {
+			delete(c.absent, id)
+		}
+	}
+	drop := len(c.absent) - c.cfg.NegativeMax*9/10
+	for id := range c.absent {
+		if drop <= 0 {
+			break
+		}
+		delete(c.absent, id)
+		drop--
+	}
+}
+
+func (c *Cache) refresh(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.read(ctx, id); err != nil && err != ErrNotFound {
+		c.mu.RLock()
+		e := c.known[id]
+		c.mu.RUnlock()
+		if e != nil {
+			e.refreshing.Store(false) // try again on a later request
+		}
+	}
+}
+
+// Put stores a fresh snapshot (the replica that made a change knows the new state).
+func (c *Cache) Put(t *Tenant) {
+	snap := NewSnapshot(t)
+	c.mu.Lock()
+	c.known[t.ID] = &cacheEntry{snap: snap, loadedAt: c.now().UnixNano()}
+	delete(c.absent, t.ID)
+	c.mu.Unlock()
+}
+
+// Invalidate forgets id, so the next lookup reads the store.
+func (c *Cache) Invalidate(id string) {
+	c.gen.Add(1)
+	c.mu.Lock()
+	delete(c.known, id)
+	delete(c.absent, id)
+	c.mu.Unlock()
+}
+
+// Flush forgets everything (after a lost invalidation channel, say).
+func (c *Cache) Flush() {
+	c.gen.Add(1)
+	c.mu.Lock()
+	c.known = make(map[string]*cacheEntry)
+	c.absent = make(map[string]int64)
+	c.mu.Unlock()
+}
+
+// Len reports how many known and unknown ids are cached.
+func (c *Cache) Len() (known, absent int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.known), len(c.absent)
+}
