@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -79,6 +80,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 // handle registers pattern; min is the lowest role allowed, "" for anonymous routes.
 func (a *API) handle(pattern string, min identity.Role, h handlerFunc) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			// A bug must cost one request a 500, not the connection and a bare stack trace.
+			if v := recover(); v != nil {
+				a.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
 		info := infoFrom(r)
 		c := &call{actor: identity.Anonymous(info.IP, info.RequestID)}
 		if min != "" {

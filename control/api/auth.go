@@ -74,10 +74,8 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request, c *call) error {
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	var b refreshBody
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &b); err != nil {
-			return err
-		}
+	if err := decodeOptional(w, r, &b); err != nil {
+		return err
 	}
 	if err := a.Accounts.Logout(r.Context(), c.principal, c.actor, b.RefreshToken); err != nil {
 		return err

@@ -14,6 +14,16 @@ import (
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
 
+// decodeOptional is decode for routes whose body may be absent (empty, whatever the headers
+// say): dst is then left as it is.
+func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
+	err := decode(w, r, dst)
+	if e, ok := errs.As(err); ok && errors.Is(e.Err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
 // decode reads exactly one JSON object into dst: at most 1 MiB, no unknown fields, every
 // field of its declared type (so no MongoDB operator can ride in a string field). The
 // Content-Type is not checked: the body must parse as JSON whatever it claims to be, and

@@ -38,6 +38,10 @@ const SystemTenant = "system"
 
 var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
 
+// ValidTenantID reports whether id can name tenant collections: a DNS label of 3 to 63
+// characters (which includes the SystemTenant).
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
 // TenantCollection names a tenant's collection. It panics on an id that is not a DNS label:
 // ids are validated long before they reach storage, so this is a last line of defence against
 // a collection name built from unchecked input.

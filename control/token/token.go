@@ -14,6 +14,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/store"
 )
 
 // TypeAccess is the `typ` claim of access tokens; other kinds of token (the MFA step token of a
@@ -101,7 +102,9 @@ func (k *Keys) Verify(raw string) (identity.Principal, error) {
 			Message: errs.ErrInvalidToken.Message, Err: errors.Unwrap(err)}
 	}
 	role := identity.Role(c.Role)
-	if c.Type != TypeAccess || !role.Valid() || c.Subject == "" || c.TenantID == "" {
+	// A tenant id that is not a DNS label can only come from a token signed by someone holding
+	// the secret but not this code; refuse it before it names a collection.
+	if c.Type != TypeAccess || !role.Valid() || c.Subject == "" || len(c.Subject) > 64 || !store.ValidTenantID(c.TenantID) {
 		return identity.Principal{}, errs.ErrInvalidToken
 	}
 	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, nil
