@@ -1164,6 +1164,7 @@ func TestRBAC_EveryRouteAnswersEachRoleAsItsMinimumRoleSays(t *testing.T) {
 		{"POST /auth/refresh", "/auth/refresh", fresh, all(http.StatusOK)},
 		{"POST /auth/logout", "/auth/logout", nil, [4]int{401, 204, 204, 204}},
 		{"GET /me", "/me", nil, [4]int{401, 200, 200, 200}},
+		{"GET /rate-limit", "/rate-limit", nil, [4]int{401, 200, 200, http.StatusBadRequest}},
 		{"POST /tenants", "/tenants", func(*testing.T) any {
 			n := unique()
 			return map[string]string{"tenant_name": "RBAC Made " + n, "admin_email": "o" + n + "@rbac.test"}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
 )
 
@@ -29,9 +30,14 @@ type App struct {
 	Database string `json:"database,omitempty"`
 	// Directory for the embedded database and the generated JWT secret. Default: "./data".
 	DataDir string `json:"data_dir,omitempty"`
-	// Redis URL (redis://, rediss://, redis-sentinel:// style options through go-redis'
-	// UniversalClient). Default: empty, an in-process limiter good for one instance only.
+	// Redis URL: redis:// or rediss:// for one server, with `?master_name=m&addr=...` for
+	// Sentinel, with extra `?addr=host:port` parameters for Cluster. Default: empty, an
+	// in-process limiter and cache good for one instance only.
 	RedisURL string `json:"redis_url,omitempty"`
+	// Prefix of every Redis key and channel. Default: "saasgate:".
+	RedisPrefix string `json:"redis_prefix,omitempty"`
+	// Bound on each limiter call to Redis (dial, read, write). Default: 50ms.
+	RedisTimeout caddy.Duration `json:"redis_timeout,omitempty"`
 	// HS256 signing secret of access tokens, at least 32 bytes. Default: empty, a random secret
 	// generated once and kept in DataDir/jwt_secret (mode 0600).
 	JWTSecret string `json:"jwt_secret,omitempty"`
@@ -60,6 +66,7 @@ type App struct {
 	catalog    *plan.Catalog
 	logger     *zap.Logger
 	backendKey string
+	runtimeKey string
 	stop       context.CancelFunc
 	service    atomic.Pointer[control.Service]
 }
@@ -110,6 +117,14 @@ type pooledBackend struct{ *control.Backend }
 
 func (p pooledBackend) Destruct() error { return p.Close() }
 
+// runtimes holds the request path's state (tenant cache, local limiter, Redis clients) across
+// reloads, so counters and caches survive them.
+var runtimes = caddy.NewUsagePool()
+
+type pooledRuntime struct{ *control.Runtime }
+
+func (p pooledRuntime) Destruct() error { return p.Close() }
+
 // Provision fills defaults and builds the plan catalog. It does no I/O: it also runs for
 // `saasgate validate`.
 func (a *App) Provision(ctx caddy.Context) error {
@@ -118,7 +133,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// the resolved values. Unknown placeholders such as Stripe's {CHECKOUT_SESSION_ID} stay.
 	repl := caddy.NewReplacer()
 	fields := []*string{&a.MongoURI, &a.Database, &a.DataDir, &a.RedisURL, &a.JWTSecret, &a.JWTIssuer,
-		&a.BaseDomain, &a.AdminEmail, &a.AdminPassword, &a.DefaultPlan, &a.OnLimiterError}
+		&a.BaseDomain, &a.AdminEmail, &a.AdminPassword, &a.DefaultPlan, &a.OnLimiterError, &a.RedisPrefix}
 	if a.Stripe != nil {
 		fields = append(fields, &a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase,
 			&a.Stripe.SuccessURL, &a.Stripe.CancelURL)
@@ -154,6 +169,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.OnLimiterError == "" {
 		a.OnLimiterError = "local"
 	}
+	if a.RedisPrefix == "" {
+		a.RedisPrefix = "saasgate:"
+	}
+	if a.RedisTimeout == 0 {
+		a.RedisTimeout = caddy.Duration(50 * time.Millisecond)
+	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	catalog, err := buildCatalog(a.Plans, a.DefaultPlan)
 	if err != nil {
 		return err
@@ -180,8 +204,8 @@ func buildCatalog(configs []PlanConfig, defaultPlan string) (*plan.Catalog, erro
 	return plan.NewCatalog(plans, defaultPlan)
 }
 
-// Start connects to the database (starting the embedded one if configured so), builds the
-// control-plane service and starts its housekeeping.
+// Start connects to the database (starting the embedded one if configured so), opens the
+// request-path runtime, builds the control-plane service and starts its housekeeping.
 func (a *App) Start() error {
 	a.backendKey = "mongo|" + a.MongoURI + "|" + a.Database + "|" + a.DataDir
 	val, _, err := backends.LoadOrNew(a.backendKey, func() (caddy.Destructor, error) {
@@ -196,25 +220,46 @@ func (a *App) Start() error {
 		return pooledBackend{b}, nil
 	})
 	if err != nil {
+		a.backendKey = ""
 		return fmt.Errorf("saas: %w", err)
 	}
 	backend := val.(pooledBackend).Backend
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	svc, err := control.New(ctx, backend, control.Config{
-		DataDir:       a.DataDir,
-		JWTSecret:     []byte(a.JWTSecret),
-		JWTIssuer:     a.JWTIssuer,
-		AccessTTL:     time.Duration(a.AccessTTL),
-		BaseDomain:    a.BaseDomain,
-		AdminEmail:    a.AdminEmail,
-		AdminPassword: a.AdminPassword,
-		Plans:         a.catalog,
-		Logger:        a.logger,
+	a.runtimeKey = "runtime|" + a.RedisURL + "|" + a.RedisPrefix + "|" + time.Duration(a.RedisTimeout).String()
+	val, _, err = runtimes.LoadOrNew(a.runtimeKey, func() (caddy.Destructor, error) {
+		rt, err := control.OpenRuntime(control.RuntimeConfig{
+			RedisURL: a.RedisURL, RedisTimeout: time.Duration(a.RedisTimeout), KeyPrefix: a.RedisPrefix, Logger: a.logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return pooledRuntime{rt}, nil
 	})
 	if err != nil {
-		_, _ = backends.Delete(a.backendKey)
+		a.runtimeKey = ""
+		_ = a.Stop()
+		return fmt.Errorf("saas: %w", err)
+	}
+	runtime := val.(pooledRuntime).Runtime
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := control.New(ctx, backend, runtime, control.Config{
+		DataDir:        a.DataDir,
+		JWTSecret:      []byte(a.JWTSecret),
+		JWTIssuer:      a.JWTIssuer,
+		AccessTTL:      time.Duration(a.AccessTTL),
+		BaseDomain:     a.BaseDomain,
+		AdminEmail:     a.AdminEmail,
+		AdminPassword:  a.AdminPassword,
+		Plans:          a.catalog,
+		OnLimiterError: limit.OnError(a.OnLimiterError),
+		LimitObserver:  limiterMetrics{},
+		OnAlert:        countAlert,
+		Logger:         a.logger,
+	})
+	if err != nil {
+		_ = a.Stop()
 		return fmt.Errorf("saas: %w", err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
@@ -223,20 +268,31 @@ func (a *App) Start() error {
 	a.service.Store(svc)
 	a.logger.Info("control plane ready",
 		zap.String("database", a.Database), zap.Bool("embedded", a.MongoURI == ""),
-		zap.String("base_domain", a.BaseDomain), zap.Int("plans", len(a.catalog.All())))
+		zap.Bool("redis", a.RedisURL != ""), zap.String("base_domain", a.BaseDomain),
+		zap.Int("plans", len(a.catalog.All())))
 	return nil
 }
 
-// Stop ends housekeeping and releases the shared backend (closed when no config uses it).
+// Stop ends housekeeping and releases the shared backend and runtime (each closed when no
+// config uses it any more).
 func (a *App) Stop() error {
 	if a.stop != nil {
 		a.stop()
 	}
-	if a.backendKey != "" {
-		_, err := backends.Delete(a.backendKey)
-		return err
+	var firstErr error
+	for _, release := range []struct {
+		pool *caddy.UsagePool
+		key  *string
+	}{{runtimes, &a.runtimeKey}, {backends, &a.backendKey}} {
+		if *release.key == "" {
+			continue
+		}
+		if _, err := release.pool.Delete(*release.key); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		*release.key = ""
 	}
-	return nil
+	return firstErr
 }
 
 // Service returns the running control plane, or nil before Start has finished.

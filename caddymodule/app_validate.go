@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -91,6 +91,7 @@ func (a *App) stringOptions() []stringOption {
 		{"database", &a.Database, checkDatabaseName},
 		{"data_dir", &a.DataDir, nil},
 		{"redis_url", &a.RedisURL, checkRedisURL},
+		{"redis_prefix", &a.RedisPrefix, checkRedisPrefix},
 		{"jwt_secret", &a.JWTSecret, checkJWTSecret},
 		{"jwt_issuer", &a.JWTIssuer, nil},
 		{"base_domain", &a.BaseDomain, checkBaseDomain},
@@ -132,6 +133,7 @@ func (a *App) durationOptions() []durationOption {
 	return []durationOption{
 		{"access_ttl", &a.AccessTTL},
 		{"grace_period", &a.GracePeriod},
+		{"redis_timeout", &a.RedisTimeout},
 	}
 }
 
@@ -202,8 +204,16 @@ func checkRedisURL(s string) error {
 		}
 		return fmt.Errorf("not a URL: %w", err)
 	}
-	if _, err := redis.ParseURL(s); err != nil {
+	client, err := store.OpenRedis(store.RedisOptions{URL: s})
+	if err != nil {
 		return err
+	}
+	return client.Close()
+}
+
+func checkRedisPrefix(s string) error {
+	if len(s) > 64 || strings.ContainsAny(s, "{} \t\r\n") {
+		return errors.New("must be at most 64 characters without braces or white space")
 	}
 	return nil
 }

@@ -17,6 +17,12 @@ func init() {
 
 	// Each directive is ordered right before reverse_proxy, after those registered above it,
 	// so the registration order here is the order in which the handlers run.
+	httpcaddyfile.RegisterHandlerDirective("saas_tenant", parseTenantHandler)
+	httpcaddyfile.RegisterDirectiveOrder("saas_tenant", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterHandlerDirective("saas_auth", parseAuthHandler)
+	httpcaddyfile.RegisterDirectiveOrder("saas_auth", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterHandlerDirective("saas_rate_limit", parseRateLimitHandler)
+	httpcaddyfile.RegisterDirectiveOrder("saas_rate_limit", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterHandlerDirective("saas_api", parseAPIHandler)
 	httpcaddyfile.RegisterDirectiveOrder("saas_api", httpcaddyfile.Before, "reverse_proxy")
 }
@@ -227,6 +233,121 @@ func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// The `saas_tenant` directive.
+
+func parseTenantHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Tenant)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	saas_tenant [<matcher>] [subdomain] [header]
+//
+// The arguments choose where the tenant is read from, in order; none means both, subdomain
+// first.
+func (h *Tenant) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	for d.NextArg() {
+		v := d.Val()
+		if v != "subdomain" && v != "header" {
+			return d.Errf("saas_tenant: unknown source %q (want subdomain and/or header)", v)
+		}
+		for _, s := range h.Sources {
+			if s == v {
+				return d.Errf("saas_tenant: source %q given twice", v)
+			}
+		}
+		h.Sources = append(h.Sources, v)
+	}
+	if err := noBlock(d); err != nil {
+		return d.WrapErr(fmt.Errorf("saas_tenant %w", err))
+	}
+	return nil
+}
+
+// The `saas_auth` directive.
+
+func parseAuthHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Auth)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	saas_auth [<matcher>] {
+//		require_role user|owner|admin
+//		optional
+//	}
+//
+// The block is optional: without it any valid token of the tenant is admitted.
+func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("saas_auth takes no arguments, got %q (options go in its block)", d.Val())
+	}
+	seen := make(map[string]caddyfile.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := noRepeat(d, seen); err != nil {
+			return d.WrapErr(fmt.Errorf("saas_auth: %w", err))
+		}
+		switch d.Val() {
+		case "require_role":
+			v, err := oneArg(d)
+			if err != nil {
+				return d.WrapErr(fmt.Errorf("saas_auth: %w", err))
+			}
+			if v != "user" && v != "owner" && v != "admin" {
+				return d.Errf("saas_auth: require_role %q: want user, owner or admin", v)
+			}
+			h.RequireRole = v
+		case "optional":
+			if d.NextArg() {
+				return d.Errf("saas_auth: optional takes no value, got %q", d.Val())
+			}
+			if err := noBlock(d); err != nil {
+				return d.WrapErr(fmt.Errorf("saas_auth: optional %w", err))
+			}
+			h.Optional = true
+		default:
+			return d.Errf("saas_auth: unknown option %q (want require_role or optional)", d.Val())
+		}
+	}
+	return nil
+}
+
+// The `saas_rate_limit` directive.
+
+func parseRateLimitHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(RateLimit)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	saas_rate_limit [<matcher>]
+//
+// It takes no arguments and no block: limits come from the tenant's plan in the `saas` app.
+func (h *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("saas_rate_limit takes no arguments, got %q (limits come from the plans of the saas option)", d.Val())
+	}
+	if err := noBlock(d); err != nil {
+		return d.WrapErr(fmt.Errorf("saas_rate_limit %w", err))
+	}
+	return nil
+}
+
 // Helpers for sub-directives. They return errors without a Caddyfile position: their caller
 // adds its context (stripe, plan "pro") and wraps the error once with d.WrapErr.
 
@@ -342,4 +463,7 @@ func errAt(tok caddyfile.Token, err error) error {
 var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*APIHandler)(nil)
+	_ caddyfile.Unmarshaler = (*Tenant)(nil)
+	_ caddyfile.Unmarshaler = (*Auth)(nil)
+	_ caddyfile.Unmarshaler = (*RateLimit)(nil)
 )

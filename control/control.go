@@ -21,6 +21,7 @@ import (
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
@@ -89,27 +90,46 @@ type Config struct {
 	AdminEmail    string
 	AdminPassword string
 	Plans         *plan.Catalog
-	Logger        *zap.Logger
+	// OnLimiterError is what the limiter does when Redis fails.
+	OnLimiterError limit.OnError
+	// LimitObserver hears about limiter decisions and Redis health (metrics); may be nil.
+	LimitObserver limit.Observer
+	// OnAlert hears about excessive usage after it is logged (metrics); may be nil.
+	OnAlert func(limit.Alert)
+	Logger  *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Service is the assembled control plane.
 type Service struct {
 	Backend  *Backend
+	Runtime  *Runtime
 	Plans    *plan.Catalog
 	Keys     *token.Keys
+	Tokens   *token.VerifiedCache
 	Tenants  *tenant.Manager
 	Accounts *account.Manager
 	Audit    *audit.Log
+	Limiter  *limit.Limiter
+	Alerts   *limit.Alerter
 	API      *api.API
+	policies map[string]limit.Policy
+	now      func() time.Time
 	logger   *zap.Logger
 }
 
-// New builds the service over an open backend: it creates the platform collections, loads or
-// generates the signing secret, and creates the platform admin when configured.
-func New(ctx context.Context, b *Backend, cfg Config) (*Service, error) {
+// New builds the service over an open backend and runtime: it creates the platform
+// collections, loads or generates the signing secret, and creates the platform admin when
+// configured.
+func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = zap.NewNop()
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
 	}
 	secret := cfg.JWTSecret
 	if len(secret) == 0 {
@@ -145,7 +165,14 @@ func New(ctx context.Context, b *Backend, cfg Config) (*Service, error) {
 		Plans:        cfg.Plans,
 		Audit:        auditLog,
 		Provisioners: []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections},
+		OnChange: func(ctx context.Context, t *tenant.Tenant) {
+			if err := rt.TenantChanged(ctx, t); err != nil {
+				logger.Warn("tenant change not announced to other replicas; they catch up within a minute",
+					zap.String("tenant", t.ID), zap.Error(err))
+			}
+		},
 	}
+	rt.useBackend(b, tenants.Lookup)
 	accounts := &account.Manager{
 		Store:     accountStore,
 		Tenants:   tenants,
@@ -154,9 +181,27 @@ func New(ctx context.Context, b *Backend, cfg Config) (*Service, error) {
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
 	}
-	s := &Service{Backend: b, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts, Audit: auditLog, logger: logger}
+	s := &Service{Backend: b, Runtime: rt, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts,
+		Audit: auditLog, now: now, logger: logger}
+	s.Tokens = token.NewVerifiedCache(keys, 20000)
+	s.policies = make(map[string]limit.Policy)
+	for _, p := range cfg.Plans.All() {
+		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota}
+	}
+	s.Limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
+	if rt.Redis != nil {
+		s.Limiter.Store = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
+	}
+	usageLog := logger.Named("usage")
+	s.Alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
+		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
+			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
+		if cfg.OnAlert != nil {
+			cfg.OnAlert(a)
+		}
+	}}
 	s.API = api.New(&api.API{
-		Accounts: accounts, Tenants: tenants, Plans: cfg.Plans, Keys: keys, BaseDomain: cfg.BaseDomain,
+		Accounts: accounts, Tenants: tenants, Plans: cfg.Plans, Keys: keys, Usage: s, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
@@ -168,7 +213,11 @@ func New(ctx context.Context, b *Backend, cfg Config) (*Service, error) {
 }
 
 func (s *Service) ready(ctx context.Context) map[string]error {
-	return map[string]error{"mongo": s.Backend.DB.Ping(ctx)}
+	checks := map[string]error{"mongo": s.Backend.DB.Ping(ctx)}
+	if s.Runtime.Redis != nil {
+		checks["redis"] = s.Runtime.pubsub.Ping(ctx).Err()
+	}
+	return checks
 }
 
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB

@@ -43,7 +43,8 @@ func TestBinary_ValidatesTheRepoCaddyfileAndRejectsABadOne(t *testing.T) {
 }
 
 // The repo Caddyfile, as `make run` serves it (on free ports instead of 8080 and 9000):
-// signup works on the embedded defaults and tenant subdomains reach the demo upstream.
+// signup works on the embedded defaults and a tenant's subdomain reaches the demo upstream
+// with a token, identity headers set by the gateway.
 func TestRepoCaddyfile_ServesSignupAndTheDemoUpstream(t *testing.T) {
 	raw, err := os.ReadFile("../../Caddyfile")
 	if err != nil {
@@ -64,10 +65,17 @@ func TestRepoCaddyfile_ServesSignupAndTheDemoUpstream(t *testing.T) {
 		t.Fatalf("signup answered %v", body)
 	}
 
+	req, _ = http.NewRequest("POST", base+"/auth/login", strings.NewReader(`{"email":"alice@acme.test","password":"correct horse"}`))
+	req.Host = fmt.Sprintf("api.localhost:%d", api)
+	token, _ := do(t, req, http.StatusOK)["access_token"].(string)
+
 	req, _ = http.NewRequest("GET", base+"/hello", nil)
 	req.Host = fmt.Sprintf("acme-corp.localhost:%d", api)
+	do(t, req, http.StatusUnauthorized)
+
+	req.Header.Set("Authorization", "Bearer "+token)
 	body = do(t, req, http.StatusOK)
-	if body["message"] != "Hello from the demo upstream" {
+	if body["message"] != "Hello from the demo upstream" || body["tenant"] != "acme-corp" || body["user"] == "" {
 		t.Fatalf("tenant site answered %v", body)
 	}
 }

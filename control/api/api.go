@@ -13,6 +13,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
@@ -24,12 +25,18 @@ type API struct {
 	Tenants    *tenant.Manager
 	Plans      *plan.Catalog
 	Keys       *token.Keys
+	Usage      Usage
 	BaseDomain string
 	// Ready reports whether the dependencies (MongoDB, Redis) answer, for /readyz.
 	Ready  func(ctx context.Context) map[string]error
 	Logger *zap.Logger
 
 	mux *http.ServeMux
+}
+
+// Usage reports a tenant's limits without consuming them.
+type Usage interface {
+	RateLimitStatus(ctx context.Context, tenantID string) (*limit.Status, error)
 }
 
 // New builds the API and its routes.

@@ -26,6 +26,8 @@ func (a *API) routes() {
 	a.handle("GET /tenants/{id}/users", identity.RoleOwner, a.listUsers)
 	a.handle("PATCH /tenants/{id}/users/{uid}", identity.RoleOwner, a.patchUser)
 
+	a.handle("GET /rate-limit", identity.RoleUser, a.rateLimit)
+
 	a.handle("GET /plans", anyone, a.listPlans)
 	a.handle("GET /healthz", anyone, a.healthz)
 	a.handle("GET /readyz", anyone, a.readyz)

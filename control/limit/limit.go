@@ -114,3 +114,31 @@ func decision(p Policy, period Period, now, tat int64, v verdict, used int64) De
 	}
 	return d
 }
+
+// Status is the body of GET /rate-limit.
+type Status struct {
+	TenantID     string       `json:"tenant_id"`
+	Plan         string       `json:"plan"`
+	Limit        int64        `json:"limit"`
+	Remaining    int64        `json:"requests_remaining"`
+	ResetSeconds int64        `json:"reset_seconds"`
+	Quota        *QuotaStatus `json:"quota"`
+}
+
+// QuotaStatus is the quota part of Status.
+type QuotaStatus struct {
+	Limit     int64     `json:"limit"`
+	Used      int64     `json:"used"`
+	Remaining int64     `json:"remaining"`
+	PeriodEnd time.Time `json:"period_end"`
+}
+
+// StatusOf reports d for tenantID; Quota is nil when the plan has none.
+func StatusOf(tenantID string, p Policy, period Period, d Decision) *Status {
+	s := &Status{TenantID: tenantID, Plan: p.Name, Limit: p.Burst, Remaining: d.Remaining,
+		ResetSeconds: int64((d.ResetAfter + time.Second - 1) / time.Second)}
+	if p.Quota > 0 {
+		s.Quota = &QuotaStatus{Limit: p.Quota, Used: d.QuotaUsed, Remaining: max(p.Quota-d.QuotaUsed, 0), PeriodEnd: period.End}
+	}
+	return s
+}

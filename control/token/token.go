@@ -84,8 +84,14 @@ func (k *Keys) Issue(p identity.Principal) (string, error) {
 
 // Verify checks an access token: HS256 only, exp required, issuer ours, typ access.
 func (k *Keys) Verify(raw string) (identity.Principal, error) {
+	p, _, err := k.verify(raw)
+	return p, err
+}
+
+// verify is Verify that also returns the token's expiry.
+func (k *Keys) verify(raw string) (identity.Principal, time.Time, error) {
 	if len(raw) > 4096 {
-		return identity.Principal{}, errs.ErrInvalidToken
+		return identity.Principal{}, time.Time{}, errs.ErrInvalidToken
 	}
 	var c Claims
 	parser := jwt.NewParser(
@@ -98,16 +104,16 @@ func (k *Keys) Verify(raw string) (identity.Principal, error) {
 	)
 	_, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return k.Secret, nil })
 	if err != nil {
-		return identity.Principal{}, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
+		return identity.Principal{}, time.Time{}, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
 			Message: errs.ErrInvalidToken.Message, Err: errors.Unwrap(err)}
 	}
 	role := identity.Role(c.Role)
 	// A tenant id that is not a DNS label can only come from a token signed by someone holding
 	// the secret but not this code; refuse it before it names a collection.
 	if c.Type != TypeAccess || !role.Valid() || c.Subject == "" || len(c.Subject) > 64 || !store.ValidTenantID(c.TenantID) {
-		return identity.Principal{}, errs.ErrInvalidToken
+		return identity.Principal{}, time.Time{}, errs.ErrInvalidToken
 	}
-	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, nil
+	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, c.ExpiresAt.Time, nil
 }
 
 // RandomID returns n random bytes, base64url-encoded.

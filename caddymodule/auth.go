@@ -1,0 +1,126 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/saasgate/saasgate/control/api"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+func init() {
+	caddy.RegisterModule(new(Auth))
+}
+
+// Auth verifies the bearer access token issued by the control plane, checks it belongs to the
+// tenant saas_tenant resolved and that its role is high enough, and tells the upstream who is
+// calling (X-User-ID, X-User-Role). Verified tokens are remembered until they expire, so a
+// token's signature is checked once, not on every request.
+type Auth struct {
+	// Lowest role admitted: "user", "owner" or "admin". Default: "user".
+	RequireRole string `json:"require_role,omitempty"`
+	// Let requests without a token through, anonymous (no identity headers). A token that is
+	// present but invalid is still refused. Default: false.
+	Optional bool `json:"optional,omitempty"`
+
+	app  *App
+	role identity.Role
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.saas_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision finds the saas app.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("saas")
+	if err != nil {
+		return fmt.Errorf("saas_auth: %w", err)
+	}
+	h.app = app.(*App)
+	h.role = identity.RoleUser
+	if h.RequireRole != "" {
+		h.role = identity.Role(h.RequireRole)
+	}
+	return nil
+}
+
+// Validate checks the role.
+func (h *Auth) Validate() error {
+	if h.RequireRole != "" && !identity.Role(h.RequireRole).Valid() {
+		return fmt.Errorf("saas_auth: require_role %q: want user, owner or admin", h.RequireRole)
+	}
+	return nil
+}
+
+// ServeHTTP authenticates the request.
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	svc := h.app.Service()
+	if svc == nil {
+		return serviceUnavailable(w, r)
+	}
+	hdr := r.Header
+	delete(hdr, headerUserID)
+	delete(hdr, headerUserRole)
+	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
+	if snap == nil {
+		// Without saas_tenant before it, the token alone says which tenant the request is for.
+		delete(hdr, headerTenantID)
+		delete(hdr, headerTenantPlan)
+	}
+
+	raw, ok := api.BearerToken(hdr.Get("Authorization"))
+	if !ok {
+		if h.Optional && hdr.Get("Authorization") == "" {
+			return next.ServeHTTP(w, r)
+		}
+		return unauthorized(w, r)
+	}
+	p, err := svc.Tokens.Verify(raw)
+	if err != nil {
+		return unauthorized(w, r)
+	}
+	switch {
+	case snap != nil && p.TenantID != snap.ID && p.Role != identity.RoleAdmin:
+		return reject(w, r, http.StatusForbidden, "tenant_mismatch", "The token belongs to another tenant.")
+	case snap == nil && p.Role != identity.RoleAdmin:
+		hdr[headerTenantID] = []string{p.TenantID}
+	}
+	if !p.Role.AtLeast(h.role) {
+		return reject(w, r, http.StatusForbidden, "forbidden", "Your role does not allow this request.")
+	}
+
+	hdr[headerUserID] = []string{p.UserID}
+	hdr[headerUserRole] = roleHeader[p.Role]
+	caddyhttp.SetVar(r.Context(), varPrincipal, p)
+	if repl := replacer(r); repl != nil {
+		repl.Set("http.auth.user.id", p.UserID)
+		repl.Set("http.saas.user.role", string(p.Role))
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// roleHeader holds the header value of each role, so no request allocates one.
+var roleHeader = map[identity.Role][]string{
+	identity.RoleUser: {string(identity.RoleUser)}, identity.RoleOwner: {string(identity.RoleOwner)},
+	identity.RoleAdmin: {string(identity.RoleAdmin)},
+}
+
+func unauthorized(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	return reject(w, r, http.StatusUnauthorized, "invalid_token", "The access token is missing, malformed or expired.")
+}
+
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

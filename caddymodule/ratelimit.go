@@ -1,0 +1,154 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+func init() {
+	caddy.RegisterModule(new(RateLimit))
+}
+
+// RateLimit enforces the tenant's plan: its rate (with burst) and its monthly quota, as
+// decided by the saas app's limiter (Redis when configured, else in process). It needs
+// saas_tenant before it. Every response carries RateLimit-Policy and RateLimit (IETF httpapi
+// draft) and X-RateLimit-Limit/-Remaining/-Reset; a refusal is 429 rate_limited or
+// quota_exceeded with Retry-After.
+type RateLimit struct {
+	app     *App
+	logger  *zap.Logger
+	headers atomic.Pointer[serviceHeaders]
+}
+
+// CaddyModule returns the Caddy module information.
+func (*RateLimit) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.saas_rate_limit",
+		New: func() caddy.Module { return new(RateLimit) },
+	}
+}
+
+// Provision finds the saas app.
+func (h *RateLimit) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("saas")
+	if err != nil {
+		return fmt.Errorf("saas_rate_limit: %w", err)
+	}
+	h.app = app.(*App)
+	h.logger = ctx.Logger()
+	return nil
+}
+
+// ServeHTTP admits or refuses the request.
+func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	svc := h.app.Service()
+	if svc == nil {
+		return serviceUnavailable(w, r)
+	}
+	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
+	if snap == nil {
+		h.logger.Error("saas_rate_limit needs saas_tenant before it in the route")
+		return reject(w, r, http.StatusInternalServerError, "misconfigured", "The gateway is misconfigured.")
+	}
+	p, out := svc.Admit(r.Context(), snap)
+	if out.Denied {
+		w.Header().Set("Retry-After", "1")
+		return reject(w, r, http.StatusServiceUnavailable, "limiter_unavailable", "The rate limiter is unavailable; try again.")
+	}
+	ph := h.policyHeaders(svc, p)
+	hdr := w.Header()
+	hdr["Ratelimit-Policy"] = ph.policy
+	hdr["X-Ratelimit-Limit"] = ph.limit
+	if out.Unlimited {
+		// Redis is down and on_limiter_error is allow: no figures worth showing.
+		hdr["Ratelimit"] = ph.unknown
+	} else {
+		reset := ceilSeconds(out.ResetAfter)
+		remaining := smallInt(out.Remaining)
+		hdr["Ratelimit"] = []string{ph.prefix + remaining + ";t=" + smallInt(reset)}
+		hdr["X-Ratelimit-Remaining"] = []string{remaining}
+		hdr["X-Ratelimit-Reset"] = []string{smallInt(reset)}
+	}
+	if repl := replacer(r); repl != nil {
+		repl.Set("http.saas.ratelimit.remaining", out.Remaining)
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("limiter", out.Result()))
+	}
+	if out.Allowed {
+		return next.ServeHTTP(w, r)
+	}
+	hdr["Retry-After"] = []string{smallInt(max(ceilSeconds(out.RetryAfter), 1))}
+	if out.Reason == limit.ReasonQuota {
+		return reject(w, r, http.StatusTooManyRequests, "quota_exceeded", "The monthly quota of this tenant's plan is used up.")
+	}
+	return reject(w, r, http.StatusTooManyRequests, "rate_limited", "Too many requests for this tenant's plan; slow down.")
+}
+
+// planHeaders are a plan's constant header values, built once per config.
+type planHeaders struct {
+	policy, limit, unknown []string
+	prefix                 string // `"<plan>";r=`
+}
+
+type serviceHeaders struct {
+	svc   *control.Service
+	plans map[string]*planHeaders
+}
+
+// policyHeaders returns p's header values, rebuilding the table when the config changed.
+func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHeaders {
+	sh := h.headers.Load()
+	if sh == nil || sh.svc != svc {
+		sh = &serviceHeaders{svc: svc, plans: make(map[string]*planHeaders)}
+		for _, pl := range svc.Plans.All() {
+			name := strconv.Quote(pl.ID)
+			window := max(int64((pl.Rate.Period+time.Second-1)/time.Second), 1)
+			sh.plans[pl.ID] = &planHeaders{
+				policy:  []string{name + ";q=" + strconv.FormatInt(pl.Rate.Count, 10) + ";w=" + strconv.FormatInt(window, 10)},
+				limit:   []string{strconv.FormatInt(pl.Burst, 10)},
+				unknown: []string{name},
+				prefix:  name + ";r=",
+			}
+		}
+		h.headers.Store(sh)
+	}
+	if ph := sh.plans[p.Name]; ph != nil {
+		return ph
+	}
+	return sh.plans[svc.Plans.Default().ID]
+}
+
+func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+// smallInts holds the decimal strings of 0..1023, the common header values.
+var smallInts = func() [1024]string {
+	var a [1024]string
+	for i := range a {
+		a[i] = strconv.Itoa(i)
+	}
+	return a
+}()
+
+func smallInt(n int64) string {
+	if n >= 0 && n < int64(len(smallInts)) {
+		return smallInts[n]
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+var (
+	_ caddy.Provisioner           = (*RateLimit)(nil)
+	_ caddyhttp.MiddlewareHandler = (*RateLimit)(nil)
+)

@@ -1,0 +1,61 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/saasgate/saasgate/control/api"
+)
+
+// Vars the handlers share through the request context (caddyhttp.SetVar).
+const (
+	varTenant    = "saas.tenant"    // *tenant.Snapshot, set by saas_tenant
+	varPrincipal = "saas.principal" // identity.Principal, set by saas_auth
+)
+
+// Identity headers the upstream receives. Copies sent by the client are removed first.
+const (
+	headerTenantID   = "X-Tenant-Id"
+	headerTenantPlan = "X-Tenant-Plan"
+	headerUserID     = "X-User-Id"
+	headerUserRole   = "X-User-Role"
+)
+
+// problemError carries a problem's code alongside Caddy's error, for handle_errors routes
+// ({http.error.message} holds the detail; {http.vars.saas.error_code} the code).
+type problemError struct {
+	status int
+	code   string
+	detail string
+}
+
+func (e *problemError) Error() string { return e.code + ": " + e.detail }
+
+// reject answers a request the gateway refuses. With `handle_errors` routes on the server it
+// returns the error for them to handle, as Caddy handlers do; without, it writes the
+// problem+json body itself, since Caddy's default error response has no body.
+func reject(w http.ResponseWriter, r *http.Request, status int, code, detail string) error {
+	caddyhttp.SetVar(r.Context(), "saas.error_code", code)
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		return caddyhttp.Error(status, &problemError{status: status, code: code, detail: detail})
+	}
+	api.WriteProblem(w, status, code, detail)
+	return nil
+}
+
+// serviceOf returns the app's control plane, or answers 503 while the app is still starting.
+func serviceUnavailable(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Retry-After", "1")
+	return reject(w, r, http.StatusServiceUnavailable, "not_ready", "The gateway is starting.")
+}
+
+// replacer returns the request's placeholder replacer.
+func replacer(r *http.Request) *caddy.Replacer {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	return repl
+}
+
+var errNoApp = errors.New("the saas app is not configured")

@@ -1,0 +1,148 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+func init() {
+	caddy.RegisterModule(new(Tenant))
+}
+
+// Tenant resolves the request's tenant from the subdomain under the `saas` app's base_domain
+// and/or the X-Tenant-ID header, refuses unknown and suspended tenants, and hands the tenant
+// to the handlers after it (saas_auth, saas_rate_limit) and to the upstream (X-Tenant-ID,
+// X-Tenant-Plan). Lookups are answered from the in-memory tenant cache.
+type Tenant struct {
+	// Where to read the tenant from, in order: "subdomain", "header". When both are listed and
+	// both are present they must agree. Default: ["subdomain", "header"].
+	Sources []string `json:"sources,omitempty"`
+
+	app        *App
+	subdomain  bool
+	header     bool
+	baseDomain string
+	logger     *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Tenant) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.saas_tenant",
+		New: func() caddy.Module { return new(Tenant) },
+	}
+}
+
+// Provision finds the saas app.
+func (h *Tenant) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("saas")
+	if err != nil {
+		return fmt.Errorf("saas_tenant: %w", err)
+	}
+	h.app = app.(*App)
+	h.baseDomain = h.app.BaseDomain
+	h.logger = ctx.Logger()
+	if len(h.Sources) == 0 {
+		h.subdomain, h.header = true, true
+	}
+	for _, s := range h.Sources {
+		switch s {
+		case "subdomain":
+			h.subdomain = true
+		case "header":
+			h.header = true
+		}
+	}
+	return nil
+}
+
+// Validate checks the sources.
+func (h *Tenant) Validate() error {
+	seen := map[string]bool{}
+	for _, s := range h.Sources {
+		if s != "subdomain" && s != "header" {
+			return fmt.Errorf("saas_tenant: unknown source %q (want subdomain or header)", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("saas_tenant: source %q given twice", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+// ServeHTTP resolves the tenant.
+func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	svc := h.app.Service()
+	if svc == nil {
+		return serviceUnavailable(w, r)
+	}
+	var fromHost, fromHeader string
+	if h.subdomain {
+		if label, ok := tenant.FromHost(r.Host, h.baseDomain); ok && !tenant.Reserved(label) {
+			fromHost = label
+		}
+	}
+	if h.header {
+		fromHeader = r.Header.Get(headerTenantID)
+		if fromHeader != "" {
+			fromHeader = strings.ToLower(strings.TrimSpace(fromHeader))
+		}
+	}
+	id := fromHost
+	switch {
+	case fromHost != "" && fromHeader != "" && fromHost != fromHeader:
+		return reject(w, r, http.StatusBadRequest, "tenant_conflict", "The subdomain and X-Tenant-ID name different tenants.")
+	case id == "":
+		id = fromHeader
+	}
+	if id == "" {
+		return reject(w, r, http.StatusBadRequest, "tenant_missing", "No tenant: use the tenant's subdomain or the X-Tenant-ID header.")
+	}
+	snap, err := svc.LookupTenant(r.Context(), id)
+	if err == tenant.ErrNotFound {
+		return reject(w, r, http.StatusNotFound, "tenant_not_found", "No such tenant.")
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return err
+		}
+		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
+		return reject(w, r, http.StatusServiceUnavailable, "tenant_lookup_failed", "The tenant could not be looked up; try again.")
+	}
+	if snap.Status == tenant.StatusSuspended {
+		return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")
+	}
+
+	hdr := r.Header
+	delete(hdr, headerTenantID)
+	delete(hdr, headerTenantPlan)
+	delete(hdr, headerUserID)
+	delete(hdr, headerUserRole)
+	hdr[headerTenantID] = snap.HeaderID
+	hdr[headerTenantPlan] = snap.HeaderPlan
+
+	caddyhttp.SetVar(r.Context(), varTenant, snap)
+	if repl := replacer(r); repl != nil {
+		repl.Set("http.saas.tenant.id", snap.BoxedID)
+		repl.Set("http.saas.tenant.plan", snap.BoxedPlan)
+		repl.Set("http.saas.tenant.status", snap.BoxedStatus)
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(snap.LogField)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+var (
+	_ caddy.Provisioner           = (*Tenant)(nil)
+	_ caddy.Validator             = (*Tenant)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Tenant)(nil)
+)

@@ -1,0 +1,64 @@
+package control
+
+import (
+	"context"
+	"time"
+
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+// The request path's entry points: everything here answers from memory, except a tenant
+// cache miss (one store read) and the limiter (one Redis call, or none in process).
+
+// LookupTenant returns the gateway's view of a tenant; tenant.ErrNotFound when unknown.
+func (s *Service) LookupTenant(ctx context.Context, id string) (*tenant.Snapshot, error) {
+	if tenant.ValidateID(id) != nil {
+		return nil, tenant.ErrNotFound // never a store read for what cannot be a tenant
+	}
+	return s.Runtime.Cache.Get(ctx, id)
+}
+
+// PolicyOf returns the limiter policy of a plan id, falling back to the default plan for an id
+// no longer in the catalog (a plan removed from the config while tenants still had it).
+func (s *Service) PolicyOf(planID string) limit.Policy {
+	if p, ok := s.policies[planID]; ok {
+		return p
+	}
+	return s.policies[s.Plans.Default().ID]
+}
+
+// QuotaPeriod is the quota window of a tenant at now: the calendar month (UTC) for now; the
+// billing step aligns it to the subscription period.
+func (s *Service) QuotaPeriod(_ *tenant.Snapshot, now time.Time) limit.Period {
+	return limit.MonthOf(now)
+}
+
+// Admit decides one request of tenant t and raises usage alerts.
+func (s *Service) Admit(ctx context.Context, t *tenant.Snapshot) (limit.Policy, limit.Outcome) {
+	now := s.now()
+	p := s.PolicyOf(t.Plan)
+	out := s.Limiter.Take(ctx, t.ID, p, s.QuotaPeriod(t, now), now)
+	s.Alerts.Observe(t.ID, p, out, now)
+	return p, out
+}
+
+// RateLimitStatus is GET /rate-limit: the tenant's limits and what is left, consuming nothing.
+func (s *Service) RateLimitStatus(ctx context.Context, tenantID string) (*limit.Status, error) {
+	t, err := s.LookupTenant(ctx, tenantID)
+	if err != nil {
+		if err == tenant.ErrNotFound {
+			return nil, err
+		}
+		return nil, errs.Internal(err, "Could not read the tenant.")
+	}
+	now := s.now()
+	p := s.PolicyOf(t.Plan)
+	period := s.QuotaPeriod(t, now)
+	out := s.Limiter.Peek(ctx, t.ID, p, period, now)
+	if out.Denied {
+		return nil, errs.E(errs.KindUnavailable, "limiter_unavailable", "The rate limiter's store is unavailable.")
+	}
+	return limit.StatusOf(t.ID, p, period, out.Decision), nil
+}

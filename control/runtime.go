@@ -1,0 +1,127 @@
+package control
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+// RuntimeConfig says where the shared hot-path state lives.
+type RuntimeConfig struct {
+	RedisURL     string        // empty: in-process state only (one instance)
+	RedisTimeout time.Duration // bound on every limiter call to Redis
+	KeyPrefix    string        // Redis key and channel prefix
+	Logger       *zap.Logger
+}
+
+// Runtime is the request path's shared state: the tenant cache and its invalidation channel,
+// the in-process limiter store, the Redis clients and the breaker. It outlives config reloads,
+// so counters and caches survive them.
+type Runtime struct {
+	Redis   redis.UniversalClient // limiter calls, with tight timeouts; nil without Redis
+	Local   *limit.Local
+	Breaker *limit.Breaker
+	Cache   *tenant.Cache
+	Bus     *tenant.Bus // nil without Redis
+	Prefix  string
+
+	pubsub redis.UniversalClient
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	loaderOwner *Backend
+}
+
+// OpenRuntime builds the runtime and starts its background work (invalidation listener,
+// sweeps). It does not wait for Redis: the limiter's breaker and fallback cover an absent one.
+func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "saasgate:"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	rt := &Runtime{
+		Local:   limit.NewLocal(),
+		Breaker: limit.NewBreaker(3, time.Second),
+		Prefix:  cfg.KeyPrefix,
+	}
+	rt.Cache = tenant.NewCache(func(context.Context, string) (*tenant.Tenant, error) {
+		return nil, tenant.ErrNotFound
+	}, tenant.CacheConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	if cfg.RedisURL != "" {
+		var err error
+		if rt.Redis, err = store.OpenRedis(store.RedisOptions{URL: cfg.RedisURL, Timeout: cfg.RedisTimeout}); err != nil {
+			cancel()
+			return nil, err
+		}
+		if rt.pubsub, err = store.OpenRedis(store.RedisOptions{URL: cfg.RedisURL}); err != nil {
+			_ = rt.Redis.Close()
+			cancel()
+			return nil, err
+		}
+		rt.Bus = &tenant.Bus{Client: rt.pubsub, Channel: cfg.KeyPrefix + "tenants", Logger: cfg.Logger.Named("tenant_bus")}
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			rt.Bus.Run(ctx, rt.Cache)
+		}()
+	}
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				rt.Local.Sweep(now)
+			}
+		}
+	}()
+	return rt, nil
+}
+
+// useBackend points the tenant cache at b's store; a different backend than before
+// invalidates everything cached.
+func (rt *Runtime) useBackend(b *Backend, load tenant.Loader) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.Cache.SetLoader(load)
+	if rt.loaderOwner != nil && rt.loaderOwner != b {
+		rt.Cache.Flush()
+	}
+	rt.loaderOwner = b
+}
+
+// TenantChanged updates this replica's cache and tells the others.
+func (rt *Runtime) TenantChanged(ctx context.Context, t *tenant.Tenant) error {
+	rt.Cache.Put(t)
+	if rt.Bus == nil {
+		return nil
+	}
+	return rt.Bus.Publish(ctx, t.ID)
+}
+
+// Close stops the background work and closes the Redis clients.
+func (rt *Runtime) Close() error {
+	rt.cancel()
+	rt.wg.Wait()
+	if rt.Redis != nil {
+		_ = rt.Redis.Close()
+		return rt.pubsub.Close()
+	}
+	return nil
+}

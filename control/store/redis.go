@@ -1,0 +1,86 @@
+package store
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisKind is the deployment a redis_url describes.
+type RedisKind string
+
+const (
+	RedisSingle   RedisKind = "single"   // redis://host:port/db
+	RedisSentinel RedisKind = "sentinel" // redis://sentinel:26379?master_name=mymaster&addr=sentinel2:26379
+	RedisCluster  RedisKind = "cluster"  // redis://node1:6379?addr=node2:6379&addr=node3:6379
+)
+
+// RedisOptions says how to reach Redis: the URL's kind and a per-call timeout.
+type RedisOptions struct {
+	URL string
+	// Timeout bounds every call (dial, read, write, pool wait); 0 keeps go-redis' defaults.
+	// Calls are not retried when it is set: a retry would double the worst case.
+	Timeout time.Duration
+}
+
+// RedisKindOf tells which deployment url names: master_name → Sentinel, extra addr
+// parameters → Cluster, else a single server.
+func RedisKindOf(rawURL string) (RedisKind, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	switch {
+	case q.Get("master_name") != "":
+		return RedisSentinel, nil
+	case q.Has("addr"):
+		return RedisCluster, nil
+	}
+	return RedisSingle, nil
+}
+
+// OpenRedis builds a client for o.URL (it does not dial until first used).
+func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
+	kind, err := RedisKindOf(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	retries := 0
+	if o.Timeout > 0 {
+		retries = -1 // go-redis: -1 disables retries, 0 means its default of 3
+	}
+	bound := func(dial, read, write, pool *time.Duration, maxRetries *int) {
+		if o.Timeout > 0 {
+			*dial, *read, *write, *pool = o.Timeout, o.Timeout, o.Timeout, o.Timeout
+			*maxRetries = retries
+		}
+	}
+	switch kind {
+	case RedisSentinel:
+		opts, err := redis.ParseFailoverURL(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis_url (sentinel): %w", err)
+		}
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+		return redis.NewFailoverClient(opts), nil
+	case RedisCluster:
+		opts, err := redis.ParseClusterURL(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis_url (cluster): %w", err)
+		}
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+		if o.Timeout > 0 {
+			opts.MaxRedirects = 1
+		}
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url: %w", err)
+	}
+	bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+	return redis.NewClient(opts), nil
+}
