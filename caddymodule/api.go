@@ -40,10 +40,8 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP answers from the control-plane API.
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	svc := h.app.Service()
+	svc := h.app.awaitService(r)
 	if svc == nil {
-		// Caddy starts apps in no fixed order: the HTTP server can accept a request a moment
-		// before the saas app has connected to its database.
 		w.Header().Set("Retry-After", "1")
 		api.WriteProblem(w, http.StatusServiceUnavailable, "not_ready", "The control plane is starting.")
 		return nil

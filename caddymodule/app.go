@@ -5,6 +5,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,7 @@ type App struct {
 	runtimeKey string
 	stop       context.CancelFunc
 	service    atomic.Pointer[control.Service]
+	ready      chan struct{} // closed once service is set
 }
 
 // StripeConfig configures billing through Stripe.
@@ -129,6 +131,7 @@ func (p pooledRuntime) Destruct() error { return p.Close() }
 // `saasgate validate`.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ready = make(chan struct{})
 	// Runtime placeholders ({env.X}, {file.path}) are resolved once here; Validate then checks
 	// the resolved values. Unknown placeholders such as Stripe's {CHECKOUT_SESSION_ID} stay.
 	repl := caddy.NewReplacer()
@@ -266,6 +269,7 @@ func (a *App) Start() error {
 	a.stop = stop
 	go svc.Run(runCtx, 10*time.Minute)
 	a.service.Store(svc)
+	close(a.ready)
 	a.logger.Info("control plane ready",
 		zap.String("database", a.Database), zap.Bool("embedded", a.MongoURI == ""),
 		zap.Bool("redis", a.RedisURL != ""), zap.String("base_domain", a.BaseDomain),
@@ -297,6 +301,28 @@ func (a *App) Stop() error {
 
 // Service returns the running control plane, or nil before Start has finished.
 func (a *App) Service() *control.Service { return a.service.Load() }
+
+// startWait bounds how long a request arriving during start waits for the control plane.
+const startWait = 10 * time.Second
+
+// awaitService returns the control plane, waiting for Start to finish if a request arrives
+// first: Caddy starts apps in no fixed order, so the HTTP server can accept requests a moment
+// before this app has connected to its database. nil when start takes too long or the
+// request is cancelled.
+func (a *App) awaitService(r *http.Request) *control.Service {
+	if svc := a.service.Load(); svc != nil {
+		return svc
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		return a.service.Load()
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return nil
+}
 
 var (
 	_ caddy.App         = (*App)(nil)

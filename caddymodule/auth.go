@@ -63,7 +63,7 @@ func (h *Auth) Validate() error {
 
 // ServeHTTP authenticates the request.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	svc := h.app.Service()
+	svc := h.app.awaitService(r)
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}

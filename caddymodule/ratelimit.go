@@ -52,7 +52,7 @@ func (h *RateLimit) Provision(ctx caddy.Context) error {
 
 // ServeHTTP admits or refuses the request.
 func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	svc := h.app.Service()
+	svc := h.app.awaitService(r)
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -46,7 +45,7 @@ func reject(w http.ResponseWriter, r *http.Request, status int, code, detail str
 	return nil
 }
 
-// serviceOf returns the app's control plane, or answers 503 while the app is still starting.
+// serviceUnavailable answers a request that arrived while the app could not start in time.
 func serviceUnavailable(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Retry-After", "1")
 	return reject(w, r, http.StatusServiceUnavailable, "not_ready", "The gateway is starting.")
@@ -57,5 +56,3 @@ func replacer(r *http.Request) *caddy.Replacer {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	return repl
 }
-
-var errNoApp = errors.New("the saas app is not configured")

@@ -80,7 +80,7 @@ func (h *Tenant) Validate() error {
 
 // ServeHTTP resolves the tenant.
 func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	svc := h.app.Service()
+	svc := h.app.awaitService(r)
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}

@@ -50,7 +50,7 @@ func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
 		var logger *slog.Logger
 		if cfg.Logger != nil {
 			logger = slog.New(zapslog.NewHandler(cfg.Logger.Named("ferretdb").Core(), zapslog.WithName("ferretdb")))
-			logger = slog.New(levelFilter{logger.Handler(), slog.LevelWarn})
+			logger = slog.New(levelFilter{logger.Handler(), slog.LevelError}) // FerretDB logs every error reply at WARN
 		}
 		e, err := store.StartEmbedded(filepath.Join(cfg.DataDir, "db"), logger)
 		if err != nil {

@@ -69,4 +69,3 @@ func (c *VerifiedCache) Len() int {
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
-
