@@ -52,10 +52,13 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 	if o.Timeout > 0 {
 		retries = -1 // go-redis: -1 disables retries, 0 means its default of 3
 	}
-	bound := func(dial, read, write, pool *time.Duration, maxRetries *int) {
+	// bound sets every timeout to o.Timeout and turns retries off: a command is tried once
+	// and a dial is attempted once (go-redis otherwise retries a failed dial five times, 100 ms
+	// apart, so a dead server would cost half a second per call).
+	bound := func(dial, read, write, pool *time.Duration, maxRetries, dialRetries *int) {
 		if o.Timeout > 0 {
 			*dial, *read, *write, *pool = o.Timeout, o.Timeout, o.Timeout, o.Timeout
-			*maxRetries = retries
+			*maxRetries, *dialRetries = retries, 1
 		}
 	}
 	switch kind {
@@ -64,14 +67,14 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis_url (sentinel): %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
 		return redis.NewFailoverClient(opts), nil
 	case RedisCluster:
 		opts, err := redis.ParseClusterURL(o.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redis_url (cluster): %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
 		if o.Timeout > 0 {
 			opts.MaxRedirects = 1
 		}
@@ -81,6 +84,6 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis_url: %w", err)
 	}
-	bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
+	bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries)
 	return redis.NewClient(opts), nil
 }
