@@ -101,6 +101,9 @@ type PlanConfig struct {
 	Quota string `json:"quota,omitempty"`
 	// Stripe price id that buys this plan. Default: none, not purchasable.
 	StripePrice string `json:"stripe_price,omitempty"`
+	// Decide every request with its own call to Redis, exact across the fleet, instead of
+	// admitting from blocks leased from Redis. Costs a round trip per request. Default: false.
+	Exact bool `json:"exact,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -196,7 +199,7 @@ func buildCatalog(configs []PlanConfig, defaultPlan string) (*plan.Catalog, erro
 		if err != nil {
 			return nil, fmt.Errorf("plan %q: %w", pc.ID, err)
 		}
-		p := &plan.Plan{ID: pc.ID, Name: pc.Name, Rate: rate, Burst: pc.Burst, StripePrice: pc.StripePrice}
+		p := &plan.Plan{ID: pc.ID, Name: pc.Name, Rate: rate, Burst: pc.Burst, StripePrice: pc.StripePrice, Exact: pc.Exact}
 		if pc.Quota != "" {
 			if p.Quota, err = plan.ParseQuota(pc.Quota); err != nil {
 				return nil, fmt.Errorf("plan %q: %w", pc.ID, err)

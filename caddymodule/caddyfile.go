@@ -58,6 +58,7 @@ func init() {
 //			burst        <n>
 //			quota        <n>/month
 //			stripe_price <price id>
+//			exact
 //		}
 //	}
 //
@@ -191,6 +192,8 @@ func parsePlan(d *caddyfile.Dispenser, before []PlanConfig) (PlanConfig, error) 
 		if err == nil {
 			if d.Val() == "burst" {
 				err = parseBurst(d, &p.Burst)
+			} else if d.Val() == "exact" {
+				err = parseFlag(d, &p.Exact)
 			} else if o := findString(options, d.Val()); o != nil {
 				err = parseStringOption(d, o)
 			} else {
@@ -395,6 +398,19 @@ func parseBurst(d *caddyfile.Dispenser, dst *int64) error {
 		return err
 	}
 	*dst = n
+	return nil
+}
+
+// parseFlag reads a sub-directive that takes no value.
+func parseFlag(d *caddyfile.Dispenser, dst *bool) error {
+	name := d.Val()
+	if d.NextArg() {
+		return fmt.Errorf("%s takes no value, got %q", name, d.Val())
+	}
+	if err := noBlock(d); err != nil {
+		return fmt.Errorf("%s %w", name, err)
+	}
+	*dst = true
 	return nil
 }
 

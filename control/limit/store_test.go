@@ -16,9 +16,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // stores lists every Store implementation; the conformance suite runs against each.
 func stores(t *testing.T) map[string]limit.Store {
+	r := &limit.Redis{Client: testenv.RedisClient(t), Prefix: testenv.KeyPrefix(t)}
 	return map[string]limit.Store{
-		"local": limit.NewLocal(),
-		"redis": &limit.Redis{Client: testenv.RedisClient(t), Prefix: testenv.KeyPrefix(t)},
+		"local":  limit.NewLocal(),
+		"redis":  r,
+		"leased": limit.NewLeased(&limit.Redis{Client: r.Client, Prefix: testenv.KeyPrefix(t)}, time.Second),
 	}
 }
 

@@ -30,6 +30,8 @@ type Plan struct {
 	Burst       int64  `json:"burst"`
 	Quota       int64  `json:"quota,omitempty"` // requests per month; 0 means unlimited
 	StripePrice string `json:"-"`
+	// Exact plans are decided by one Redis call per request instead of leased blocks.
+	Exact bool `json:"-"`
 }
 
 // Purchasable reports whether the plan can be bought through Stripe Checkout.

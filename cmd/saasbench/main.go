@@ -1,0 +1,547 @@
+// Command saasbench measures what the gateway costs: in one run it starts a real upstream,
+// bin/saasgate as a bare reverse_proxy, and bin/saasgate with the full pipeline (saas_tenant +
+// saas_auth + saas_rate_limit against real Redis + reverse_proxy), drives them in alternating
+// rounds with the same closed-loop load, and prints req/s, p50, p99, CPU per 1,000 requests
+// and the full/bare ratio. It exits non-zero only when it could not run: the figures are for
+// people, not assertions.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/token"
+)
+
+type options struct {
+	bin      string
+	redisURL string
+	rounds   int
+	duration time.Duration
+	conns    int
+	tenants  int
+	active   int
+	serial   time.Duration
+	profile  string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/saasgate", "the gateway binary")
+	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the full pipeline")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds per configuration (alternating)")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of one round")
+	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
+	flag.IntVar(&o.tenants, "tenants", 10000, "tenants created and cached before the load")
+	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
+	flag.DurationVar(&o.serial, "serial", 3*time.Second, "length of a concurrency-1 round")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the full gateway, taken during its second round, to this file")
+	flag.Parse()
+	log.SetFlags(0)
+	if err := run(o); err != nil {
+		log.Fatalf("saasbench: %v", err)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+const secret = "bench-secret-bench-secret-bench-secret!!"
+
+func run(o options) error {
+	if _, err := os.Stat(o.bin); err != nil {
+		return fmt.Errorf("%s: %w (run make build)", o.bin, err)
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	o.bin = bin
+	rdb, err := store.OpenRedis(store.RedisOptions{URL: o.redisURL})
+	if err != nil {
+		return err
+	}
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		return fmt.Errorf("redis at %s does not answer (start one: redis-server --daemonize yes): %w", o.redisURL, err)
+	}
+	dir, err := os.MkdirTemp("", "saasbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	defer cleanRedis(rdb, prefix)
+
+	upstream, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	defer upstream.Close()
+
+	db, mongoURI, stopDB, err := startDatabase(dir)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	fmt.Printf("seeding %d tenants...\n", o.tenants)
+	if err := seedTenants(db, o.tenants); err != nil {
+		return err
+	}
+	keys, err := token.NewKeys([]byte(secret), "saasgate", 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	tokens := make([]string, o.tenants)
+	for i := range tokens {
+		if tokens[i], err = keys.Issue(identity.Principal{UserID: "usr_bench" + strconv.Itoa(i), TenantID: tenantID(i), Role: identity.RoleUser}); err != nil {
+			return err
+		}
+	}
+
+	barePort, fullPort := freePort(), freePort()
+	bare, err := startGateway(o.bin, filepath.Join(dir, "bare"), fmt.Sprintf(`{
+	admin off
+	persist_config off
+	auto_https off
+}
+http://:%d {
+	reverse_proxy %s
+}
+`, barePort, upstream.Addr))
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	admin := "admin off"
+	adminPort := 0
+	if o.profile != "" {
+		adminPort = freePort()
+		admin = fmt.Sprintf("admin 127.0.0.1:%d", adminPort)
+	}
+	full, err := startGateway(o.bin, filepath.Join(dir, "full"), fmt.Sprintf(`{
+	%s
+	persist_config off
+	auto_https off
+	saas {
+		mongo_uri %s
+		database bench
+		redis_url %s
+		redis_prefix %s
+		jwt_secret %s
+		default_plan bench
+		plan bench {
+			rate 1000000000/1s
+			quota 1000000000000/month
+		}
+	}
+}
+http://*.localhost:%d {
+	saas_tenant
+	saas_auth
+	saas_rate_limit
+	reverse_proxy %s
+}
+`, admin, mongoURI, o.redisURL, prefix, secret, fullPort, upstream.Addr))
+	if err != nil {
+		return err
+	}
+	defer full.stop()
+
+	bareTarget := target{name: "bare", port: barePort, pid: bare.pid()}
+	fullTarget := target{name: "full", port: fullPort, pid: full.pid()}
+	for _, t := range []target{bareTarget, fullTarget} {
+		if err := waitUp(t); err != nil {
+			return err
+		}
+	}
+
+	started := time.Now()
+	fmt.Printf("warming: one request per tenant (%d) through the full pipeline...\n", o.tenants)
+	if errs := warm(fullTarget, o.tenants, tokens); errs > 0 {
+		return fmt.Errorf("%d warm-up requests failed", errs)
+	}
+	rssAfterWarm := rssMB(full.pid())
+	fmt.Printf("  warmed in %v\n", time.Since(started).Round(time.Millisecond))
+
+	fmt.Printf("load: %d rounds × %v per configuration, %d connections, tokens of %d tenants, GOMAXPROCS %d\n",
+		o.rounds, o.duration, o.conns, o.active, runtime.GOMAXPROCS(0))
+	results := map[string][]result{}
+	for _, t := range []target{bareTarget, fullTarget} {
+		drive(t, o.conns, o.duration/2, tokens[:o.active]) // warm-up round, not counted
+	}
+	for r := 0; r < o.rounds; r++ {
+		for _, t := range []target{bareTarget, fullTarget} {
+			var profiled chan error
+			if o.profile != "" && r == 1 && t.name == "full" {
+				profiled = make(chan error, 1)
+				go func() { profiled <- saveProfile(adminPort, o.duration-time.Second, o.profile) }()
+			}
+			res := drive(t, o.conns, o.duration, tokens[:o.active])
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					fmt.Printf("  (profile not saved: %v)\n", err)
+				}
+			}
+			results[t.name] = append(results[t.name], res)
+			fmt.Printf("  round %d %-4s %8.0f req/s  p50 %6.0fµs  p99 %6.0fµs  cpu %.3fs/1k  errors %d\n",
+				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.errors)
+		}
+	}
+	serial := map[string]result{}
+	for _, t := range []target{bareTarget, fullTarget, bareTarget, fullTarget} {
+		res := drive(t, 1, o.serial/2, tokens[:o.active])
+		if prev, ok := serial[t.name]; ok {
+			res.latencies = append(res.latencies, prev.latencies...)
+			res.p50 = percentile(res.latencies, 50)
+		}
+		serial[t.name] = res
+	}
+	rssAfterLoad := rssMB(full.pid())
+	report(o, results, serial, rssAfterWarm, rssAfterLoad)
+	return nil
+}
+
+type target struct {
+	name string
+	port int
+	pid  int
+}
+
+type result struct {
+	rps, cpuPer1k float64
+	p50, p99      time.Duration
+	errors        int64
+	latencies     []time.Duration
+}
+
+// drive runs a closed loop: conns workers, each sending its next request when the last one
+// answered, for d.
+func drive(t target, conns int, d time.Duration, tokens []string) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := fmt.Sprintf("http://127.0.0.1:%d/bench", t.port)
+	cpuBefore := cpuSeconds(t.pid)
+	var (
+		wg     sync.WaitGroup
+		errs   atomic.Int64
+		mu     sync.Mutex
+		all    []time.Duration
+		stop   atomic.Bool
+		starts = time.Now()
+	)
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<16)
+			for i := w; !stop.Load(); i += conns {
+				n := i % len(tokens)
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Host = tenantID(n) + ".localhost"
+				req.Header.Set("Authorization", "Bearer "+tokens[n])
+				begin := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(begin))
+				if resp.StatusCode != http.StatusOK {
+					errs.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(starts)
+	cpu := cpuSeconds(t.pid) - cpuBefore
+	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), latencies: all}
+	if len(all) > 0 {
+		res.cpuPer1k = cpu / float64(len(all)) * 1000
+	}
+	res.p50, res.p99 = percentile(all, 50), percentile(all, 99)
+	return res
+}
+
+// saveProfile fetches a CPU profile from the gateway's admin endpoint.
+func saveProfile(port int, d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(int(d.Seconds()), 1)))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func report(o options, results map[string][]result, serial map[string]result, rssWarm, rssLoad float64) {
+	fmt.Println()
+	fmt.Println("configuration   req/s (median)   p50       p99       CPU s/1k req")
+	for _, name := range []string{"bare", "full"} {
+		rs := results[name]
+		fmt.Printf("%-15s %9.0f        %6.0fµs  %6.0fµs  %.3f\n", name, median(rs, func(r result) float64 { return r.rps }),
+			median(rs, func(r result) float64 { return us(r.p50) }), median(rs, func(r result) float64 { return us(r.p99) }),
+			median(rs, func(r result) float64 { return r.cpuPer1k }))
+	}
+	var ratios []float64
+	for i := range results["bare"] {
+		ratios = append(ratios, results["full"][i].rps/results["bare"][i].rps)
+	}
+	slices.Sort(ratios)
+	fmt.Printf("\nfull/bare throughput: median %.3f (rounds: min %.3f, max %.3f)   target >= 0.90\n",
+		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+	added := serial["full"].p50 - serial["bare"].p50
+	fmt.Printf("p50 at concurrency 1: bare %.0fµs, full %.0fµs, added %.0fµs   target <= 100µs\n",
+		us(serial["bare"].p50), us(serial["full"].p50), us(added))
+	fmt.Printf("full gateway RSS: %.0f MB after caching %d tenants, %.0f MB after the load   target <= 150 MB\n", rssWarm, o.tenants, rssLoad)
+	var errs int64
+	for _, rs := range results {
+		for _, r := range rs {
+			errs += r.errors
+		}
+	}
+	if errs > 0 {
+		fmt.Printf("WARNING: %d requests failed or were refused during the load\n", errs)
+	}
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func tenantID(i int) string { return "bench-" + strconv.Itoa(i) }
+
+// startUpstream is the real upstream both gateways proxy to.
+func startUpstream() (*upstreamServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	body := []byte(`{"ok":true}`)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	return &upstreamServer{Addr: l.Addr().String(), srv: srv}, nil
+}
+
+type upstreamServer struct {
+	Addr string
+	srv  *http.Server
+}
+
+func (u *upstreamServer) Close() { _ = u.srv.Close() }
+
+func startDatabase(dir string) (*store.DB, string, func(), error) {
+	e, err := store.StartEmbedded(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	db, err := store.Connect(context.Background(), e.URI(), "bench", 10*time.Second)
+	if err != nil {
+		e.Stop()
+		return nil, "", nil, err
+	}
+	return db, e.URI(), func() { _ = db.Close(context.Background()); e.Stop() }, nil
+}
+
+// seedTenants writes tenant documents directly: the gateway only reads them, and creating
+// 10,000 tenants through signup would spend minutes hashing passwords.
+func seedTenants(db *store.DB, n int) error {
+	now := time.Now().UTC()
+	const batch = 500
+	for start := 0; start < n; start += batch {
+		docs := make([]any, 0, batch)
+		for i := start; i < min(start+batch, n); i++ {
+			docs = append(docs, bson.D{{Key: "_id", Value: tenantID(i)}, {Key: "name", Value: tenantID(i)},
+				{Key: "status", Value: "active"}, {Key: "plan", Value: "bench"}, {Key: "created_at", Value: now}, {Key: "updated_at", Value: now}})
+		}
+		if _, err := db.C(store.CollTenants).InsertMany(context.Background(), docs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func warm(t target, n int, tokens []string) int {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/warm", t.port), nil)
+				req.Host = tenantID(i) + ".localhost"
+				req.Header.Set("Authorization", "Bearer "+tokens[i])
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(errs.Load())
+}
+
+type gateway struct{ cmd *exec.Cmd }
+
+func (g *gateway) pid() int { return g.cmd.Process.Pid }
+
+func (g *gateway) stop() {
+	_ = g.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = g.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+	}
+}
+
+func startGateway(bin, dir, caddyfile string) (*gateway, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	config := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", config, "--adapter", "caddyfile")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &gateway{cmd: cmd}, nil
+}
+
+func waitUp(t target) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", t.port))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the %s gateway did not start listening on %d", t.name, t.port)
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// rssMB reads a process's resident set size from /proc.
+func rssMB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func cleanRedis(rdb redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
+}
