@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -23,8 +24,9 @@ func init() {
 type Auth struct {
 	// Lowest role admitted: "user", "owner" or "admin". Default: "user".
 	RequireRole string `json:"require_role,omitempty"`
-	// Let requests without a token through, anonymous (no identity headers). A token that is
-	// present but invalid is still refused. Default: false.
+	// Let requests without a bearer token through, anonymous (no identity headers); an
+	// Authorization header of another scheme is passed on to the upstream untouched. A bearer
+	// token that is present but invalid is still refused. Default: false.
 	Optional bool `json:"optional,omitempty"`
 
 	app  *App
@@ -77,9 +79,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		delete(hdr, headerTenantPlan)
 	}
 
-	raw, ok := api.BearerToken(hdr.Get("Authorization"))
+	authz := hdr.Get("Authorization")
+	raw, ok := api.BearerToken(authz)
 	if !ok {
-		if h.Optional && hdr.Get("Authorization") == "" {
+		// Under optional, a request without a bearer token (none, or another scheme meant for
+		// the upstream) goes through anonymous; a malformed bearer header does not.
+		if h.Optional && !hasBearerScheme(authz) {
 			return next.ServeHTTP(w, r)
 		}
 		return unauthorized(w, r)
@@ -112,6 +117,10 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 var roleHeader = map[identity.Role][]string{
 	identity.RoleUser: {string(identity.RoleUser)}, identity.RoleOwner: {string(identity.RoleOwner)},
 	identity.RoleAdmin: {string(identity.RoleAdmin)},
+}
+
+func hasBearerScheme(authz string) bool {
+	return len(authz) >= 6 && strings.EqualFold(authz[:6], "bearer")
 }
 
 func unauthorized(w http.ResponseWriter, r *http.Request) error {

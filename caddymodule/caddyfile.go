@@ -250,8 +250,8 @@ func parseTenantHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //
 //	saas_tenant [<matcher>] [subdomain] [header]
 //
-// The arguments choose where the tenant is read from, in order; none means both, subdomain
-// first.
+// The arguments choose where the tenant may come from; none means both (they must then agree
+// when both are present).
 func (h *Tenant) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	for d.NextArg() {

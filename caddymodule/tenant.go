@@ -21,8 +21,9 @@ func init() {
 // to the handlers after it (saas_auth, saas_rate_limit) and to the upstream (X-Tenant-ID,
 // X-Tenant-Plan). Lookups are answered from the in-memory tenant cache.
 type Tenant struct {
-	// Where to read the tenant from, in order: "subdomain", "header". When both are listed and
-	// both are present they must agree. Default: ["subdomain", "header"].
+	// Where the tenant may come from: "subdomain" (the left-most label under base_domain)
+	// and/or "header" (X-Tenant-ID). When both are allowed and both are present they must
+	// agree. Default: both.
 	Sources []string `json:"sources,omitempty"`
 
 	app        *App

@@ -154,7 +154,7 @@ http://:%d {
 		jwt_secret %s
 		default_plan bench
 		plan bench {
-			rate 1000000000/1s
+			rate 1000000/1s
 			quota 1000000000000/month
 		}
 	}

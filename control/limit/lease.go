@@ -10,7 +10,8 @@ import (
 )
 
 // leaseScript grants up to `want` requests of a tenant's bucket (and quota) at once: the
-// GCRA arithmetic of takeScript for n requests. The instance then admits them from memory.
+// GCRA arithmetic of takeScript (in microseconds, like it) for n requests. The instance then
+// admits them from memory.
 //
 // KEYS: rate key, quota key. ARGV: now, interval, burst, quota (0: none), quota key TTL in
 // seconds, want. Returns {granted, reason, tat, retry_after, used}.
@@ -36,7 +37,7 @@ if want <= 0 then
 	return {0, 1, string.format('%.0f', tat), string.format('%.0f', tat + interval - burst * interval - now), used}
 end
 local newtat = tat + want * interval
-redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1e6) + 1000)
+redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1000)
 if quota > 0 then
 	used = redis.call('INCRBY', KEYS[2], want)
 	if used == want then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
@@ -76,6 +77,7 @@ type leaseState struct {
 	tat         int64 // the Redis TAT after our last lease
 	used        int64 // the Redis quota count after our last lease
 	periodStart int64
+	plan        string // blocks are of one plan's bucket
 }
 
 // NewLeased builds a leasing store over r.
@@ -112,9 +114,10 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	st := l.state(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if ps := period.Start.UnixNano(); st.periodStart != ps {
-		st.periodStart, st.left = ps, 0
+	if ps := period.Start.UnixNano(); st.periodStart != ps || st.plan != p.Name {
+		st.periodStart, st.plan, st.left = ps, p.Name, 0
 	}
+	_, _, p = micro(p, now) // the interval as the script sees it
 	if st.left > 0 && ns < st.expires {
 		st.left--
 		return st.decision(p, period, ns), nil
@@ -139,25 +142,17 @@ func (st *leaseState) decision(p Policy, period Period, now int64) Decision {
 }
 
 func (l *Leased) lease(ctx context.Context, key string, p Policy, period Period, now time.Time, want int64) (int64, verdict, int64, error) {
-	rateKey, quotaKey := l.Redis.Keys(key, period)
+	rateKey, quotaKey := l.Redis.Keys(key, p, period)
+	nowUS, intervalUS, _ := micro(p, now)
 	ttl := int64(period.End.Sub(now)/time.Second) + 86400
 	res, err := leaseScript.Run(ctx, l.Redis.Client, []string{rateKey, quotaKey},
-		now.UnixNano(), int64(p.Interval), p.Burst, p.Quota, ttl, want).Slice()
+		nowUS, intervalUS, p.Burst, p.Quota, ttl, want).Slice()
 	if err != nil {
 		return 0, verdict{}, 0, err
 	}
-	if len(res) != 5 {
-		return 0, verdict{}, 0, errBadReply
-	}
-	granted, _ := res[0].(int64)
-	reason, _ := res[1].(int64)
-	tat, err1 := toInt64(res[2])
-	retry, err2 := toInt64(res[3])
-	used, _ := res[4].(int64)
-	if err1 != nil || err2 != nil {
-		return 0, verdict{}, 0, errBadReply
-	}
-	return granted, verdict{allowed: granted > 0, reason: Reason(reason), tat: tat, retryAfter: retry}, used, nil
+	granted, v, used, err := reply(res)
+	v.allowed = granted > 0
+	return granted, v, used, err
 }
 
 // Peek implements Store: Redis's view, which counts blocks in hand as spent.

@@ -25,6 +25,7 @@ type localState struct {
 	tat         int64
 	periodStart int64
 	used        int64
+	plan        string // the bucket is the plan's: a plan change starts a full one
 }
 
 // NewLocal returns an empty in-process store.
@@ -65,6 +66,9 @@ func (l *Local) do(key string, p Policy, period Period, now time.Time, take bool
 	}
 	if ps := period.Start.UnixNano(); st.periodStart != ps {
 		st.periodStart, st.used = ps, 0
+	}
+	if st.plan != p.Name {
+		st.plan, st.tat = p.Name, 0
 	}
 	if !take {
 		tat, used := st.tat, st.used

@@ -9,9 +9,11 @@ import (
 )
 
 // takeScript is GCRA plus a quota counter, atomic in Redis: both keys carry the tenant as a
-// hash tag, so they live in one Cluster slot. Times are nanoseconds from the caller's clock
+// hash tag, so they live in one Cluster slot. Times are microseconds from the caller's clock
 // (replicas keep their clocks in sync with NTP; a skew of d lets through about d/interval
-// extra requests). Doubles hold integers exactly up to 2^53, so TATs travel as strings.
+// extra requests): Lua computes in doubles, exact for integers up to 2^53, which microseconds
+// since the epoch stay well under and nanoseconds do not. TATs travel back as strings, since
+// Redis would truncate a returned number to 32 bits on some builds.
 //
 // KEYS: rate key, quota key. ARGV: now, interval, burst, quota (0: none), quota key TTL in
 // seconds, "1" to consume. Returns {allowed, reason, tat, retry_after, used}.
@@ -35,7 +37,7 @@ local allowat = newtat - burst * interval
 if now < allowat then
 	return {0, 1, string.format('%.0f', tat), string.format('%.0f', allowat - now), used}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1e6) + 1000)
+redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1000)
 if quota > 0 then
 	used = redis.call('INCR', KEYS[2])
 	if used == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
@@ -50,10 +52,37 @@ type Redis struct {
 	Prefix string // key prefix, e.g. "saasgate:"
 }
 
-// Keys returns the rate and quota keys of key for period.
-func (r *Redis) Keys(key string, period Period) (rate, quota string) {
+// Keys returns the rate key of key under plan p and its quota key for period. The bucket is
+// per plan, so a plan change starts from a full bucket of the new plan; the quota count
+// carries over.
+func (r *Redis) Keys(key string, p Policy, period Period) (rate, quota string) {
 	base := r.Prefix + "{" + key + "}:"
-	return base + "r", base + "q:" + strconv.FormatInt(period.Start.Unix(), 10)
+	return base + "r:" + p.Name, base + "q:" + strconv.FormatInt(period.Start.Unix(), 10)
+}
+
+// micro is what the scripts compute with: now and the interval in whole microseconds (at
+// least one), and the policy with its interval rounded the same way, for the Go side.
+func micro(p Policy, now time.Time) (nowUS, intervalUS int64, rounded Policy) {
+	intervalUS = max((int64(p.Interval)+500)/1000, 1)
+	rounded = p
+	rounded.Interval = time.Duration(intervalUS) * time.Microsecond
+	return now.UnixMicro(), intervalUS, rounded
+}
+
+// reply decodes {x, reason, tat, retry_after, used} from a script; times come back in ns.
+func reply(res []any) (x int64, v verdict, used int64, err error) {
+	if len(res) != 5 {
+		return 0, verdict{}, 0, errBadReply
+	}
+	x, _ = res[0].(int64)
+	reason, _ := res[1].(int64)
+	tat, err1 := toInt64(res[2])
+	retry, err2 := toInt64(res[3])
+	used, _ = res[4].(int64)
+	if err1 != nil || err2 != nil {
+		return 0, verdict{}, 0, errBadReply
+	}
+	return x, verdict{reason: Reason(reason), tat: tat * 1000, retryAfter: retry * 1000}, used, nil
 }
 
 // Take implements Store.
@@ -67,31 +96,24 @@ func (r *Redis) Peek(ctx context.Context, key string, p Policy, period Period, n
 }
 
 func (r *Redis) run(ctx context.Context, key string, p Policy, period Period, now time.Time, take bool) (Decision, error) {
-	rateKey, quotaKey := r.Keys(key, period)
-	ns := now.UnixNano()
+	rateKey, quotaKey := r.Keys(key, p, period)
+	nowUS, intervalUS, p := micro(p, now)
 	ttl := int64(period.End.Sub(now)/time.Second) + 86400
 	consume := "0"
 	if take {
 		consume = "1"
 	}
 	res, err := takeScript.Run(ctx, r.Client, []string{rateKey, quotaKey},
-		ns, int64(p.Interval), p.Burst, p.Quota, ttl, consume).Slice()
+		nowUS, intervalUS, p.Burst, p.Quota, ttl, consume).Slice()
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(res) != 5 {
-		return Decision{}, errBadReply
+	allowed, v, used, err := reply(res)
+	if err != nil {
+		return Decision{}, err
 	}
-	allowed, _ := res[0].(int64)
-	reason, _ := res[1].(int64)
-	tat, err1 := toInt64(res[2])
-	retry, err2 := toInt64(res[3])
-	used, _ := res[4].(int64)
-	if err1 != nil || err2 != nil {
-		return Decision{}, errBadReply
-	}
-	v := verdict{allowed: allowed == 1, reason: Reason(reason), tat: tat, retryAfter: retry}
-	return decision(p, period, ns, tat, v, used), nil
+	v.allowed = allowed == 1
+	return decision(p, period, now.UnixNano(), v.tat, v, used), nil
 }
 
 type replyError string

@@ -100,6 +100,32 @@ func TestStore_Conformance(t *testing.T) {
 				t.Fatalf("Peek after one Take = %+v", d)
 			}
 		})
+		t.Run(name+"/FiguresAreExactAtAnyInstant", func(t *testing.T) {
+			// Nanoseconds since the epoch exceed what a double holds exactly; an odd instant
+			// shows any rounding in the figures.
+			at := t0.Add(123_456_789*time.Nanosecond + 7)
+			p := limit.Policy{Name: "p", Interval: 72 * time.Second, Burst: 50}
+			for i := 0; i < 3; i++ {
+				if d, _ := s.Peek(ctx, "instant", p, period, at); d.Remaining != 50 || d.ResetAfter != 0 {
+					t.Fatalf("full bucket: remaining %d, reset %v", d.Remaining, d.ResetAfter)
+				}
+			}
+			d, _ := s.Take(ctx, "instant", p, period, at)
+			if d.Remaining != 49 || d.ResetAfter <= 71*time.Second || d.ResetAfter > 72*time.Second {
+				t.Fatalf("after one request: remaining %d, reset %v (want 49, 72 s)", d.Remaining, d.ResetAfter)
+			}
+		})
+		t.Run(name+"/PlanChangeStartsAFullBucketAndKeepsTheQuota", func(t *testing.T) {
+			small := limit.Policy{Name: "small", Interval: time.Hour, Burst: 2, Quota: 100}
+			big := limit.Policy{Name: "big", Interval: time.Second, Burst: 200, Quota: 100}
+			for i := 0; i < 3; i++ {
+				_, _ = s.Take(ctx, "upgrade", small, period, t0)
+			}
+			d, _ := s.Take(ctx, "upgrade", big, period, t0)
+			if !d.Allowed || d.Remaining != 97 || d.QuotaUsed != 3 {
+				t.Fatalf("first request on the new plan: %+v (want the big bucket nearly full and quota used 3)", d)
+			}
+		})
 		t.Run(name+"/KeysAreIsolated", func(t *testing.T) {
 			p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 1}
 			_, _ = s.Take(ctx, "tenant-a", p, period, t0)
@@ -136,8 +162,8 @@ func TestStore_Conformance(t *testing.T) {
 
 func TestRedis_KeysShareAClusterSlot(t *testing.T) {
 	r := &limit.Redis{Prefix: "sg:"}
-	rate, quota := r.Keys("acme", limit.MonthOf(t0))
-	if rate != "sg:{acme}:r" || quota != "sg:{acme}:q:"+strconv.FormatInt(limit.MonthOf(t0).Start.Unix(), 10) {
+	rate, quota := r.Keys("acme", limit.Policy{Name: "pro"}, limit.MonthOf(t0))
+	if rate != "sg:{acme}:r:pro" || quota != "sg:{acme}:q:"+strconv.FormatInt(limit.MonthOf(t0).Start.Unix(), 10) {
 		t.Fatalf("keys = %q, %q: both must carry the {tenant} hash tag", rate, quota)
 	}
 }

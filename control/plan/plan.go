@@ -71,6 +71,11 @@ func NewCatalog(plans []*Plan, defaultPlan string) (*Catalog, error) {
 		if p.Burst < 0 {
 			return nil, fmt.Errorf("plan %q: burst must be positive", p.ID)
 		}
+		// The limiter computes in microseconds in doubles (Redis Lua): keep burst × interval,
+		// the bucket's depth in time, far from 2^53 µs.
+		if float64(p.Burst)*float64(p.Rate.Interval()/time.Microsecond) > 1e15 {
+			return nil, fmt.Errorf("plan %q: burst × (period / count) exceeds 30 years", p.ID)
+		}
 		if p.Quota < 0 {
 			return nil, fmt.Errorf("plan %q: quota must be positive", p.ID)
 		}
@@ -137,8 +142,8 @@ func ParseRate(s string) (Rate, error) {
 	if err != nil || d <= 0 {
 		return Rate{}, fmt.Errorf("rate %q: %q is not a positive duration (e.g. 1s, 1m, 1h, 1d)", s, perStr)
 	}
-	if d/time.Duration(n) <= 0 {
-		return Rate{}, fmt.Errorf("rate %q: more than one request per nanosecond", s)
+	if d/time.Duration(n) < time.Microsecond {
+		return Rate{}, fmt.Errorf("rate %q: more than a million requests per second is not supported", s)
 	}
 	return Rate{Count: n, Period: d}, nil
 }

@@ -25,7 +25,9 @@ func TestParseRate(t *testing.T) {
 		{in: "abc/1s", wantErr: "positive integer"},
 		{in: "10/0s", wantErr: "not a positive duration"},
 		{in: "10/-1s", wantErr: "not a positive duration"},
-		{in: "2000000000/1ns", wantErr: "more than one request per nanosecond"},
+		{in: "2000000000/1ns", wantErr: "more than a million requests per second"},
+		{in: "2000001/1s", wantErr: "more than a million requests per second"},
+		{in: "1000000/1s", want: Rate{1000000, time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -26,6 +26,9 @@ func (b *Bus) Publish(ctx context.Context, id string) error {
 // anything cached may be stale.
 func (b *Bus) Run(ctx context.Context, cache *Cache) {
 	ps := b.Client.Subscribe(ctx, b.Channel)
+	// Receive blocks in a read that ignores ctx; closing the subscription is what ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	defer ps.Close()
 	backoff := 100 * time.Millisecond
 	for {

@@ -1,0 +1,124 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/internal/testenv"
+)
+
+// benchApp starts the saas app (in an in-process Caddy) with one tenant on a plan that
+// refuses nothing, and returns it with a token of that tenant.
+func benchApp(b *testing.B, redis bool) (*App, string) {
+	b.Helper()
+	redisLine := ""
+	if redis {
+		redisLine = fmt.Sprintf("\t\tredis_url %s\n\t\tredis_prefix %s\n", testenv.RedisURL(b), testenv.KeyPrefix(b))
+	}
+	testenv.StartCaddy(b, fmt.Sprintf(`{
+%s
+	saas {
+		mongo_uri %s
+		database %s
+%s		jwt_secret 0123456789abcdef0123456789abcdef
+		default_plan bench
+		plan bench {
+			rate 1000000/1s
+		}
+	}
+}
+http://127.0.0.1:%d {
+	saas_api
+}
+`, testenv.CaddyGlobal(), testenv.Mongo(b), testenv.Database(b), redisLine, testenv.FreePort(b)))
+	a, err := caddy.ActiveContext().App("saas")
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := a.(*App)
+	svc := app.awaitService(httptest.NewRequest("GET", "/", nil))
+	if svc == nil {
+		b.Fatal("the saas app did not start")
+	}
+	t, err := svc.Tenants.Create(context.Background(), identity.Actor{}, "Bench Corp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := svc.Keys.Issue(identity.Principal{UserID: "usr_bench", TenantID: t.ID, Role: identity.RoleUser})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return app, tok
+}
+
+// caddyRequest builds a request the way Caddy's server prepares one for its handlers.
+func caddyRequest(token string) (*http.Request, http.ResponseWriter) {
+	r := httptest.NewRequest("GET", "http://bench-corp.localhost/x", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	repl := caddy.NewReplacer()
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
+	return r.WithContext(ctx), httptest.NewRecorder()
+}
+
+var noop = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// BenchmarkModules measures one request through each module and through the three in a row
+// (with a no-op next handler). "baseline" is the request set-up alone: subtract its
+// allocations from the others to get the modules' own.
+func BenchmarkModules(b *testing.B) {
+	for _, redis := range []bool{false, true} {
+		store := "local"
+		if redis {
+			store = "redis"
+		}
+		b.Run(store, func(b *testing.B) { benchModules(b, redis) })
+	}
+}
+
+func benchModules(b *testing.B, redis bool) {
+	{
+		app, tok := benchApp(b, redis)
+		tenantH := &Tenant{app: app, subdomain: true, header: true, baseDomain: "localhost", logger: app.logger}
+		authH := &Auth{app: app, role: identity.RoleUser}
+		limitH := &RateLimit{app: app, logger: app.logger}
+		chain := func(hs ...caddyhttp.MiddlewareHandler) caddyhttp.Handler {
+			next := caddyhttp.Handler(noop)
+			for i := len(hs) - 1; i >= 0; i-- {
+				h, n := hs[i], next
+				next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return h.ServeHTTP(w, r, n) })
+			}
+			return next
+		}
+		for _, c := range []struct {
+			name string
+			h    caddyhttp.Handler
+		}{
+			{"baseline", noop},
+			{"tenant", chain(tenantH)},
+			{"tenant+auth", chain(tenantH, authH)},
+			{"tenant+auth+rate_limit", chain(tenantH, authH, limitH)},
+		} {
+			b.Run(c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					r, w := caddyRequest(tok)
+					if err := c.h.ServeHTTP(w, r); err != nil {
+						b.Fatal(err)
+					}
+					if rec := w.(*httptest.ResponseRecorder); rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}
