@@ -89,26 +89,27 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		return unauthorized(w, r)
 	}
-	p, err := svc.Tokens.Verify(raw)
+	caller, err := svc.Tokens.Verify(raw)
 	if err != nil {
 		return unauthorized(w, r)
 	}
+	p := caller.Principal
 	switch {
 	case snap != nil && p.TenantID != snap.ID && p.Role != identity.RoleAdmin:
 		return reject(w, r, http.StatusForbidden, "tenant_mismatch", "The token belongs to another tenant.")
 	case snap == nil && p.Role != identity.RoleAdmin:
-		hdr[headerTenantID] = []string{p.TenantID}
+		hdr[headerTenantID] = caller.TenantIDList
 	}
 	if !p.Role.AtLeast(h.role) {
 		return reject(w, r, http.StatusForbidden, "forbidden", "Your role does not allow this request.")
 	}
 
-	hdr[headerUserID] = []string{p.UserID}
+	hdr[headerUserID] = caller.UserIDList
 	hdr[headerUserRole] = roleHeader[p.Role]
-	caddyhttp.SetVar(r.Context(), varPrincipal, p)
+	caddyhttp.SetVar(r.Context(), varPrincipal, caller)
 	if repl := replacer(r); repl != nil {
-		repl.Set("http.auth.user.id", p.UserID)
-		repl.Set("http.saas.user.role", string(p.Role))
+		repl.Set("http.auth.user.id", caller.BoxedUserID)
+		repl.Set("http.saas.user.role", caller.BoxedRole)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -31,6 +31,7 @@ func benchApp(b *testing.B, redis bool) (*App, string) {
 		default_plan bench
 		plan bench {
 			rate 1000000/1s
+			burst 1000
 		}
 	}
 }
@@ -64,7 +65,11 @@ func caddyRequest(token string) (*http.Request, http.ResponseWriter) {
 	r.Header.Set("Authorization", "Bearer "+token)
 	repl := caddy.NewReplacer()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	// Caddy's server starts every request's vars with these two.
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
+		caddyhttp.TrustedProxyVarKey: false,
+		caddyhttp.ClientIPVarKey:     "127.0.0.1",
+	})
 	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
 	return r.WithContext(ctx), httptest.NewRecorder()
 }

@@ -75,13 +75,12 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		hdr["Ratelimit"] = ph.unknown
 	} else {
 		reset := ceilSeconds(out.ResetAfter)
-		remaining := smallInt(out.Remaining)
-		hdr["Ratelimit"] = []string{ph.prefix + remaining + ";t=" + smallInt(reset)}
-		hdr["X-Ratelimit-Remaining"] = []string{remaining}
-		hdr["X-Ratelimit-Reset"] = []string{smallInt(reset)}
+		hdr["Ratelimit"] = []string{ph.prefix + smallInt(out.Remaining) + ";t=" + smallInt(reset)}
+		hdr["X-Ratelimit-Remaining"] = intList(out.Remaining)
+		hdr["X-Ratelimit-Reset"] = intList(reset)
 	}
 	if repl := replacer(r); repl != nil {
-		repl.Set("http.saas.ratelimit.remaining", out.Remaining)
+		repl.Set("http.saas.ratelimit.remaining", boxedInt(out.Remaining))
 	}
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.String("limiter", out.Result()))
@@ -89,7 +88,7 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if out.Allowed {
 		return next.ServeHTTP(w, r)
 	}
-	hdr["Retry-After"] = []string{smallInt(max(ceilSeconds(out.RetryAfter), 1))}
+	hdr["Retry-After"] = intList(max(ceilSeconds(out.RetryAfter), 1))
 	if out.Reason == limit.ReasonQuota {
 		return reject(w, r, http.StatusTooManyRequests, "quota_exceeded", "The monthly quota of this tenant's plan is used up.")
 	}
@@ -132,18 +131,39 @@ func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHea
 
 func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
-// smallInts holds the decimal strings of 0..1023, the common header values.
-var smallInts = func() [1024]string {
-	var a [1024]string
-	for i := range a {
-		a[i] = strconv.Itoa(i)
+// The decimal forms of 0..1023, the common header values, made once: as strings, as
+// single-value header lists (shared: never appended to) and boxed for placeholders.
+var (
+	smallInts     [1024]string
+	smallIntLists [1024][]string
+	smallIntBoxes [1024]any
+)
+
+func init() {
+	for i := range smallInts {
+		smallInts[i] = strconv.Itoa(i)
+		smallIntLists[i] = []string{smallInts[i]}
+		smallIntBoxes[i] = smallInts[i]
 	}
-	return a
-}()
+}
 
 func smallInt(n int64) string {
 	if n >= 0 && n < int64(len(smallInts)) {
 		return smallInts[n]
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func intList(n int64) []string {
+	if n >= 0 && n < int64(len(smallIntLists)) {
+		return smallIntLists[n]
+	}
+	return []string{strconv.FormatInt(n, 10)}
+}
+
+func boxedInt(n int64) any {
+	if n >= 0 && n < int64(len(smallIntBoxes)) {
+		return smallIntBoxes[n]
 	}
 	return strconv.FormatInt(n, 10)
 }

@@ -12,7 +12,7 @@ import (
 // Vars the handlers share through the request context (caddyhttp.SetVar).
 const (
 	varTenant    = "saas.tenant"    // *tenant.Snapshot, set by saas_tenant
-	varPrincipal = "saas.principal" // identity.Principal, set by saas_auth
+	varPrincipal = "saas.principal" // *token.Caller, set by saas_auth
 )
 
 // Identity headers the upstream receives. Copies sent by the client are removed first.

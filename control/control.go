@@ -186,11 +186,12 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	s.Tokens = token.NewVerifiedCache(keys, 20000)
 	s.policies = make(map[string]limit.Policy)
 	for _, p := range cfg.Plans.All() {
-		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota}
+		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota, Exact: p.Exact}
 	}
 	s.Limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
 	if rt.Redis != nil {
-		s.Limiter.Store = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
+		s.Limiter.Store = rt.Leased
+		s.Limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
 	}
 	usageLog := logger.Named("usage")
 	s.Alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {

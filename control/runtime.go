@@ -13,6 +13,11 @@ import (
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
+// leaseTTL is how long a block leased from Redis may be used. Longer means fewer round trips
+// for tenants with little traffic per instance; the over-admission bound (one block per
+// instance) does not depend on it, but the headers' figures may be this old.
+const leaseTTL = 5 * time.Second
+
 // RuntimeConfig says where the shared hot-path state lives.
 type RuntimeConfig struct {
 	RedisURL     string        // empty: in-process state only (one instance)
@@ -26,6 +31,7 @@ type RuntimeConfig struct {
 // so counters and caches survive them.
 type Runtime struct {
 	Redis   redis.UniversalClient // limiter calls, with tight timeouts; nil without Redis
+	Leased  *limit.Leased         // blocks leased from Redis; nil without Redis
 	Local   *limit.Local
 	Breaker *limit.Breaker
 	Cache   *tenant.Cache
@@ -70,6 +76,7 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 			cancel()
 			return nil, err
 		}
+		rt.Leased = limit.NewLeased(&limit.Redis{Client: rt.Redis, Prefix: cfg.KeyPrefix}, leaseTTL)
 		rt.Bus = &tenant.Bus{Client: rt.pubsub, Channel: cfg.KeyPrefix + "tenants", Logger: cfg.Logger.Named("tenant_bus")}
 		rt.wg.Add(1)
 		go func() {
@@ -88,6 +95,9 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 				return
 			case now := <-t.C:
 				rt.Local.Sweep(now)
+				if rt.Leased != nil {
+					rt.Leased.Sweep(now)
+				}
 			}
 		}
 	}()

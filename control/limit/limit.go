@@ -15,6 +15,7 @@ type Policy struct {
 	Interval time.Duration // emission interval: period / count
 	Burst    int64         // requests allowed at once
 	Quota    int64         // requests per quota period; 0 means none
+	Exact    bool          // decide each request in the shared store, no leased blocks
 }
 
 // Period is the quota window a request counts against.

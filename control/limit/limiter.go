@@ -34,7 +34,8 @@ type Observer interface {
 // Limiter decides through a store, and keeps deciding when the store fails: a circuit
 // breaker stops calling a store that keeps failing, and OnError says what to answer meanwhile.
 type Limiter struct {
-	Store    Store  // the primary store (Redis); nil means Local only
+	Store    Store  // the primary store (Redis, leased blocks); nil means Local only
+	Exact    Store  // the store for Exact policies (Redis, a call per request); nil: Store
 	Local    *Local // the in-process store: the primary when Store is nil, else the fallback
 	OnError  OnError
 	Breaker  *Breaker
@@ -86,12 +87,16 @@ func (l *Limiter) do(ctx context.Context, key string, p Policy, period Period, n
 		return Outcome{Decision: l.local(key, p, period, now, take)}
 	}
 	if l.Breaker.Allow(now) {
+		s := l.Store
+		if p.Exact && l.Exact != nil {
+			s = l.Exact
+		}
 		var d Decision
 		var err error
 		if take {
-			d, err = l.Store.Take(ctx, key, p, period, now)
+			d, err = s.Take(ctx, key, p, period, now)
 		} else {
-			d, err = l.Store.Peek(ctx, key, p, period, now)
+			d, err = s.Peek(ctx, key, p, period, now)
 		}
 		if err == nil {
 			if l.Breaker.Success() && l.Observer != nil {

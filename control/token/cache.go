@@ -13,39 +13,46 @@ type VerifiedCache struct {
 	keys *Keys
 	max  int
 	mu   sync.RWMutex
-	m    map[string]verified
+	m    map[string]*Caller
 }
 
-type verified struct {
-	p   identity.Principal
-	exp int64 // unix ns, with the leeway added
+// Caller is a verified principal, with the forms the request path hands it on in made once
+// per token instead of once per request: its ids boxed (for placeholders) and as
+// single-value lists (for headers). The lists are shared: never append to them.
+type Caller struct {
+	identity.Principal
+	BoxedUserID, BoxedRole   any
+	UserIDList, TenantIDList []string
+	exp                      int64 // unix ns, with the leeway added
 }
 
 // NewVerifiedCache caches at most max tokens of keys.
 func NewVerifiedCache(keys *Keys, max int) *VerifiedCache {
-	return &VerifiedCache{keys: keys, max: max, m: make(map[string]verified, max/4)}
+	return &VerifiedCache{keys: keys, max: max, m: make(map[string]*Caller, max/4)}
 }
 
 // Verify is Keys.Verify, answered from memory for a token seen before.
-func (c *VerifiedCache) Verify(raw string) (identity.Principal, error) {
+func (c *VerifiedCache) Verify(raw string) (*Caller, error) {
 	now := c.keys.now().UnixNano()
 	c.mu.RLock()
-	v, ok := c.m[raw]
+	v := c.m[raw]
 	c.mu.RUnlock()
-	if ok && now < v.exp {
-		return v.p, nil
+	if v != nil && now < v.exp {
+		return v, nil
 	}
 	p, exp, err := c.keys.verify(raw)
 	if err != nil {
-		return p, err
+		return nil, err
 	}
+	v = &Caller{Principal: p, BoxedUserID: p.UserID, BoxedRole: string(p.Role),
+		UserIDList: []string{p.UserID}, TenantIDList: []string{p.TenantID}, exp: exp.Add(Leeway).UnixNano()}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		c.evict(now)
 	}
-	c.m[raw] = verified{p: p, exp: exp.Add(Leeway).UnixNano()}
+	c.m[raw] = v
 	c.mu.Unlock()
-	return p, nil
+	return v, nil
 }
 
 // evict drops expired tokens, then arbitrary ones down to 90 % of max. Called with mu held.
