@@ -139,11 +139,17 @@ func (s *MongoStore) CountRole(ctx context.Context, tenantID string, role identi
 	return s.DB.C(s.users(tenantID)).CountDocuments(ctx, bson.D{{Key: "role", Value: role}})
 }
 
+// AddDirectory records that email has an account in tenantID; recording it twice is harmless.
 func (s *MongoStore) AddDirectory(ctx context.Context, email, tenantID string) error {
 	_, err := s.DB.C(store.CollDirectory).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: email + " " + tenantID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: email}, {Key: "tenant_id", Value: tenantID}}}},
 		options.Update().SetUpsert(true))
+	if store.IsDuplicateKey(err) {
+		// Two upserts raced (replicas bootstrapping the same admin): FerretDB does not retry
+		// the loser as MongoDB does, but the entry it wanted is there.
+		return nil
+	}
 	return err
 }
 

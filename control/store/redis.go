@@ -55,13 +55,15 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 	// bound sets every timeout to o.Timeout and turns retries off: a command is tried once
 	// and a dial is attempted once (go-redis otherwise retries a failed dial five times, 100 ms
 	// apart, so a dead server would cost half a second per call).
-	bound := func(dial, read, write, pool *time.Duration, maxRetries, dialRetries, poolSize *int) {
+	bound := func(dial, read, write, pool *time.Duration, maxRetries, dialRetries, poolSize, minIdle *int) {
 		if o.Timeout > 0 {
 			*dial, *read, *write, *pool = o.Timeout, o.Timeout, o.Timeout, o.Timeout
 			*maxRetries, *dialRetries = retries, 1
-			// With calls this short, waiting for a pooled connection must be rare: a burst of
-			// concurrent requests would otherwise time out in the queue, not in Redis.
+			// With calls this short, waiting for a pooled connection, or dialing one on a busy
+			// machine, must be rare: a burst of concurrent requests would otherwise time out in
+			// the queue, not in Redis.
 			*poolSize = max(*poolSize, 64)
+			*minIdle = max(*minIdle, 8)
 		}
 	}
 	switch kind {
@@ -70,14 +72,14 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis_url (sentinel): %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize)
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize, &opts.MinIdleConns)
 		return redis.NewFailoverClient(opts), nil
 	case RedisCluster:
 		opts, err := redis.ParseClusterURL(o.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redis_url (cluster): %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize)
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize, &opts.MinIdleConns)
 		if o.Timeout > 0 {
 			opts.MaxRedirects = 1
 		}
@@ -87,6 +89,6 @@ func OpenRedis(o RedisOptions) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis_url: %w", err)
 	}
-	bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize)
+	bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, &opts.DialerRetries, &opts.PoolSize, &opts.MinIdleConns)
 	return redis.NewClient(opts), nil
 }
