@@ -221,9 +221,27 @@ func (s *Service) ready(ctx context.Context) map[string]error {
 	return checks
 }
 
+// preloadMax bounds how many tenants are read into the cache at start; beyond it tenants are
+// cached on first use.
+const preloadMax = 100_000
+
+// Preload reads up to preloadMax tenants into the request path's cache in one query, so that
+// their first requests need no store read.
+func (s *Service) Preload(ctx context.Context) {
+	gen := s.Runtime.Cache.Generation()
+	ts, err := s.Tenants.Store.ListN(ctx, preloadMax)
+	if err != nil {
+		s.logger.Warn("preloading the tenant cache; tenants load on first use", zap.Error(err))
+		return
+	}
+	n := s.Runtime.Cache.Preload(ts, gen)
+	s.logger.Info("tenant cache preloaded", zap.Int("tenants", n))
+}
+
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB
-// has no TTL indexes) until ctx ends.
+// has no TTL indexes) until ctx ends, after preloading the tenant cache.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
+	s.Preload(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

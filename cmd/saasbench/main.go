@@ -43,19 +43,21 @@ type options struct {
 	active   int
 	serial   time.Duration
 	profile  string
+	pipeline string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/saasgate", "the gateway binary")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the full pipeline")
-	flag.IntVar(&o.rounds, "rounds", 5, "rounds per configuration (alternating)")
-	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of one round")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds per configuration (alternating)")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one round")
 	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants created and cached before the load")
 	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
 	flag.DurationVar(&o.serial, "serial", 3*time.Second, "length of a concurrency-1 round")
-	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the full gateway, taken during its second round, to this file")
+	flag.StringVar(&o.pipeline, "pipeline", "saas_tenant,saas_auth,saas_rate_limit", "the directives of the full configuration, to see what each costs")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of both gateways, taken during their second round, to this file with .bare and .full appended")
 	flag.Parse()
 	log.SetFlags(0)
 	if err := run(o); err != nil {
@@ -123,25 +125,26 @@ func run(o options) error {
 	}
 
 	barePort, fullPort := freePort(), freePort()
+	admin, bareAdmin := "admin off", "admin off"
+	adminPorts := map[string]int{}
+	if o.profile != "" {
+		adminPorts["bare"], adminPorts["full"] = freePort(), freePort()
+		bareAdmin = fmt.Sprintf("admin 127.0.0.1:%d", adminPorts["bare"])
+		admin = fmt.Sprintf("admin 127.0.0.1:%d", adminPorts["full"])
+	}
 	bare, err := startGateway(o.bin, filepath.Join(dir, "bare"), fmt.Sprintf(`{
-	admin off
+	%s
 	persist_config off
 	auto_https off
 }
 http://:%d {
 	reverse_proxy %s
 }
-`, barePort, upstream.Addr))
+`, bareAdmin, barePort, upstream.Addr))
 	if err != nil {
 		return err
 	}
 	defer bare.stop()
-	admin := "admin off"
-	adminPort := 0
-	if o.profile != "" {
-		adminPort = freePort()
-		admin = fmt.Sprintf("admin 127.0.0.1:%d", adminPort)
-	}
 	full, err := startGateway(o.bin, filepath.Join(dir, "full"), fmt.Sprintf(`{
 	%s
 	persist_config off
@@ -160,12 +163,10 @@ http://:%d {
 	}
 }
 http://*.localhost:%d {
-	saas_tenant
-	saas_auth
-	saas_rate_limit
+	%s
 	reverse_proxy %s
 }
-`, admin, mongoURI, o.redisURL, prefix, secret, fullPort, upstream.Addr))
+`, admin, mongoURI, o.redisURL, prefix, secret, fullPort, strings.ReplaceAll(o.pipeline, ",", "\n\t"), upstream.Addr))
 	if err != nil {
 		return err
 	}
@@ -194,11 +195,17 @@ http://*.localhost:%d {
 		drive(t, o.conns, o.duration/2, tokens[:o.active]) // warm-up round, not counted
 	}
 	for r := 0; r < o.rounds; r++ {
-		for _, t := range []target{bareTarget, fullTarget} {
+		// Swap which goes first every round: the second of a pair runs on a machine the first
+		// has just warmed (and left garbage on), a bias of several percent.
+		order := []target{bareTarget, fullTarget}
+		if r%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, t := range order {
 			var profiled chan error
-			if o.profile != "" && r == 1 && t.name == "full" {
+			if o.profile != "" && r == 1 {
 				profiled = make(chan error, 1)
-				go func() { profiled <- saveProfile(adminPort, o.duration-time.Second, o.profile) }()
+				go func() { profiled <- saveProfile(adminPorts[t.name], o.duration-time.Second, o.profile+"."+t.name) }()
 			}
 			res := drive(t, o.conns, o.duration, tokens[:o.active])
 			if profiled != nil {
@@ -295,9 +302,17 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 	return res
 }
 
-// saveProfile fetches a CPU profile from the gateway's admin endpoint.
+// saveProfile fetches a CPU profile (path) and a heap profile (path.heap) from the gateway's
+// admin endpoint.
 func saveProfile(port int, d time.Duration, path string) error {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(int(d.Seconds()), 1)))
+	if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port), path+".heap"); err != nil {
+		return err
+	}
+	return fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(int(d.Seconds()), 1)), path)
+}
+
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,8 @@ func NewSnapshot(t *Tenant) *Snapshot {
 // CacheConfig tunes a Cache; zero values take the defaults.
 type CacheConfig struct {
 	// MaxAge after which an entry is reloaded in the background (it keeps being served
-	// meanwhile): a safety net for a missed invalidation. Default 60s.
+	// meanwhile): a safety net for a missed invalidation, since changes reach the cache
+	// through Put, Invalidate and the bus. Default 5m.
 	MaxAge time.Duration
 	// NegativeTTL is how long an unknown id is remembered as unknown. Default 10s.
 	NegativeTTL time.Duration
@@ -80,7 +81,7 @@ type loadCall struct {
 // NewCache builds an empty cache reading through load.
 func NewCache(load Loader, cfg CacheConfig) *Cache {
 	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = time.Minute
+		cfg.MaxAge = 5 * time.Minute
 	}
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = 10 * time.Second
@@ -234,6 +235,29 @@ func (c *Cache) Put(t *Tenant) {
 	delete(c.absent, t.ID)
 	c.mu.Unlock()
 }
+
+// Preload fills the cache with tenants read in bulk (at start), leaving alone any id cached or
+// invalidated meanwhile, so a tenant's first request needs no store read. It reports how
+// many it added.
+func (c *Cache) Preload(ts []*Tenant, gen uint64) int {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return 0 // something changed while the list was read: let lookups read afresh
+	}
+	n := 0
+	for _, t := range ts {
+		if _, ok := c.known[t.ID]; !ok {
+			c.known[t.ID] = &cacheEntry{snap: NewSnapshot(t), loadedAt: now}
+			n++
+		}
+	}
+	return n
+}
+
+// Generation returns the invalidation count, for Preload.
+func (c *Cache) Generation() uint64 { return c.gen.Load() }
 
 // Invalidate forgets id, so the next lookup reads the store.
 func (c *Cache) Invalidate(id string) {

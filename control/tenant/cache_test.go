@@ -204,3 +204,29 @@ func TestBus_InvalidatesEveryReplicaWithinASecond(t *testing.T) {
 		}
 	}
 }
+
+func TestCache_PreloadAddsAbsentTenantsUnlessSomethingChanged(t *testing.T) {
+	l := newLoader("acme")
+	c := tenant.NewCache(l.load, tenant.CacheConfig{})
+	ctx := context.Background()
+	_, _ = c.Get(ctx, "acme") // cached: a preload must not overwrite it
+	gen := c.Generation()
+	n := c.Preload([]*tenant.Tenant{
+		{ID: "acme", Status: tenant.StatusSuspended, Plan: "free"},
+		{ID: "globex", Status: tenant.StatusActive, Plan: "pro"},
+	}, gen)
+	if n != 1 {
+		t.Fatalf("Preload added %d, want 1 (globex)", n)
+	}
+	if s, _ := c.Get(ctx, "acme"); s.Status != tenant.StatusActive {
+		t.Fatal("Preload overwrote a cached entry")
+	}
+	if s, err := c.Get(ctx, "globex"); err != nil || s.Plan != "pro" || l.reads.Load() != 1 {
+		t.Fatalf("globex = %v, %v after %d reads; want it from the preload, no read", s, err, l.reads.Load())
+	}
+	stale := c.Generation()
+	c.Invalidate("initech")
+	if n := c.Preload([]*tenant.Tenant{{ID: "initech", Status: tenant.StatusActive}}, stale); n != 0 {
+		t.Fatal("a preload read before an invalidation must not land")
+	}
+}

@@ -16,6 +16,8 @@ type Store interface {
 	// Get returns a tenant; ErrNotFound when absent.
 	Get(ctx context.Context, id string) (*Tenant, error)
 	List(ctx context.Context) ([]*Tenant, error)
+	// ListN returns at most n tenants, in id order.
+	ListN(ctx context.Context, n int) ([]*Tenant, error)
 	// Update sets the given fields and updated_at; ErrNotFound when absent.
 	Update(ctx context.Context, id string, fields Patch) (*Tenant, error)
 	Delete(ctx context.Context, id string) error
@@ -51,8 +53,14 @@ func (s *MongoStore) Get(ctx context.Context, id string) (*Tenant, error) {
 	return &t, nil
 }
 
-func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) {
-	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) { return s.ListN(ctx, 0) }
+
+func (s *MongoStore) ListN(ctx context.Context, n int) ([]*Tenant, error) {
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+	if n > 0 {
+		opts.SetLimit(int64(n))
+	}
+	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, opts)
 	if err != nil {
 		return nil, err
 	}
