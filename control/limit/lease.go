@@ -54,7 +54,7 @@ return {want, 0, string.format('%.0f', newtat), 0, used}
 // admitted requests never exceed what the bucket and quota allow, except that tokens granted
 // earlier and spent later can add at most one block per instance to a burst. Blocks dropped
 // unused were counted without being used: at most one block per instance and lease is lost.
-// Plans with burst < 16 lease one request at a time, which is exact.
+// Plans with a burst under 32 lease one request at a time, which is exact.
 type Leased struct {
 	Redis    *Redis
 	LeaseTTL time.Duration // default 1s
