@@ -267,20 +267,12 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1<<16)
 			for i := w; !stop.Load(); i += conns {
-				n := i % len(tokens)
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Host = tenantID(n) + ".localhost"
-				req.Header.Set("Authorization", "Bearer "+tokens[n])
 				begin := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					errs.Add(1)
-					continue
+				ok, answered := send(client, url, i%len(tokens), tokens)
+				if answered {
+					lat = append(lat, time.Since(begin))
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat = append(lat, time.Since(begin))
-				if resp.StatusCode != http.StatusOK {
+				if !ok {
 					errs.Add(1)
 				}
 			}
@@ -437,6 +429,21 @@ func seedTenants(db *store.DB, n int) error {
 	return nil
 }
 
+// send makes one request as tenant i with its token; ok means 200, answered that a response
+// came at all.
+func send(client *http.Client, url string, i int, tokens []string) (ok, answered bool) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Host = tenantID(i) + ".localhost"
+	req.Header.Set("Authorization", "Bearer "+tokens[i])
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, true
+}
+
 func warm(t target, n int, tokens []string) int {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	var wg sync.WaitGroup
@@ -446,17 +453,7 @@ func warm(t target, n int, tokens []string) int {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 8 {
-				req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/warm", t.port), nil)
-				req.Host = tenantID(i) + ".localhost"
-				req.Header.Set("Authorization", "Bearer "+tokens[i])
-				resp, err := client.Do(req)
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if ok, _ := send(client, fmt.Sprintf("http://127.0.0.1:%d/warm", t.port), i, tokens); !ok {
 					errs.Add(1)
 				}
 			}

@@ -5,45 +5,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
-
-// leaseScript grants up to `want` requests of a tenant's bucket (and quota) at once: the
-// GCRA arithmetic of takeScript (in microseconds, like it) for n requests. The instance then
-// admits them from memory.
-//
-// KEYS: rate key, quota key. ARGV: now, interval, burst, quota (0: none), quota key TTL in
-// seconds, want. Returns {granted, reason, tat, retry_after, used}.
-var leaseScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local quota = tonumber(ARGV[4])
-local want = tonumber(ARGV[6])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local used = 0
-if quota > 0 then
-	used = tonumber(redis.call('GET', KEYS[2]) or '0')
-	if used >= quota then
-		return {0, 2, string.format('%.0f', tat), 0, used}
-	end
-	if quota - used < want then want = quota - used end
-end
-local avail = math.floor((now - tat + burst * interval) / interval)
-if avail < want then want = avail end
-if want <= 0 then
-	return {0, 1, string.format('%.0f', tat), string.format('%.0f', tat + interval - burst * interval - now), used}
-end
-local newtat = tat + want * interval
-redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1000)
-if quota > 0 then
-	used = redis.call('INCRBY', KEYS[2], want)
-	if used == want then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
-end
-return {want, 0, string.format('%.0f', newtat), 0, used}
-`)
 
 // Leased admits requests from blocks of the tenant's bucket leased from Redis, so most
 // decisions cost no round trip: an instance takes up to BlockSize(p) requests at once (they
@@ -122,10 +84,11 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		st.left--
 		return st.decision(p, period, ns), nil
 	}
-	granted, v, used, err := l.lease(ctx, key, p, period, now, BlockSize(p))
+	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, BlockSize(p))
 	if err != nil {
 		return Decision{}, err
 	}
+	v.allowed = granted > 0
 	if granted == 0 {
 		st.left = 0
 		return decision(p, period, ns, v.tat, v, used), nil
@@ -139,20 +102,6 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 func (st *leaseState) decision(p Policy, period Period, now int64) Decision {
 	tat := st.tat - st.left*int64(p.Interval)
 	return decision(p, period, now, tat, verdict{allowed: true, tat: tat}, st.used-st.left)
-}
-
-func (l *Leased) lease(ctx context.Context, key string, p Policy, period Period, now time.Time, want int64) (int64, verdict, int64, error) {
-	rateKey, quotaKey := l.Redis.Keys(key, p, period)
-	nowUS, intervalUS, _ := micro(p, now)
-	ttl := int64(period.End.Sub(now)/time.Second) + 86400
-	res, err := leaseScript.Run(ctx, l.Redis.Client, []string{rateKey, quotaKey},
-		nowUS, intervalUS, p.Burst, p.Quota, ttl, want).Slice()
-	if err != nil {
-		return 0, verdict{}, 0, err
-	}
-	granted, v, used, err := reply(res)
-	v.allowed = granted > 0
-	return granted, v, used, err
 }
 
 // Peek implements Store: Redis's view, which counts blocks in hand as spent.

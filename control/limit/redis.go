@@ -8,41 +8,48 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// takeScript is GCRA plus a quota counter, atomic in Redis: both keys carry the tenant as a
-// hash tag, so they live in one Cluster slot. Times are microseconds from the caller's clock
+// takeScript is GCRA plus a quota counter, atomic in Redis, for up to `want` requests at once:
+// one for an exact decision, a block for a lease, none to peek. Both keys carry the tenant as
+// a hash tag, so they live in one Cluster slot. Times are microseconds from the caller's clock
 // (replicas keep their clocks in sync with NTP; a skew of d lets through about d/interval
 // extra requests): Lua computes in doubles, exact for integers up to 2^53, which microseconds
 // since the epoch stay well under and nanoseconds do not. TATs travel back as strings, since
-// Redis would truncate a returned number to 32 bits on some builds.
+// Redis would truncate a returned fraction.
 //
 // KEYS: rate key, quota key. ARGV: now, interval, burst, quota (0: none), quota key TTL in
-// seconds, "1" to consume. Returns {allowed, reason, tat, retry_after, used}.
+// seconds, want. Returns {granted, reason, tat, retry_after, used}; a rejection grants 0 and
+// changes nothing.
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local quota = tonumber(ARGV[4])
+local want = tonumber(ARGV[6])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local used = 0
 if quota > 0 then used = tonumber(redis.call('GET', KEYS[2]) or '0') end
-if ARGV[6] ~= '1' then
-	return {1, 0, string.format('%.0f', tat), 0, used}
+if want == 0 then
+	return {0, 0, string.format('%.0f', tat), 0, used}
 end
-if quota > 0 and used >= quota then
-	return {0, 2, string.format('%.0f', tat), 0, used}
+if quota > 0 then
+	if used >= quota then
+		return {0, 2, string.format('%.0f', tat), 0, used}
+	end
+	if quota - used < want then want = quota - used end
 end
-local newtat = tat + interval
-local allowat = newtat - burst * interval
-if now < allowat then
-	return {0, 1, string.format('%.0f', tat), string.format('%.0f', allowat - now), used}
+local avail = math.floor((now - tat + burst * interval) / interval)
+if avail < want then want = avail end
+if want <= 0 then
+	return {0, 1, string.format('%.0f', tat), string.format('%.0f', tat + interval - burst * interval - now), used}
 end
+local newtat = tat + want * interval
 redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1000)
 if quota > 0 then
-	used = redis.call('INCR', KEYS[2])
-	if used == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
+	used = redis.call('INCRBY', KEYS[2], want)
+	if used == want then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
 end
-return {1, 0, string.format('%.0f', newtat), 0, used}
+return {want, 0, string.format('%.0f', newtat), 0, used}
 `)
 
 // Redis keeps limiter state in Redis: one EVALSHA per decision (with a fallback to EVAL when
@@ -96,24 +103,31 @@ func (r *Redis) Peek(ctx context.Context, key string, p Policy, period Period, n
 }
 
 func (r *Redis) run(ctx context.Context, key string, p Policy, period Period, now time.Time, take bool) (Decision, error) {
+	want := int64(0)
+	if take {
+		want = 1
+	}
+	granted, v, used, p, err := r.take(ctx, key, p, period, now, want)
+	if err != nil {
+		return Decision{}, err
+	}
+	v.allowed = granted == 1 || !take
+	return decision(p, period, now.UnixNano(), v.tat, v, used), nil
+}
+
+// take runs the script for want requests; it returns the policy with its interval as the
+// script saw it.
+func (r *Redis) take(ctx context.Context, key string, p Policy, period Period, now time.Time, want int64) (int64, verdict, int64, Policy, error) {
 	rateKey, quotaKey := r.Keys(key, p, period)
 	nowUS, intervalUS, p := micro(p, now)
 	ttl := int64(period.End.Sub(now)/time.Second) + 86400
-	consume := "0"
-	if take {
-		consume = "1"
-	}
 	res, err := takeScript.Run(ctx, r.Client, []string{rateKey, quotaKey},
-		nowUS, intervalUS, p.Burst, p.Quota, ttl, consume).Slice()
+		nowUS, intervalUS, p.Burst, p.Quota, ttl, want).Slice()
 	if err != nil {
-		return Decision{}, err
+		return 0, verdict{}, 0, p, err
 	}
-	allowed, v, used, err := reply(res)
-	if err != nil {
-		return Decision{}, err
-	}
-	v.allowed = allowed == 1
-	return decision(p, period, now.UnixNano(), v.tat, v, used), nil
+	granted, v, used, err := reply(res)
+	return granted, v, used, p, err
 }
 
 type replyError string
