@@ -22,10 +22,17 @@ func FromHost(host, baseDomain string) (label string, ok bool) {
 	if rest == "" {
 		return "", false
 	}
+	upper := false
 	for i := 0; i < len(rest); i++ {
-		if c := rest[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(rest), true
+		switch c := rest[i]; {
+		case c >= 0x80:
+			return "", false // not a DNS label: no tenant is named so
+		case c >= 'A' && c <= 'Z':
+			upper = true
 		}
+	}
+	if upper {
+		return strings.ToLower(rest), true
 	}
 	return rest, true
 }

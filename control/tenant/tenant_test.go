@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -103,6 +104,19 @@ func FuzzFromHost(f *testing.F) {
 		}
 		if !strings.Contains(strings.ToLower(host), label+".") {
 			t.Fatalf("FromHost(%q) = %q, which is not a label of the host", host, label)
+		}
+	})
+}
+
+// validLabel replaces a regexp on the request path; it must agree with the contract's pattern.
+func FuzzValidateID_MatchesTheSpecPattern(f *testing.F) {
+	spec := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
+	for _, s := range []string{"abc", "a", "-ab", "ab-", "a-b", "ABC", "a_b", strings.Repeat("x", 63), strings.Repeat("x", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := validLabel(id), spec.MatchString(id); got != want {
+			t.Fatalf("validLabel(%q) = %v, the pattern says %v", id, got, want)
 		}
 	})
 }
