@@ -7,13 +7,13 @@ BIN       := bin/saasgate
 # the PATH of the machine), each with its own rule:
 #   GOBIN=$(TOOLS_BIN) $(GO) install <module>/<cmd>@<exact version>
 # e.g. stripe-mock, pinned at v0.162.0 by SPEC §1. Recipes call them as $(TOOLS_BIN)/<name>.
-# None yet: Go itself is the only tool.
 TOOLS_BIN := $(abspath bin/tools)
+STATICCHECK_VERSION := v0.8.2
 
 # Integration tests run the built gateway as a subprocess (internal/testenv.StartSaasgate).
 export SAASGATE_BIN := $(abspath $(BIN))
 
-.PHONY: all build run test bench fmt vet clean
+.PHONY: all build run test bench fmt vet lint clean
 
 all: build
 
@@ -27,7 +27,7 @@ run: build
 
 # -p 1: Caddy's running config is process-global and integration packages start Caddy servers
 # and gateway subprocesses; packages running side by side would fight over ports and state.
-test: build
+test: build lint
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
@@ -43,6 +43,13 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+$(TOOLS_BIN)/staticcheck:
+	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(TOOLS_BIN)/staticcheck
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above are not formatted"; exit 1; }
+	$(TOOLS_BIN)/staticcheck ./...
 
 clean:
 	rm -rf bin

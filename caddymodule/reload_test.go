@@ -91,15 +91,6 @@ func httpPost(t *testing.T, url, body string, want int) string {
 	return readBody(t, resp, want)
 }
 
-func httpGet(t *testing.T, url string, want int) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return readBody(t, resp, want)
-}
-
 func readBody(t *testing.T, resp *http.Response, want int) string {
 	t.Helper()
 	defer resp.Body.Close()
