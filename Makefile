@@ -6,14 +6,16 @@ BIN       := bin/saasgate
 # Tools the build installs are pinned to exact versions and installed into TOOLS_BIN (never onto
 # the PATH of the machine), each with its own rule:
 #   GOBIN=$(TOOLS_BIN) $(GO) install <module>/<cmd>@<exact version>
-# e.g. stripe-mock, pinned at v0.162.0 by SPEC §1. Recipes call them as $(TOOLS_BIN)/<name>.
+# Recipes call them as $(TOOLS_BIN)/<name>; tests find stripe-mock there (internal/testenv).
 TOOLS_BIN := $(abspath bin/tools)
 STATICCHECK_VERSION := v0.8.2
+# stripe-mock's objects follow Stripe API 2023-10-16, the version stripe-go v76 speaks (SPEC §1).
+STRIPE_MOCK_VERSION := v0.162.0
 
 # Integration tests run the built gateway as a subprocess (internal/testenv.StartSaasgate).
 export SAASGATE_BIN := $(abspath $(BIN))
 
-.PHONY: all build run test bench fmt vet lint clean
+.PHONY: all build run test bench fmt vet lint tools clean
 
 all: build
 
@@ -27,7 +29,7 @@ run: build
 
 # -p 1: Caddy's running config is process-global and integration packages start Caddy servers
 # and gateway subprocesses; packages running side by side would fight over ports and state.
-test: build lint
+test: build lint tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
@@ -43,6 +45,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+tools: $(TOOLS_BIN)/stripe-mock
+
+$(TOOLS_BIN)/stripe-mock:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 $(TOOLS_BIN)/staticcheck:
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

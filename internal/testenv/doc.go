@@ -22,6 +22,8 @@
 //     process. Caddy's running config is process-global, so one Caddy runs per test process at a
 //     time and tests that use it must not call t.Parallel; `make test` runs packages one at a
 //     time (-p 1) for the same reason.
+//   - StripeMock: one stripe-mock server per test process (the pinned binary `make tools`
+//     installs into bin/tools), stopped by Main.
 //   - StartSaasgate: the built binary (SAASGATE_BIN, default bin/saasgate; `make build`) run as
 //     a subprocess, for tests that need several gateway instances at once.
 //   - FreePort, WaitHTTP: loopback ports and readiness polling.

@@ -29,11 +29,13 @@ var (
 	embeddedDir string
 )
 
-// Main runs the package's tests, then stops the embedded FerretDB (if a test started it) and
-// removes its files, and exits with the tests' exit code. Call it from TestMain.
+// Main runs the package's tests, then stops the embedded FerretDB and stripe-mock (if a test
+// started them), removes their files, and exits with the tests' exit code. Call it from
+// TestMain.
 func Main(m *testing.M) {
 	mainCalled.Store(true)
 	code := m.Run()
+	stopStripeMock()
 	if embedded != nil {
 		embedded.Stop()
 	}

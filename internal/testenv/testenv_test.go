@@ -184,3 +184,25 @@ func TestStartSaasgate_ServesAndStopsGracefully(t *testing.T) {
 		t.Errorf("graceful stop: %v\n%s", err, p.Output())
 	}
 }
+
+func TestStripeMock_AnswersTheStripeAPI(t *testing.T) {
+	base := testenv.StripeMock(t)
+	req, _ := http.NewRequest("POST", base+"/v1/customers", strings.NewReader("metadata[tenant_id]=acme"))
+	req.Header.Set("Authorization", "Bearer "+testenv.StripeMockKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		ID     string `json:"id"`
+		Object string `json:"object"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusOK || c.Object != "customer" || !strings.HasPrefix(c.ID, "cus_") {
+		t.Fatalf("POST /v1/customers = %d %+v, %v", resp.StatusCode, c, err)
+	}
+	if base2 := testenv.StripeMock(t); base2 != base {
+		t.Fatal("one stripe-mock per test process")
+	}
+}

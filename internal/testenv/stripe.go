@@ -1,0 +1,92 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// StripeMockEnv names the environment variable with the path of the stripe-mock binary;
+// by default bin/tools/stripe-mock, which `make test` installs at the pinned version.
+const StripeMockEnv = "STRIPE_MOCK_BIN"
+
+// StripeMockKey is a secret key stripe-mock accepts.
+const StripeMockKey = "sk_test_123"
+
+var (
+	stripeOnce sync.Once
+	stripeURL  string
+	stripeErr  error
+	stripeCmd  *exec.Cmd
+)
+
+// StripeMock returns the base URL (http://127.0.0.1:<port>) of a stripe-mock server started on
+// first use and shared by the whole test process (Main stops it). It fails the test, with how
+// to install it, when the binary is missing.
+func StripeMock(t testing.TB) string {
+	t.Helper()
+	if !mainCalled.Load() {
+		t.Fatal("testenv: call testenv.Main from TestMain before using StripeMock")
+	}
+	stripeOnce.Do(func() { stripeURL, stripeErr = startStripeMock() })
+	if stripeErr != nil {
+		t.Fatalf("testenv: stripe-mock: %v", stripeErr)
+	}
+	return stripeURL
+}
+
+func startStripeMock() (string, error) {
+	bin := os.Getenv(StripeMockEnv)
+	if bin == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		bin = filepath.Join(root, "bin", "tools", "stripe-mock")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("%v: run `make tools` (or `make test`), which installs the pinned stripe-mock, or set %s", err, StripeMockEnv)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "-http-addr", addr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	stripeCmd = cmd
+	url := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("GET", url+"/v1/customers", nil)
+		req.Header.Set("Authorization", "Bearer "+StripeMockKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return "", fmt.Errorf("stripe-mock at %s did not answer within 20 s", addr)
+}
+
+// stopStripeMock ends the shared stripe-mock, if one was started.
+func stopStripeMock() {
+	if stripeCmd != nil {
+		_ = stripeCmd.Process.Kill()
+		_, _ = stripeCmd.Process.Wait()
+	}
+}
