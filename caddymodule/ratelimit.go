@@ -82,9 +82,7 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if repl := replacer(r); repl != nil {
 		repl.Set("http.saas.ratelimit.remaining", boxedInt(out.Remaining))
 	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Add(zap.String("limiter", out.Result()))
-	}
+	caddyhttp.SetVar(r.Context(), varLimiter, boxedResults[out.Result()])
 	if out.Allowed {
 		return next.ServeHTTP(w, r)
 	}
@@ -94,6 +92,17 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	return reject(w, r, http.StatusTooManyRequests, "rate_limited", "Too many requests for this tenant's plan; slow down.")
 }
+
+// boxedResults holds the limiter's results as `any` values, made once, so that recording one
+// in the request's vars allocates nothing.
+var boxedResults = func() map[string]any {
+	m := make(map[string]any)
+	for _, r := range []string{limit.ResultAllowed, limit.ResultRateLimited, limit.ResultQuotaExceeded,
+		limit.ResultErrorAllowed, limit.ResultErrorDenied} {
+		m[r] = r
+	}
+	return m
+}()
 
 // planHeaders are a plan's constant header values, built once per config.
 type planHeaders struct {

@@ -6,14 +6,43 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/saasgate/saasgate/control/api"
+	"github.com/saasgate/saasgate/control/tenant"
 )
 
 // Vars the handlers share through the request context (caddyhttp.SetVar).
 const (
 	varTenant    = "saas.tenant"    // *tenant.Snapshot, set by saas_tenant
 	varPrincipal = "saas.principal" // *token.Caller, set by saas_auth
+	varLimiter   = "saas.limiter"   // the limiter's result, set by saas_rate_limit
 )
+
+// logVars writes the request's saas facts (tenant, limiter decision) into Caddy's access
+// log entry, reading them from the request's vars when the entry is written. saas_tenant adds
+// it once: each ExtraLogFields.Add allocates, so one field serves every module.
+type logVars map[string]any
+
+func (v logVars) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	if snap, ok := v[varTenant].(*tenant.Snapshot); ok {
+		enc.AddString("tenant", snap.ID)
+	}
+	if result, ok := v[varLimiter].(string); ok {
+		enc.AddString("limiter", result)
+	}
+	return nil
+}
+
+// addLogVars puts logVars in the request's access log entry.
+func addLogVars(r *http.Request) {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	extra, _ := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
+	if vars != nil && extra != nil {
+		extra.Add(zap.Inline(logVars(vars)))
+	}
+}
 
 // Identity headers the upstream receives. Copies sent by the client are removed first.
 const (

@@ -136,9 +136,7 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		repl.Set("http.saas.tenant.plan", snap.BoxedPlan)
 		repl.Set("http.saas.tenant.status", snap.BoxedStatus)
 	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Add(snap.LogField)
-	}
+	addLogVars(r)
 	return next.ServeHTTP(w, r)
 }
 

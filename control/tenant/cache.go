@@ -5,13 +5,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // Snapshot is what the gateway needs of a tenant, immutable once built. The other fields
 // hold the same values in the shapes the request path sets them in (placeholder values,
-// header values, a log field), made once here so that a request allocates none of them.
+// header values), made once here so that a request allocates none of them.
 type Snapshot struct {
 	ID     string
 	Name   string
@@ -20,7 +18,6 @@ type Snapshot struct {
 
 	BoxedID, BoxedPlan, BoxedStatus any
 	HeaderID, HeaderPlan            []string // shared: never append to them
-	LogField                        zap.Field
 }
 
 // NewSnapshot freezes the gateway's view of t.
@@ -28,7 +25,6 @@ func NewSnapshot(t *Tenant) *Snapshot {
 	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.Status, Plan: t.EffectivePlan()}
 	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, s.Plan, string(s.Status)
 	s.HeaderID, s.HeaderPlan = []string{s.ID}, []string{s.Plan}
-	s.LogField = zap.String("tenant", s.ID)
 	return s
 }
 
