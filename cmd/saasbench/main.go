@@ -49,7 +49,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/saasgate", "the gateway binary")
-	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the full pipeline")
+	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the full pipeline (none: the in-process limiter)")
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds per configuration (alternating)")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one round")
 	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
@@ -83,20 +83,24 @@ func run(o options) error {
 		return err
 	}
 	o.bin = bin
-	rdb, err := store.OpenRedis(store.RedisOptions{URL: o.redisURL})
-	if err != nil {
-		return err
-	}
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		return fmt.Errorf("redis at %s does not answer (start one: redis-server --daemonize yes): %w", o.redisURL, err)
+	redisLines := ""
+	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	if o.redisURL != "none" {
+		rdb, err := store.OpenRedis(store.RedisOptions{URL: o.redisURL})
+		if err != nil {
+			return err
+		}
+		if err := rdb.Ping(context.Background()).Err(); err != nil {
+			return fmt.Errorf("redis at %s does not answer (start one: redis-server --daemonize yes): %w", o.redisURL, err)
+		}
+		defer cleanRedis(rdb, prefix)
+		redisLines = "redis_url " + o.redisURL + "\n\t\tredis_prefix " + prefix
 	}
 	dir, err := os.MkdirTemp("", "saasbench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
-	defer cleanRedis(rdb, prefix)
 
 	upstream, err := startUpstream()
 	if err != nil {
@@ -152,8 +156,7 @@ http://:%d {
 	saas {
 		mongo_uri %s
 		database bench
-		redis_url %s
-		redis_prefix %s
+		%s
 		jwt_secret %s
 		default_plan bench
 		plan bench {
@@ -166,7 +169,7 @@ http://*.localhost:%d {
 	%s
 	reverse_proxy %s
 }
-`, admin, mongoURI, o.redisURL, prefix, secret, fullPort, strings.ReplaceAll(o.pipeline, ",", "\n\t"), upstream.Addr))
+`, admin, mongoURI, redisLines, secret, fullPort, strings.ReplaceAll(o.pipeline, ",", "\n\t"), upstream.Addr))
 	if err != nil {
 		return err
 	}
