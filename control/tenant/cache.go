@@ -17,14 +17,17 @@ type Snapshot struct {
 	Plan   string // the effective plan id
 
 	BoxedID, BoxedPlan, BoxedStatus any
-	HeaderID, HeaderPlan            []string // shared: never append to them
+	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
+
+	values [2]string // backing array of HeaderID and HeaderPlan: one object, not two
 }
 
 // NewSnapshot freezes the gateway's view of t.
 func NewSnapshot(t *Tenant) *Snapshot {
 	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.Status, Plan: t.EffectivePlan()}
 	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, s.Plan, string(s.Status)
-	s.HeaderID, s.HeaderPlan = []string{s.ID}, []string{s.Plan}
+	s.values = [2]string{s.ID, s.Plan}
+	s.HeaderID, s.HeaderPlan = s.values[0:1:1], s.values[1:2:2]
 	return s
 }
 
