@@ -55,7 +55,6 @@ const (
 // problemError carries a problem's code alongside Caddy's error, for handle_errors routes
 // ({http.error.message} holds the detail; {http.vars.saas.error_code} the code).
 type problemError struct {
-	status int
 	code   string
 	detail string
 }
@@ -68,7 +67,7 @@ func (e *problemError) Error() string { return e.code + ": " + e.detail }
 func reject(w http.ResponseWriter, r *http.Request, status int, code, detail string) error {
 	caddyhttp.SetVar(r.Context(), "saas.error_code", code)
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Errors != nil && len(srv.Errors.Routes) > 0 {
-		return caddyhttp.Error(status, &problemError{status: status, code: code, detail: detail})
+		return caddyhttp.Error(status, &problemError{code: code, detail: detail})
 	}
 	api.WriteProblem(w, status, code, detail)
 	return nil

@@ -51,7 +51,6 @@ type Entry struct {
 // Store persists entries.
 type Store interface {
 	Append(ctx context.Context, e *Entry) error
-	List(ctx context.Context, tenantID string, limit int) ([]Entry, error)
 }
 
 // Log builds entries from an actor and appends them.

@@ -76,7 +76,6 @@ func Is(err error, code string) bool {
 
 // Common errors shared by several packages.
 var (
-	ErrForbidden      = E(KindForbidden, "forbidden", "Your role does not allow this action.")
-	ErrTenantMismatch = E(KindForbidden, "tenant_mismatch", "The token belongs to another tenant.")
-	ErrInvalidToken   = E(KindUnauthorized, "invalid_token", "The access token is missing, malformed or expired.")
+	ErrForbidden    = E(KindForbidden, "forbidden", "Your role does not allow this action.")
+	ErrInvalidToken = E(KindUnauthorized, "invalid_token", "The access token is missing, malformed or expired.")
 )

@@ -120,11 +120,6 @@ func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Inde
 	return nil
 }
 
-// DropCollection drops a collection; a missing one is not an error.
-func (db *DB) DropCollection(ctx context.Context, name string) error {
-	return db.C(name).Drop(ctx)
-}
-
 // Claim records that key has been used, exactly once: of any number of concurrent callers
 // for the same key, one gets true. It rests on the unique _id index, the one atomic
 // primitive that FerretDB's SQLite backend guarantees (its findAndModify is a read followed by

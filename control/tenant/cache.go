@@ -45,6 +45,10 @@ type CacheConfig struct {
 	MaxLoads int
 }
 
+// loadTimeout bounds a miss's store read: with the store down, a request for an uncached
+// tenant fails after this long instead of waiting for the driver's server selection.
+const loadTimeout = 2 * time.Second
+
 // Loader reads one tenant from the store; ErrNotFound when there is none.
 type Loader func(ctx context.Context, id string) (*Tenant, error)
 
@@ -149,7 +153,7 @@ func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
 // runLoad reads the store, detached from any one caller's context so that a caller giving up
 // does not fail the others.
 func (c *Cache) runLoad(id string, call *loadCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	call.snap, call.err = c.read(ctx, id)
 	c.mu.Lock()

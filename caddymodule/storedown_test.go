@@ -1,0 +1,71 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/internal/testenv"
+)
+
+// With the tenant store down, tenants already cached keep being served from memory; a tenant
+// not cached fails fast with 503 tenant_lookup_failed (not a hang, not a 404 that would make
+// a client give up), and /readyz says the store is unavailable.
+func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
+	db, err := store.StartEmbedded(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			db.Stop()
+		}
+	})
+	up := testenv.EchoUpstream(t)
+	s := &apiServer{mongoURI: db.URI(), database: "storedown", port: testenv.FreePort(t)}
+	s.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
+	gwPort := testenv.FreePort(t)
+	testenv.StartCaddy(t, fmt.Sprintf(`{
+%s
+	saas {
+		mongo_uri %s
+		database storedown
+		jwt_secret %s
+	}
+}
+http://127.0.0.1:%d {
+	saas_api
+}
+http://*.localhost:%d, http://127.0.0.1:%d {
+	saas_tenant
+	saas_auth
+	saas_rate_limit
+	reverse_proxy %s
+}
+`, testenv.CaddyGlobal(), db.URI(), testJWTSecret, s.port, gwPort, gwPort, up.Addr))
+	s.waitReady(t, 10*time.Second)
+	acme := s.newTenant(t, "acme")
+	gw := newClient(t, fmt.Sprintf("http://127.0.0.1:%d", gwPort))
+	get := func(tenant, token string) apiResponse {
+		return gw.do(t, "GET", "/echo", token, nil, withHost(fmt.Sprintf("%s.localhost:%d", tenant, gwPort)))
+	}
+	wantStatus(t, get("acme", acme.UserAccess), http.StatusOK) // acme is now cached
+
+	db.Stop()
+	stopped = true
+
+	wantStatus(t, get("acme", acme.UserAccess), http.StatusOK)
+	start := time.Now()
+	r := get("initech", acme.UserAccess) // never looked up: a miss that needs the store
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a miss with the store down took %v; it must fail within the load timeout", took)
+	}
+	wantProblem(t, r, http.StatusServiceUnavailable, "tenant_lookup_failed")
+	ready := s.do(t, "GET", "/readyz", "", nil)
+	if ready.Status != http.StatusServiceUnavailable || ready.Body["checks"].(map[string]any)["mongo"] != "unavailable" {
+		t.Errorf("/readyz with the store down = %s", ready)
+	}
+}
