@@ -85,6 +85,11 @@ type StripeConfig struct {
 	SuccessURL string `json:"success_url,omitempty"`
 	// Where Checkout sends the customer after giving up.
 	CancelURL string `json:"cancel_url,omitempty"`
+	// Where the customer portal sends the customer back. Default: SuccessURL.
+	ReturnURL string `json:"return_url,omitempty"`
+	// When a failed payment is retried, counted from the failure; each before grace_period.
+	// Default: 24h, 72h, 120h.
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
 }
 
 // PlanConfig is one plan of the catalog.
@@ -114,6 +119,8 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+const defaultGracePeriod = 168 * time.Hour
+
 // backends holds database connections (and embedded servers) across config reloads, keyed by
 // where the data lives, so a reload neither reconnects nor restarts the embedded FerretDB.
 var backends = caddy.NewUsagePool()
@@ -142,7 +149,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		&a.BaseDomain, &a.AdminEmail, &a.AdminPassword, &a.DefaultPlan, &a.OnLimiterError, &a.RedisPrefix}
 	if a.Stripe != nil {
 		fields = append(fields, &a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase,
-			&a.Stripe.SuccessURL, &a.Stripe.CancelURL)
+			&a.Stripe.SuccessURL, &a.Stripe.CancelURL, &a.Stripe.ReturnURL)
 	}
 	for i := range a.Plans {
 		p := &a.Plans[i]
@@ -170,7 +177,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.DefaultPlan = "free"
 	}
 	if a.GracePeriod == 0 {
-		a.GracePeriod = caddy.Duration(168 * time.Hour)
+		a.GracePeriod = caddy.Duration(defaultGracePeriod)
 	}
 	if a.OnLimiterError == "" {
 		a.OnLimiterError = "local"
@@ -248,9 +255,21 @@ func (a *App) Start() error {
 	}
 	runtime := val.(pooledRuntime).Runtime
 
+	var stripeCfg control.StripeConfig
+	var billingCfg control.BillingConfig
+	if s := a.Stripe; s != nil {
+		stripeCfg = control.StripeConfig{SecretKey: s.SecretKey, APIBase: s.APIBase}
+		billingCfg = control.BillingConfig{WebhookSecret: s.WebhookSecret, SuccessURL: s.SuccessURL, CancelURL: s.CancelURL, ReturnURL: s.ReturnURL}
+		for _, d := range s.RetrySchedule {
+			billingCfg.RetrySchedule = append(billingCfg.RetrySchedule, time.Duration(d))
+		}
+	}
+	billingCfg.Grace = time.Duration(a.GracePeriod)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	svc, err := control.New(ctx, backend, runtime, control.Config{
+		Stripe:         stripeCfg,
+		Billing:        billingCfg,
 		DataDir:        a.DataDir,
 		JWTSecret:      []byte(a.JWTSecret),
 		JWTIssuer:      a.JWTIssuer,

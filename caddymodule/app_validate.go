@@ -52,6 +52,9 @@ func validateConfig(a *App) error {
 				return fmt.Errorf("stripe: %w", err)
 			}
 		}
+		if err := checkStripe(a.Stripe, time.Duration(a.GracePeriod)); err != nil {
+			return fmt.Errorf("stripe: %w", err)
+		}
 	}
 	for i := range a.Plans {
 		p := &a.Plans[i]
@@ -109,6 +112,7 @@ func (s *StripeConfig) stringOptions() []stringOption {
 		{"api_base", &s.APIBase, checkHTTPURL},
 		{"success_url", &s.SuccessURL, checkHTTPURL},
 		{"cancel_url", &s.CancelURL, checkHTTPURL},
+		{"return_url", &s.ReturnURL, checkHTTPURL},
 	}
 }
 
@@ -310,6 +314,37 @@ func checkStripeSecretKey(s string) error {
 		return errors.New("is a publishable key (pk_...); billing needs a secret key (sk_...) or a restricted key (rk_...)")
 	}
 	return errors.New("must be a secret key (sk_...) or a restricted key (rk_...)")
+}
+
+// checkStripe checks how the stripe options fit together and with grace_period.
+func checkStripe(s *StripeConfig, grace time.Duration) error {
+	if s.SecretKey != "" && s.SuccessURL == "" {
+		return errors.New("success_url is required with secret_key: Checkout sends the customer there after paying")
+	}
+	if grace == 0 {
+		grace = defaultGracePeriod
+	}
+	return checkRetrySchedule(s.RetrySchedule, grace)
+}
+
+// checkRetrySchedule wants increasing positive durations, each within the grace period (a
+// retry after it would come after the suspension).
+func checkRetrySchedule(schedule []caddy.Duration, grace time.Duration) error {
+	if len(schedule) > 10 {
+		return errors.New("retry_schedule: at most 10 retries")
+	}
+	var prev time.Duration
+	for _, d := range schedule {
+		v := time.Duration(d)
+		switch {
+		case v <= prev:
+			return fmt.Errorf("retry_schedule: %s must be positive and after the retry before it", v)
+		case v >= grace:
+			return fmt.Errorf("retry_schedule: %s is not within grace_period (%s); the tenant is suspended by then", v, grace)
+		}
+		prev = v
+	}
+	return nil
 }
 
 func checkStripeWebhookSecret(s string) error {

@@ -51,6 +51,8 @@ func init() {
 //			api_base       <http(s) URL>
 //			success_url    <http(s) URL>
 //			cancel_url     <http(s) URL>
+//			return_url     <http(s) URL>
+//			retry_schedule <duration>...
 //		}
 //		plan <id> {
 //			name         <display name>
@@ -160,6 +162,8 @@ func parseStripe(d *caddyfile.Dispenser) (*StripeConfig, error) {
 		if err == nil {
 			if o := findString(options, d.Val()); o != nil {
 				err = parseStringOption(d, o)
+			} else if d.Val() == "retry_schedule" {
+				s.RetrySchedule, err = parseDurations(d)
 			} else {
 				err = fmt.Errorf("unknown option %q", d.Val())
 			}
@@ -169,6 +173,24 @@ func parseStripe(d *caddyfile.Dispenser) (*StripeConfig, error) {
 		}
 	}
 	return s, nil
+}
+
+// parseDurations reads the arguments of an option that takes one or more durations.
+func parseDurations(d *caddyfile.Dispenser) ([]caddy.Duration, error) {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%s needs at least one duration", name)
+	}
+	out := make([]caddy.Duration, 0, len(args))
+	for _, a := range args {
+		v, err := caddy.ParseDuration(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a duration", name, a)
+		}
+		out = append(out, caddy.Duration(v))
+	}
+	return out, nil
 }
 
 // parsePlan reads a `plan <id>` block; before are the plans defined above it.

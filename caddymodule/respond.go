@@ -52,6 +52,10 @@ const (
 	headerUserRole   = "X-User-Role"
 )
 
+// headerBillingStatus tells clients of a tenant whose payment failed that it is past due (with
+// the end of its grace period) or suspended.
+const headerBillingStatus = "Billing-Status"
+
 // problemError carries a problem's code alongside Caddy's error, for handle_errors routes
 // ({http.error.message} holds the detail; {http.vars.saas.error_code} the code).
 type problemError struct {

@@ -118,7 +118,13 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
 		return reject(w, r, http.StatusServiceUnavailable, "tenant_lookup_failed", "The tenant could not be looked up; try again.")
 	}
+	if snap.BillingHeader != nil {
+		w.Header()[headerBillingStatus] = snap.BillingHeader
+	}
 	if snap.Status == tenant.StatusSuspended {
+		if snap.BillingHeader != nil {
+			return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended for non-payment: its owner can pay through the billing routes of the API.")
+		}
 		return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")
 	}
 

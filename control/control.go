@@ -21,6 +21,7 @@ import (
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/store"
@@ -80,6 +81,12 @@ func (b *Backend) Close() error {
 	return err
 }
 
+// StripeConfig and BillingConfig configure billing (see package billing).
+type (
+	StripeConfig  = billing.StripeConfig
+	BillingConfig = billing.Config
+)
+
 // Config is the control plane's configuration (the `saas` option, already parsed).
 type Config struct {
 	DataDir       string
@@ -96,6 +103,12 @@ type Config struct {
 	LimitObserver limit.Observer
 	// OnAlert hears about excessive usage after it is logged (metrics); may be nil.
 	OnAlert func(limit.Alert)
+	// Stripe billing; a zero SecretKey disables it.
+	Stripe StripeConfig
+	// Billing's webhook secret, URLs and payment rules. Its Stripe field is set by New.
+	Billing BillingConfig
+	// BillingTick is how often the billing scheduler runs (default 1m).
+	BillingTick time.Duration
 	Logger  *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -111,10 +124,12 @@ type Service struct {
 	Tenants  *tenant.Manager
 	Accounts *account.Manager
 	Audit    *audit.Log
+	Billing  *billing.Manager
 	Limiter  *limit.Limiter
 	Alerts   *limit.Alerter
 	API      *api.API
 	policies map[string]limit.Policy
+	tick     time.Duration
 	now      func() time.Time
 	logger   *zap.Logger
 }
@@ -181,8 +196,23 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
 	}
+	billingCfg := cfg.Billing
+	if billingCfg.Grace <= 0 {
+		billingCfg.Grace = 168 * time.Hour
+	}
+	if cfg.Stripe.SecretKey != "" {
+		billingCfg.Stripe = billing.NewStripe(cfg.Stripe)
+	}
+	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, DB: b.DB, Audit: auditLog,
+		Now: cfg.Now, Logger: logger.Named("billing")}
+	if err := bill.Init(ctx); err != nil {
+		return nil, fmt.Errorf("preparing the database: %w", err)
+	}
 	s := &Service{Backend: b, Runtime: rt, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts,
-		Audit: auditLog, now: now, logger: logger}
+		Audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
+	if s.tick <= 0 {
+		s.tick = time.Minute
+	}
 	s.Tokens = token.NewVerifiedCache(keys, 20000)
 	s.policies = make(map[string]limit.Policy)
 	for _, p := range cfg.Plans.All() {
@@ -202,7 +232,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		}
 	}}
 	s.API = api.New(&api.API{
-		Accounts: accounts, Tenants: tenants, Plans: cfg.Plans, Keys: keys, Usage: s, BaseDomain: cfg.BaseDomain,
+		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
@@ -239,9 +269,11 @@ func (s *Service) Preload(ctx context.Context) {
 }
 
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB
-// has no TTL indexes) until ctx ends, after preloading the tenant cache.
+// has no TTL indexes) and runs the billing scheduler until ctx ends, after preloading the
+// tenant cache.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	s.Preload(ctx)
+	go s.Billing.RunScheduler(ctx, s.tick)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -29,10 +29,13 @@ func (s *Service) PolicyOf(planID string) limit.Policy {
 	return s.policies[s.Plans.Default().ID]
 }
 
-// QuotaPeriod is the quota window of a tenant at now: the calendar month (UTC) for now; the
-// billing step aligns it to the subscription period.
-func (s *Service) QuotaPeriod(_ *tenant.Snapshot, now time.Time) limit.Period {
-	return limit.MonthOf(now)
+// QuotaPeriod is the quota window of a tenant at now: months anchored at its subscription's
+// period start, or calendar months (UTC) without a subscription.
+func (s *Service) QuotaPeriod(t *tenant.Snapshot, now time.Time) limit.Period {
+	if t.PeriodAnchor.IsZero() {
+		return limit.MonthOf(now)
+	}
+	return limit.MonthFrom(t.PeriodAnchor, now)
 }
 
 // Admit decides one request of tenant t and raises usage alerts.

@@ -23,6 +23,7 @@ import (
 type API struct {
 	Accounts   *account.Manager
 	Tenants    *tenant.Manager
+	Billing    Billing
 	Plans      *plan.Catalog
 	Keys       *token.Keys
 	Usage      Usage

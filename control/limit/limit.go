@@ -30,6 +30,29 @@ func MonthOf(t time.Time) Period {
 	return Period{Start: start, End: start.AddDate(0, 1, 0)}
 }
 
+// MonthFrom is the month-long period containing t in the sequence of months that starts at
+// anchor (a subscription's period start): anchor + k months to anchor + k+1 months. A day the
+// month lacks (an anchor on the 31st) clamps to the month's last day, as Stripe does.
+func MonthFrom(anchor, t time.Time) Period {
+	anchor, t = anchor.UTC(), t.UTC()
+	k := (t.Year()-anchor.Year())*12 + int(t.Month()) - int(anchor.Month())
+	start := addMonths(anchor, k)
+	if start.After(t) {
+		k--
+		start = addMonths(anchor, k)
+	}
+	return Period{Start: start, End: addMonths(anchor, k+1)}
+}
+
+func addMonths(anchor time.Time, k int) time.Time {
+	first := time.Date(anchor.Year(), anchor.Month()+time.Month(k), 1, 0, 0, 0, 0, time.UTC)
+	day := anchor.Day()
+	if last := first.AddDate(0, 1, -1).Day(); day > last {
+		day = last
+	}
+	return time.Date(first.Year(), first.Month(), day, anchor.Hour(), anchor.Minute(), anchor.Second(), anchor.Nanosecond(), time.UTC)
+}
+
 // Reason says why a request was rejected.
 type Reason uint8
 

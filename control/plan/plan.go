@@ -40,6 +40,7 @@ func (p *Plan) Purchasable() bool { return p.StripePrice != "" }
 // Catalog is an immutable set of plans plus the default one.
 type Catalog struct {
 	plans       map[string]*Plan
+	byPrice     map[string]*Plan
 	order       []string
 	defaultPlan string
 }
@@ -54,7 +55,7 @@ func NewCatalog(plans []*Plan, defaultPlan string) (*Catalog, error) {
 	if len(plans) == 0 {
 		plans = DefaultPlans()
 	}
-	c := &Catalog{plans: make(map[string]*Plan, len(plans)), defaultPlan: defaultPlan}
+	c := &Catalog{plans: make(map[string]*Plan, len(plans)), byPrice: map[string]*Plan{}, defaultPlan: defaultPlan}
 	for _, p := range plans {
 		if !ValidID(p.ID) {
 			return nil, fmt.Errorf("plan id %q: use lower-case letters, digits, '-' and '_' (at most 64)", p.ID)
@@ -82,6 +83,12 @@ func NewCatalog(plans []*Plan, defaultPlan string) (*Catalog, error) {
 		if p.Name == "" {
 			p.Name = p.ID
 		}
+		if p.StripePrice != "" {
+			if other, dup := c.byPrice[p.StripePrice]; dup {
+				return nil, fmt.Errorf("plans %q and %q have the same stripe_price %q", other.ID, p.ID, p.StripePrice)
+			}
+			c.byPrice[p.StripePrice] = p
+		}
 		c.plans[p.ID] = p
 		c.order = append(c.order, p.ID)
 	}
@@ -95,6 +102,12 @@ func NewCatalog(plans []*Plan, defaultPlan string) (*Catalog, error) {
 // Get returns a plan by id.
 func (c *Catalog) Get(id string) (*Plan, bool) {
 	p, ok := c.plans[id]
+	return p, ok
+}
+
+// ByPrice returns the plan a Stripe price buys.
+func (c *Catalog) ByPrice(price string) (*Plan, bool) {
+	p, ok := c.byPrice[price]
 	return p, ok
 }
 

@@ -23,6 +23,7 @@ const (
 	CollRefreshTokens = "refresh_tokens" // hashed opaque refresh tokens
 	CollLoginFailures = "login_failures" // one document per failed login, for back-off
 	CollClaims        = "claims"         // one-shot claims (see Claim)
+	CollStripeEvents  = "stripe_events"  // Stripe webhook events by id, recorded before they are acknowledged
 )
 
 // Per-tenant collection suffixes: t_<tenant>_<suffix>.

@@ -13,8 +13,15 @@ import (
 type Snapshot struct {
 	ID     string
 	Name   string
-	Status Status
+	Status Status // the effective status: suspended by an admin or by billing
 	Plan   string // the effective plan id
+
+	// PeriodAnchor is the start of the subscription's current period (zero without one):
+	// quota months are counted from it.
+	PeriodAnchor time.Time
+	// BillingHeader is the value of the Billing-Status response header, nil when payments
+	// are in order.
+	BillingHeader []string
 
 	BoxedID, BoxedPlan, BoxedStatus any
 	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
@@ -24,7 +31,16 @@ type Snapshot struct {
 
 // NewSnapshot freezes the gateway's view of t.
 func NewSnapshot(t *Tenant) *Snapshot {
-	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.Status, Plan: t.EffectivePlan()}
+	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
+	if b := t.Billing; b != nil {
+		s.PeriodAnchor = b.PeriodStart
+		switch b.Status {
+		case BillingPastDue:
+			s.BillingHeader = []string{string(b.Status) + `; grace_until="` + b.GraceUntil.UTC().Format(time.RFC3339) + `"`}
+		case BillingSuspended:
+			s.BillingHeader = []string{string(b.Status)}
+		}
+	}
 	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, s.Plan, string(s.Status)
 	s.values = [2]string{s.ID, s.Plan}
 	s.HeaderID, s.HeaderPlan = s.values[0:1:1], s.values[1:2:2]

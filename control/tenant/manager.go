@@ -23,6 +23,7 @@ type Patch struct {
 	Status       *Status
 	Plan         *string
 	PlanOverride *string // "" clears the override
+	Billing      *Billing
 	UpdatedAt    time.Time
 }
 

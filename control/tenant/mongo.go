@@ -21,6 +21,10 @@ type Store interface {
 	// Update sets the given fields and updated_at; ErrNotFound when absent.
 	Update(ctx context.Context, id string, fields Patch) (*Tenant, error)
 	Delete(ctx context.Context, id string) error
+	// FindByCustomer returns the tenant with a Stripe customer id; ErrNotFound when none.
+	FindByCustomer(ctx context.Context, customerID string) (*Tenant, error)
+	// ListByBillingStatus returns the tenants in a billing status.
+	ListByBillingStatus(ctx context.Context, s BillingStatus) ([]*Tenant, error)
 }
 
 // MongoStore keeps tenants in the platform collection "tenants".
@@ -30,7 +34,8 @@ type MongoStore struct {
 
 // Init creates the platform collection.
 func (s *MongoStore) Init(ctx context.Context) error {
-	return s.DB.EnsureCollection(ctx, store.CollTenants, store.Index{Keys: []string{"status"}})
+	return s.DB.EnsureCollection(ctx, store.CollTenants, store.Index{Keys: []string{"status"}},
+		store.Index{Keys: []string{"billing.customer_id"}}, store.Index{Keys: []string{"billing.status"}})
 }
 
 func (s *MongoStore) Insert(ctx context.Context, t *Tenant) error {
@@ -85,6 +90,9 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 	if p.PlanOverride != nil {
 		set = append(set, bson.E{Key: "plan_override", Value: *p.PlanOverride})
 	}
+	if p.Billing != nil {
+		set = append(set, bson.E{Key: "billing", Value: p.Billing})
+	}
 	var t Tenant
 	err := s.DB.C(store.CollTenants).FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}},
@@ -103,4 +111,29 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 func (s *MongoStore) Delete(ctx context.Context, id string) error {
 	_, err := s.DB.C(store.CollTenants).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	return err
+}
+
+func (s *MongoStore) FindByCustomer(ctx context.Context, customerID string) (*Tenant, error) {
+	var t Tenant
+	err := s.DB.C(store.CollTenants).FindOne(ctx, bson.D{{Key: "billing.customer_id", Value: customerID}}).Decode(&t)
+	if store.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func (s *MongoStore) ListByBillingStatus(ctx context.Context, status BillingStatus) ([]*Tenant, error) {
+	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{{Key: "billing.status", Value: status}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Tenant
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -28,9 +28,19 @@ type Tenant struct {
 	// Plan is the plan the tenant pays for (the default plan until billing says otherwise).
 	Plan string `bson:"plan" json:"plan"`
 	// PlanOverride, set by an admin, wins over Plan.
-	PlanOverride string    `bson:"plan_override,omitempty" json:"plan_override,omitempty"`
-	CreatedAt    time.Time `bson:"created_at" json:"created_at"`
-	UpdatedAt    time.Time `bson:"updated_at" json:"updated_at"`
+	PlanOverride string `bson:"plan_override,omitempty" json:"plan_override,omitempty"`
+	// Billing is the Stripe subscription; nil until the tenant starts one.
+	Billing   *Billing  `bson:"billing,omitempty" json:"billing,omitempty"`
+	CreatedAt time.Time `bson:"created_at" json:"created_at"`
+	UpdatedAt time.Time `bson:"updated_at" json:"updated_at"`
+}
+
+// EffectiveStatus is the status the gateway enforces: suspended by an admin or by billing.
+func (t *Tenant) EffectiveStatus() Status {
+	if t.Billing.Suspended() {
+		return StatusSuspended
+	}
+	return t.Status
 }
 
 // EffectivePlan is the plan the gateway enforces.

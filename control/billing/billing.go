@@ -1,0 +1,177 @@
+// Package billing ties tenants to Stripe subscriptions: Checkout and the customer portal for
+// owners, signed webhooks that move a tenant's billing state, and a scheduler that retries
+// failed payments and suspends tenants whose grace period ran out. Stripe is the source of
+// truth for what a tenant has paid for; the tenant's document carries the result, so the
+// gateway enforces it from its tenant cache.
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+// Audit actions of billing.
+const (
+	ActionCheckout     = "billing.checkout"
+	ActionPortal       = "billing.portal"
+	ActionChange       = "billing.change" // a webhook moved the billing state
+	ActionRetry        = "billing.payment_retry"
+	ActionSuspend      = "billing.suspend"
+	ActionCustomerMade = "billing.customer_create"
+)
+
+// DefaultRetrySchedule is when failed payments are retried, counted from the first failure.
+var DefaultRetrySchedule = []time.Duration{24 * time.Hour, 72 * time.Hour, 120 * time.Hour}
+
+var (
+	ErrDisabled = errs.E(errs.KindUnavailable, "billing_disabled", "Billing is not configured on this gateway (no Stripe secret key).")
+	errBusy     = errs.E(errs.KindUnavailable, "billing_busy", "The tenant's billing state is being changed by another request; try again.")
+)
+
+// Change is one move of a tenant's billing state, for the audit log and, from step 5, for
+// outbound notifications.
+type Change struct {
+	TenantID string
+	Cause    string // the Stripe event type, or "scheduler"
+	EventID  string // empty for the scheduler
+	From, To tenant.BillingStatus
+	FromPlan string
+	ToPlan   string
+	Billing  tenant.Billing
+}
+
+// Config is billing's configuration.
+type Config struct {
+	Stripe        Stripe // nil: billing disabled
+	WebhookSecret string
+	SuccessURL    string
+	CancelURL     string
+	ReturnURL     string // where the customer portal returns; default SuccessURL
+	Grace         time.Duration
+	RetrySchedule []time.Duration
+}
+
+// Manager holds the billing rules.
+type Manager struct {
+	Config
+	Tenants *tenant.Manager
+	Plans   *plan.Catalog
+	DB      *store.DB
+	Audit   *audit.Log
+	// Notify hears about every billing change after it is stored and audited; step 5 sends
+	// it to the tenant's webhook endpoints. May be nil.
+	Notify func(ctx context.Context, c Change)
+	Now    func() time.Time
+	Logger *zap.Logger
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (m *Manager) logger() *zap.Logger {
+	if m.Logger == nil {
+		return zap.NewNop()
+	}
+	return m.Logger
+}
+
+// Enabled reports whether a Stripe key is configured.
+func (m *Manager) Enabled() bool { return m != nil && m.Stripe != nil }
+
+// Init creates billing's platform collection.
+func (m *Manager) Init(ctx context.Context) error {
+	return m.DB.EnsureCollection(ctx, store.CollStripeEvents, store.Index{Keys: []string{"received_at"}})
+}
+
+// mutate applies f to tenant id's billing state and stores the result. f edits its copy of
+// the tenant (Plan) and of the billing state and says whether anything changed. FerretDB has
+// no atomic conditional update, so writers are serialised by claiming the next revision
+// number: of two replicas reading revision r, one claims r+1 and writes; the other reads
+// again and re-decides on the newer state.
+func (m *Manager) mutate(ctx context.Context, id string, f func(t *tenant.Tenant, b *tenant.Billing) bool) (*tenant.Tenant, bool, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		t, err := m.Tenants.Store.Get(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		var b tenant.Billing
+		if t.Billing != nil {
+			b = *t.Billing
+		}
+		if !f(t, &b) {
+			return t, false, nil
+		}
+		// A claim whose writer died before writing blocks the revision until it expires and is
+		// swept; keep that short.
+		won, err := m.DB.Claim(ctx, fmt.Sprintf("billing:%s:%d", id, b.Rev+1), m.now().Add(time.Minute))
+		if err != nil {
+			return nil, false, err
+		}
+		if !won {
+			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
+			continue
+		}
+		b.Rev++
+		planID := t.Plan
+		updated, err := m.Tenants.Store.Update(ctx, id, tenant.Patch{Billing: &b, Plan: &planID, UpdatedAt: m.now()})
+		if err != nil {
+			return nil, false, err
+		}
+		if m.Tenants.OnChange != nil {
+			m.Tenants.OnChange(ctx, updated)
+		}
+		return updated, true, nil
+	}
+	return nil, false, errBusy
+}
+
+// storeErr wraps a storage failure in a 503, so Stripe redelivers and clients retry.
+func storeErr(err error, msg string) error {
+	if e, ok := errs.As(err); ok {
+		return e
+	}
+	if errors.Is(err, tenant.ErrNotFound) {
+		return tenant.ErrNotFound
+	}
+	return &errs.Error{Kind: errs.KindUnavailable, Code: "store_unavailable", Message: msg, Err: err}
+}
+
+// record audits and announces a change.
+func (m *Manager) record(ctx context.Context, actor identity.Actor, c Change) {
+	detail := map[string]any{"cause": c.Cause, "from": string(c.From), "to": string(c.To), "plan": c.ToPlan}
+	if c.FromPlan != c.ToPlan {
+		detail["from_plan"] = c.FromPlan
+	}
+	if c.EventID != "" {
+		detail["event_id"] = c.EventID
+	}
+	if !c.Billing.GraceUntil.IsZero() && c.To == tenant.BillingPastDue {
+		detail["grace_until"] = c.Billing.GraceUntil
+	}
+	action := ActionChange
+	if c.Cause == causeScheduler {
+		action = ActionSuspend
+	}
+	m.Audit.Record(ctx, c.TenantID, actor, action, c.TenantID, audit.OutcomeSuccess, detail)
+	m.logger().Info("billing state changed", zap.String("tenant", c.TenantID), zap.String("cause", c.Cause),
+		zap.String("from", string(c.From)), zap.String("to", string(c.To)), zap.String("plan", c.ToPlan))
+	if m.Notify != nil {
+		m.Notify(ctx, c)
+	}
+}

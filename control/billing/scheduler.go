@@ -1,0 +1,164 @@
+package billing
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/audit"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+const causeScheduler = "scheduler"
+
+// schedulerActor is who the audit log names for the scheduler's actions.
+var schedulerActor = identity.Actor{UserID: "billing-scheduler"}
+
+// TickReport says what one scheduler pass did.
+type TickReport struct {
+	Retried   []string // tenants whose open invoice was sent to Stripe's pay call
+	Suspended []string // tenants suspended because their grace period ended
+}
+
+// nextRetry is when b's open invoice is due for its next payment retry.
+func (m *Manager) nextRetry(b *tenant.Billing) (time.Time, bool) {
+	schedule := m.RetrySchedule
+	if schedule == nil {
+		schedule = DefaultRetrySchedule
+	}
+	if b == nil || b.Status != tenant.BillingPastDue || b.InvoiceID == "" || b.Retries >= len(schedule) {
+		return time.Time{}, false
+	}
+	return b.FailedAt.Add(schedule[b.Retries]), true
+}
+
+// Tick makes one pass over the past-due tenants at the manager's clock: it suspends those whose
+// grace period ended and retries the payments that are due. Its state lives in the tenants'
+// documents, so a restarted or different replica carries on where the last pass stopped.
+func (m *Manager) Tick(ctx context.Context) (TickReport, error) {
+	var rep TickReport
+	if !m.Enabled() {
+		return rep, nil
+	}
+	due, err := m.Tenants.Store.ListByBillingStatus(ctx, tenant.BillingPastDue)
+	if err != nil {
+		return rep, err
+	}
+	for _, t := range due {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		now := m.now()
+		if !now.Before(t.Billing.GraceUntil) {
+			suspended, err := m.suspend(ctx, t.ID, now)
+			if err != nil {
+				m.logger().Error("suspending a past-due tenant", zap.String("tenant", t.ID), zap.Error(err))
+				continue
+			}
+			if suspended {
+				rep.Suspended = append(rep.Suspended, t.ID)
+			}
+			continue
+		}
+		if next, ok := m.nextRetry(t.Billing); ok && !now.Before(next) {
+			retried, err := m.retry(ctx, t.ID, now)
+			if err != nil {
+				m.logger().Error("retrying a payment", zap.String("tenant", t.ID), zap.Error(err))
+				continue
+			}
+			if retried {
+				rep.Retried = append(rep.Retried, t.ID)
+			}
+		}
+	}
+	return rep, nil
+}
+
+func (m *Manager) suspend(ctx context.Context, id string, now time.Time) (bool, error) {
+	var before tenant.Billing
+	updated, changed, err := m.mutate(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
+		before = *b
+		if b.Status != tenant.BillingPastDue || now.Before(b.GraceUntil) {
+			return false // paid, or the grace changed, since the list was read
+		}
+		b.Status = tenant.BillingSuspended
+		return true
+	})
+	if err != nil || !changed {
+		return false, err
+	}
+	m.record(ctx, schedulerActor, Change{TenantID: id, Cause: causeScheduler, From: before.Status, To: updated.Billing.Status,
+		FromPlan: updated.Plan, ToPlan: updated.Plan, Billing: *updated.Billing})
+	return true, nil
+}
+
+// retry records the attempt first, then calls Stripe: a crash in between loses that attempt
+// rather than charging twice. The outcome arrives as invoice.paid or invoice.payment_failed.
+func (m *Manager) retry(ctx context.Context, id string, now time.Time) (bool, error) {
+	var invoice string
+	var attempt int
+	_, changed, err := m.mutate(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
+		next, ok := m.nextRetry(b)
+		if !ok || now.Before(next) {
+			return false
+		}
+		b.Retries++
+		invoice, attempt = b.InvoiceID, b.Retries
+		return true
+	})
+	if err != nil || !changed {
+		return false, err
+	}
+	detail := map[string]any{"invoice": invoice, "attempt": attempt}
+	outcome := audit.OutcomeSuccess
+	if err := m.Stripe.PayInvoice(ctx, invoice, attempt); err != nil {
+		outcome = audit.OutcomeFailure
+		if se, ok := err.(*stripe.Error); ok {
+			detail["stripe_code"] = string(se.Code)
+			detail["decline_code"] = string(se.DeclineCode)
+		}
+		m.logger().Info("payment retry failed", zap.String("tenant", id), zap.String("invoice", invoice),
+			zap.Int("attempt", attempt), zap.Error(err))
+	}
+	m.Audit.Record(ctx, id, schedulerActor, ActionRetry, invoice, outcome, detail)
+	return true, nil
+}
+
+// RunScheduler ticks every interval until ctx ends. Replicas tick independently; each tick
+// slot is claimed in the store, so one replica at a time does a slot's work.
+func (m *Manager) RunScheduler(ctx context.Context, interval time.Duration) {
+	if !m.Enabled() {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		slot := m.now().Truncate(interval)
+		won, err := m.DB.Claim(ctx, "billing-tick:"+strconv.FormatInt(slot.Unix(), 10), slot.Add(2*interval))
+		if err != nil {
+			m.logger().Warn("billing scheduler: claiming a tick", zap.Error(err))
+			continue
+		}
+		if !won {
+			continue
+		}
+		tickCtx, cancel := context.WithTimeout(ctx, interval/2)
+		rep, err := m.Tick(tickCtx)
+		cancel()
+		if err != nil {
+			m.logger().Warn("billing scheduler tick", zap.Error(err))
+		}
+		if len(rep.Retried)+len(rep.Suspended) > 0 {
+			m.logger().Info("billing scheduler tick", zap.Strings("retried", rep.Retried), zap.Strings("suspended", rep.Suspended))
+		}
+	}
+}

@@ -1,0 +1,396 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+// WebhookTolerance is how old a signed webhook may be.
+const WebhookTolerance = 300 * time.Second
+
+// staleProcessing is how long an event may stay "processing" before a redelivery takes it
+// over (its first handler died between recording and finishing it).
+const staleProcessing = time.Minute
+
+var (
+	errBadSignature = errs.E(errs.KindBadRequest, "invalid_signature", "The Stripe-Signature header is missing, malformed or stale, or does not match the body.")
+	errAPIVersion   = errs.E(errs.KindBadRequest, "api_version_mismatch", "The event's API version is not the one saasgate reads ("+stripe.APIVersion+"); set it on the webhook endpoint.")
+	errBadEvent     = errs.E(errs.KindBadRequest, "bad_request", "The event could not be read.")
+	errInProgress   = errs.E(errs.KindConflict, "event_in_progress", "Another request is processing this event; Stripe will deliver it again.")
+)
+
+// Event types that change billing state; others are acknowledged and ignored.
+const (
+	evCheckoutCompleted = "checkout.session.completed"
+	evSubCreated        = "customer.subscription.created"
+	evSubUpdated        = "customer.subscription.updated"
+	evSubDeleted        = "customer.subscription.deleted"
+	evInvoicePaid       = "invoice.paid"
+	evInvoiceFailed     = "invoice.payment_failed"
+	evInvoiceAction     = "invoice.payment_action_required"
+)
+
+var handled = map[stripe.EventType]bool{
+	evCheckoutCompleted: true, evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
+	evInvoicePaid: true, evInvoiceFailed: true, evInvoiceAction: true,
+}
+
+// eventRecord is an event in the stripe_events collection.
+type eventRecord struct {
+	ID         string    `bson:"_id"`
+	Type       string    `bson:"type"`
+	Created    int64     `bson:"created"`
+	State      string    `bson:"state"` // processing, done
+	Tenant     string    `bson:"tenant,omitempty"`
+	ReceivedAt time.Time `bson:"received_at"`
+	StartedAt  time.Time `bson:"started_at"`
+}
+
+// HandleWebhook verifies a Stripe webhook delivery and applies its event once. It returns nil
+// for an event applied now, applied before (a duplicate) or of a type billing ignores. A nil
+// return means the event is recorded: Stripe may stop delivering it.
+func (m *Manager) HandleWebhook(ctx context.Context, actor identity.Actor, payload []byte, signature string) error {
+	if !m.Enabled() || m.WebhookSecret == "" {
+		return ErrDisabled
+	}
+	// The signature first: nothing of an unverified body is read or stored.
+	if err := webhook.ValidatePayloadWithTolerance(payload, signature, m.WebhookSecret, WebhookTolerance); err != nil {
+		return errBadSignature
+	}
+	ev, err := webhook.ConstructEventIgnoringTolerance(payload, signature, m.WebhookSecret)
+	if err != nil {
+		if ev.APIVersion != "" && ev.APIVersion != stripe.APIVersion {
+			m.logger().Warn("Stripe event with another API version refused", zap.String("event", ev.ID), zap.String("api_version", ev.APIVersion))
+			return errAPIVersion
+		}
+		return errBadEvent
+	}
+	if ev.ID == "" || ev.Data == nil {
+		return errBadEvent
+	}
+	if !handled[ev.Type] {
+		return nil
+	}
+	first, err := m.begin(ctx, &ev)
+	if err != nil || !first {
+		return err
+	}
+	actor.UserID = "stripe"
+	tenantID, err := m.apply(ctx, actor, &ev)
+	if err != nil {
+		// Forget the event so that Stripe's redelivery applies it.
+		if _, derr := m.DB.C(store.CollStripeEvents).DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: ev.ID}}); derr != nil {
+			m.logger().Warn("could not release a failed Stripe event; its redelivery waits a minute", zap.String("event", ev.ID), zap.Error(derr))
+		}
+		m.logger().Error("applying a Stripe event", zap.String("event", ev.ID), zap.String("type", string(ev.Type)), zap.Error(err))
+		return storeErr(err, "The event could not be applied; Stripe will deliver it again.")
+	}
+	if _, err := m.DB.C(store.CollStripeEvents).UpdateOne(ctx, bson.D{{Key: "_id", Value: ev.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "done"}, {Key: "tenant", Value: tenantID}}}}); err != nil {
+		// Applied but not marked: a redelivery re-applies it, which changes nothing (the
+		// event's version is no longer newer than the state).
+		return storeErr(err, "The event was applied but could not be recorded; Stripe will deliver it again.")
+	}
+	return nil
+}
+
+// begin records the event as being processed. It reports false, with a nil error, for an
+// event already done; concurrent deliveries of the same event get errInProgress, all but one.
+func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, error) {
+	now := m.now()
+	coll := m.DB.C(store.CollStripeEvents)
+	rec := eventRecord{ID: ev.ID, Type: string(ev.Type), Created: ev.Created, State: "processing", ReceivedAt: now, StartedAt: now}
+	_, err := coll.InsertOne(ctx, rec)
+	if err == nil {
+		return true, nil
+	}
+	if !store.IsDuplicateKey(err) {
+		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+	}
+	var old eventRecord
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: ev.ID}}).Decode(&old); err != nil {
+		if store.IsNotFound(err) {
+			return false, errInProgress // released by a failed handler a moment ago
+		}
+		return false, storeErr(err, "The event could not be read; Stripe will deliver it again.")
+	}
+	if old.State == "done" {
+		return false, nil
+	}
+	if now.Sub(old.StartedAt) < staleProcessing {
+		return false, errInProgress
+	}
+	// Its handler died: one redelivery takes over, chosen by a claim on that attempt.
+	won, err := m.DB.Claim(ctx, "stripe-event:"+ev.ID+":"+strconv.FormatInt(old.StartedAt.UnixNano(), 10), now.Add(24*time.Hour))
+	if err != nil {
+		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+	}
+	if !won {
+		return false, errInProgress
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: ev.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "started_at", Value: now}}}}); err != nil {
+		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+	}
+	return true, nil
+}
+
+// apply moves the billing state of the event's tenant. It returns the tenant id ("" when the
+// event concerns no tenant of this platform).
+func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, error) {
+	var (
+		metaTenant, customer string
+		edit                 func(t *tenant.Tenant, b *tenant.Billing)
+	)
+	switch ev.Type {
+	case evCheckoutCompleted:
+		var s stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
+			return "", errBadEvent
+		}
+		if s.Mode != stripe.CheckoutSessionModeSubscription {
+			return "", nil
+		}
+		metaTenant, customer = s.Metadata["tenant_id"], idOf(s.Customer)
+		if metaTenant == "" {
+			metaTenant = s.ClientReferenceID
+		}
+		edit = m.checkoutEdit(ev.Created, &s)
+	case evSubCreated, evSubUpdated, evSubDeleted:
+		var s stripe.Subscription
+		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
+			return "", errBadEvent
+		}
+		if ev.Type == evSubDeleted {
+			s.Status = stripe.SubscriptionStatusCanceled
+		}
+		metaTenant, customer = s.Metadata["tenant_id"], idOf(s.Customer)
+		edit = m.subscriptionEdit(ev.Created, &s)
+	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
+		var inv stripe.Invoice
+		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
+			return "", errBadEvent
+		}
+		if inv.Subscription == nil || inv.Subscription.ID == "" {
+			return "", nil // a one-off invoice: nothing to do with plans
+		}
+		if inv.SubscriptionDetails != nil {
+			metaTenant = inv.SubscriptionDetails.Metadata["tenant_id"]
+		}
+		customer = idOf(inv.Customer)
+		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv)
+	}
+	t, err := m.tenantOf(ctx, metaTenant, customer)
+	if err != nil || t == nil {
+		if t == nil && err == nil {
+			m.logger().Info("Stripe event for no tenant of this platform ignored", zap.String("event", ev.ID), zap.String("type", string(ev.Type)))
+		}
+		return "", err
+	}
+	var before tenant.Billing
+	var beforePlan string
+	updated, changed, err := m.mutate(ctx, t.ID, func(t *tenant.Tenant, b *tenant.Billing) bool {
+		before, beforePlan = *b, t.Plan
+		edit(t, b)
+		return !sameBilling(&before, b) || beforePlan != t.Plan
+	})
+	if err == tenant.ErrNotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if changed && (before.Status != updated.Billing.Status || beforePlan != updated.Plan ||
+		before.SubscriptionID != updated.Billing.SubscriptionID || !before.PeriodStart.Equal(updated.Billing.PeriodStart)) {
+		m.record(ctx, actor, Change{TenantID: t.ID, Cause: string(ev.Type), EventID: ev.ID,
+			From: before.Status, To: updated.Billing.Status, FromPlan: beforePlan, ToPlan: updated.Plan, Billing: *updated.Billing})
+	}
+	return t.ID, nil
+}
+
+// tenantOf finds the tenant an event is about: from the metadata saasgate set on the customer,
+// session and subscription, else by the customer id. An event whose customer is not the
+// tenant's own is ignored: metadata alone never moves another tenant's state.
+func (m *Manager) tenantOf(ctx context.Context, metaTenant, customer string) (*tenant.Tenant, error) {
+	var t *tenant.Tenant
+	var err error
+	switch {
+	case metaTenant != "" && tenant.ValidateID(metaTenant) == nil:
+		t, err = m.Tenants.Store.Get(ctx, metaTenant)
+	case customer != "":
+		t, err = m.Tenants.Store.FindByCustomer(ctx, customer)
+	default:
+		return nil, nil
+	}
+	if errors.Is(err, tenant.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Billing != nil && t.Billing.CustomerID != "" && customer != "" && t.Billing.CustomerID != customer {
+		m.logger().Warn("Stripe event names a tenant whose customer differs; ignored",
+			zap.String("tenant", t.ID), zap.String("customer", customer))
+		return nil, nil
+	}
+	return t, nil
+}
+
+// checkoutEdit: a completed Checkout starts the subscription on the plan it was opened for.
+func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant.Tenant, *tenant.Billing) {
+	return func(t *tenant.Tenant, b *tenant.Billing) {
+		subID := idOf(s.Subscription)
+		if subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
+			return
+		}
+		if p, ok := m.Plans.Get(s.Metadata["plan_id"]); ok && p.Purchasable() {
+			t.Plan = p.ID
+		}
+		if b.CustomerID == "" {
+			b.CustomerID = idOf(s.Customer)
+		}
+		b.SubscriptionID, b.SubVersion = subID, at
+		paid := s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
+		if paid && at >= b.StatusVersion {
+			b.StatusVersion = at
+			if b.Status != tenant.BillingTrialing {
+				b.Status = tenant.BillingActive
+			}
+			clearPastDue(b)
+		}
+	}
+}
+
+// subscriptionEdit: the subscription's plan and period follow the newest subscription event,
+// its status the newest status-bearing event.
+func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenant.Tenant, *tenant.Billing) {
+	return func(t *tenant.Tenant, b *tenant.Billing) {
+		canceled := s.Status == stripe.SubscriptionStatusCanceled || s.Status == stripe.SubscriptionStatusIncompleteExpired
+		if b.SubscriptionID != "" && b.SubscriptionID != s.ID && (at < b.SubVersion || canceled) {
+			return // an older subscription of the same customer
+		}
+		if b.Status == tenant.BillingCanceled && b.SubscriptionID == s.ID {
+			return // a canceled subscription stays canceled; a new one comes with a new id
+		}
+		if at >= b.SubVersion {
+			b.SubscriptionID, b.SubVersion, b.CancelAtEnd = s.ID, at, s.CancelAtPeriodEnd
+			b.PeriodStart, b.PeriodEnd = unixTime(s.CurrentPeriodStart), unixTime(s.CurrentPeriodEnd)
+			if p := m.planOf(s); p != "" && !canceled {
+				t.Plan = p
+			}
+		}
+		if at < b.StatusVersion {
+			return
+		}
+		switch {
+		case canceled:
+			b.StatusVersion, b.Status = at, tenant.BillingCanceled
+			t.Plan = m.Plans.Default().ID
+			clearPastDue(b)
+		case s.Status == stripe.SubscriptionStatusActive || s.Status == stripe.SubscriptionStatusTrialing:
+			b.StatusVersion, b.Status = at, tenant.BillingStatus(s.Status)
+			clearPastDue(b)
+		case s.Status == stripe.SubscriptionStatusPastDue || s.Status == stripe.SubscriptionStatusUnpaid:
+			b.StatusVersion = at
+			m.markPastDue(b, at, idOf(s.LatestInvoice))
+		}
+		// incomplete and paused change nothing: Checkout has not finished, or the owner paused.
+	}
+}
+
+// invoiceEdit: a paid invoice makes the subscription active; a failed one starts (or keeps)
+// the grace period.
+func (m *Manager) invoiceEdit(at int64, typ string, inv *stripe.Invoice) func(*tenant.Tenant, *tenant.Billing) {
+	return func(t *tenant.Tenant, b *tenant.Billing) {
+		subID := inv.Subscription.ID
+		if b.SubscriptionID != "" && b.SubscriptionID != subID || b.Status == tenant.BillingCanceled || at < b.StatusVersion {
+			return
+		}
+		if b.SubscriptionID == "" {
+			b.SubscriptionID = subID
+		}
+		b.StatusVersion = at
+		if typ == evInvoicePaid {
+			b.Status = tenant.BillingActive
+			clearPastDue(b)
+			return
+		}
+		m.markPastDue(b, at, inv.ID)
+	}
+}
+
+// markPastDue starts the grace period at the first failure; later failures (the retries) keep
+// its end. A suspended tenant stays suspended until paid.
+func (m *Manager) markPastDue(b *tenant.Billing, at int64, invoiceID string) {
+	if b.Status != tenant.BillingPastDue && b.Status != tenant.BillingSuspended {
+		failed := unixTime(at)
+		b.Status, b.FailedAt, b.GraceUntil, b.Retries = tenant.BillingPastDue, failed, failed.Add(m.Grace), 0
+	}
+	if invoiceID != "" && invoiceID != b.InvoiceID {
+		b.InvoiceID = invoiceID
+	}
+}
+
+func clearPastDue(b *tenant.Billing) {
+	b.FailedAt, b.GraceUntil, b.InvoiceID, b.Retries = time.Time{}, time.Time{}, "", 0
+}
+
+// planOf maps the subscription's price to a plan ("" for a price no plan has).
+func (m *Manager) planOf(s *stripe.Subscription) string {
+	if s.Items != nil {
+		for _, item := range s.Items.Data {
+			if item.Price == nil {
+				continue
+			}
+			if p, ok := m.Plans.ByPrice(item.Price.ID); ok {
+				return p.ID
+			}
+		}
+	}
+	return ""
+}
+
+func sameBilling(a, b *tenant.Billing) bool {
+	return a.CustomerID == b.CustomerID && a.SubscriptionID == b.SubscriptionID && a.Status == b.Status &&
+		a.PeriodStart.Equal(b.PeriodStart) && a.PeriodEnd.Equal(b.PeriodEnd) && a.CancelAtEnd == b.CancelAtEnd &&
+		a.GraceUntil.Equal(b.GraceUntil) && a.FailedAt.Equal(b.FailedAt) && a.InvoiceID == b.InvoiceID &&
+		a.Retries == b.Retries && a.SubVersion == b.SubVersion && a.StatusVersion == b.StatusVersion
+}
+
+func unixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// idOf returns the id of an expandable Stripe object (nil when absent).
+func idOf[T interface{ *stripe.Customer | *stripe.Subscription | *stripe.Invoice }](v T) string {
+	switch o := any(v).(type) {
+	case *stripe.Customer:
+		if o != nil {
+			return o.ID
+		}
+	case *stripe.Subscription:
+		if o != nil {
+			return o.ID
+		}
+	case *stripe.Invoice:
+		if o != nil {
+			return o.ID
+		}
+	}
+	return ""
+}
