@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -140,6 +141,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			tok = start
 		}
 		return errAt(tok, err)
+	}
+	if a.Stripe != nil {
+		if err := checkStripe(a.Stripe, time.Duration(a.GracePeriod)); err != nil {
+			return errAt(seen["stripe"], fmt.Errorf("stripe: %w", err))
+		}
 	}
 	// Everything was checked above, line by line; this keeps the Caddyfile from accepting what
 	// Validate rejects, should the two ever drift apart.

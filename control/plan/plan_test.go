@@ -86,6 +86,17 @@ func TestNewCatalog_DefaultsAndErrors(t *testing.T) {
 		t.Fatalf("burst and name should default to the rate count and the id, got %+v", p)
 	}
 
+	c, err = NewCatalog([]*Plan{pro(), {ID: "team", Rate: Rate{1, time.Second}, StripePrice: "price_team"}}, "pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := c.ByPrice("price_team"); !ok || p.ID != "team" {
+		t.Fatalf("ByPrice(price_team) = %v, %v", p, ok)
+	}
+	if p, ok := c.ByPrice(""); ok {
+		t.Fatalf("ByPrice(\"\") found %v: a plan without a price must not be bought by an empty price", p.ID)
+	}
+
 	bad := []struct {
 		name    string
 		plans   []*Plan
@@ -97,6 +108,10 @@ func TestNewCatalog_DefaultsAndErrors(t *testing.T) {
 		{"bad id", []*Plan{{ID: "Pro!", Rate: Rate{1, time.Second}}}, "Pro!", "plan id"},
 		{"no rate", []*Plan{{ID: "x"}}, "x", "a rate is required"},
 		{"negative burst", []*Plan{{ID: "x", Rate: Rate{1, time.Second}, Burst: -1}}, "x", "burst"},
+		{"one price for two plans", []*Plan{
+			{ID: "a", Rate: Rate{1, time.Second}, StripePrice: "price_1"},
+			{ID: "b", Rate: Rate{1, time.Second}, StripePrice: "price_1"},
+		}, "a", `plans "a" and "b" have the same stripe_price "price_1"`},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
