@@ -299,6 +299,9 @@ func (s *Service) Sweep(ctx context.Context) {
 	if _, err := s.Backend.DB.SweepClaims(ctx, time.Now()); err != nil {
 		s.logger.Warn("sweeping claims", zap.Error(err))
 	}
+	if _, err := s.Billing.SweepEvents(ctx); err != nil {
+		s.logger.Warn("sweeping Stripe event records", zap.Error(err))
+	}
 }
 
 // LoadOrCreateSecret reads dir/jwt_secret, creating it (mode 0600, 64 random hex bytes) the

@@ -394,3 +394,16 @@ func idOf[T interface{ *stripe.Customer | *stripe.Subscription | *stripe.Invoice
 	}
 	return ""
 }
+
+// eventRetention is how long processed event ids are kept: far longer than Stripe's three days
+// of redelivery.
+const eventRetention = 30 * 24 * time.Hour
+
+// SweepEvents deletes the records of events received before the retention window.
+func (m *Manager) SweepEvents(ctx context.Context) (int64, error) {
+	res, err := m.DB.C(store.CollStripeEvents).DeleteMany(ctx, bson.D{{Key: "received_at", Value: bson.D{{Key: "$lt", Value: m.now().Add(-eventRetention)}}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
+}
