@@ -233,8 +233,9 @@ type apiServer struct {
 }
 
 // startAPI runs Caddy with the saas app on a fresh database, serving saas_api on
-// http://127.0.0.1:<port> and http://*.localhost:<port> (for subdomain tenant hints).
-func startAPI(t *testing.T) *apiServer {
+// http://127.0.0.1:<port> and http://*.localhost:<port> (for subdomain tenant hints). options
+// are more lines of the saas option (a stripe block, more plans, ...).
+func startAPI(t *testing.T, options ...string) *apiServer {
 	t.Helper()
 	s := &apiServer{mongoURI: testenv.Mongo(t), database: testenv.Database(t), port: testenv.FreePort(t)}
 	s.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
@@ -256,17 +257,29 @@ func startAPI(t *testing.T) *apiServer {
 			rate 20/1s
 			burst 50
 			quota 100000/month
-		}
+		}%s
 	}
 }
 
 http://127.0.0.1:%d, http://*.localhost:%d {
 	saas_api
 }
-`, testenv.CaddyGlobal(), s.mongoURI, s.database, testJWTSecret, adminEmail, adminPassword, s.port, s.port)
+`, testenv.CaddyGlobal(), s.mongoURI, s.database, testJWTSecret, adminEmail, adminPassword, indentOptions(options), s.port, s.port)
 	testenv.StartCaddy(t, caddyfile)
 	s.waitReady(t, 10*time.Second)
 	return s
+}
+
+// indentOptions puts lines of the saas option at its depth in startAPI's Caddyfile, each
+// preceded by a newline ("" for none), so that the Caddyfile stays formatted.
+func indentOptions(options []string) string {
+	var b strings.Builder
+	for _, o := range options {
+		for _, line := range strings.Split(o, "\n") {
+			b.WriteString("\n\t\t" + line)
+		}
+	}
+	return b.String()
 }
 
 func (s *apiServer) dropDatabase(t *testing.T) {
@@ -1132,8 +1145,23 @@ func TestAdmin_CreateTenantRefusesBadNamesDuplicatesAndNonAdmins(t *testing.T) {
 // routesGo is the file where every route and its lowest role are listed.
 const routesGo = "../control/api/routes.go"
 
+// rbacSignedWebhook is a Stripe event body that the RBAC test sends signed with the
+// configured webhook secret.
+type rbacSignedWebhook []byte
+
 func TestRBAC_EveryRouteAnswersEachRoleAsItsMinimumRoleSays(t *testing.T) {
-	s := startAPI(t)
+	// Billing on (stripe-mock), so that the billing routes answer their role rules rather
+	// than 503 billing_disabled; "team" is a plan one can buy.
+	s := startAPI(t, fmt.Sprintf(`stripe {
+	secret_key %s
+	webhook_secret %s
+	api_base %s
+	success_url https://vandelay.test/billing/done
+}
+plan team {
+	rate 10/1s
+	stripe_price price_team
+}`, testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t)))
 	f := s.newTenant(t, "vandelay")
 	admin := s.adminToken(t)
 
@@ -1181,6 +1209,17 @@ func TestRBAC_EveryRouteAnswersEachRoleAsItsMinimumRoleSays(t *testing.T) {
 		{"PATCH /tenants/{id}/users/{uid}", "/tenants/vandelay/users/" + f.UserID, func(*testing.T) any {
 			return map[string]string{"role": "user"}
 		}, [4]int{401, 403, 200, 200}},
+		// Admins name no tenant here: the routes that act on the caller's tenant want one.
+		{"POST /subscriptions", "/subscriptions", func(*testing.T) any {
+			return map[string]string{"tenant_id": "vandelay", "plan_id": "team"}
+		}, [4]int{401, 403, 201, 201}},
+		{"GET /subscriptions/current", "/subscriptions/current", nil, [4]int{401, 403, 200, http.StatusBadRequest}},
+		// After POST /subscriptions above, the tenant has a Stripe customer, so a portal.
+		{"POST /subscriptions/portal", "/subscriptions/portal", nil, [4]int{401, 403, 200, http.StatusBadRequest}},
+		{"POST /webhooks/stripe", "/webhooks/stripe", func(t *testing.T) any {
+			return rbacSignedWebhook(testenv.StripeEvent(t, "evt_rbac_"+unique(), "customer.created", time.Now(),
+				map[string]any{"id": "cus_rbac", "object": "customer"}))
+		}, all(http.StatusOK)},
 		{"GET /plans", "/plans", nil, all(http.StatusOK)},
 		{"GET /healthz", "/healthz", nil, all(http.StatusOK)},
 		{"GET /readyz", "/readyz", nil, all(http.StatusOK)},
@@ -1213,7 +1252,12 @@ func TestRBAC_EveryRouteAnswersEachRoleAsItsMinimumRoleSays(t *testing.T) {
 				if c.body != nil {
 					body = c.body(t)
 				}
-				r := s.do(t, method, c.path, tokens[role], body)
+				var opts []reqOption
+				if ev, ok := body.(rbacSignedWebhook); ok {
+					body = []byte(ev)
+					opts = append(opts, withHeader("Stripe-Signature", testenv.SignStripe(ev, testenv.WebhookSecret, time.Now())))
+				}
+				r := s.do(t, method, c.path, tokens[role], body, opts...)
 				switch want := c.want[role]; want {
 				case http.StatusUnauthorized:
 					wantUnauthenticated(t, r)

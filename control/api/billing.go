@@ -13,6 +13,9 @@ import (
 
 // Billing is the subscription side of the control plane.
 type Billing interface {
+	// Enabled reports whether Stripe is configured; without it every billing route answers
+	// 503 billing_disabled, before looking at the request.
+	Enabled() bool
 	Checkout(ctx context.Context, p identity.Principal, actor identity.Actor, tenantID, planID string) (*billing.CheckoutSession, error)
 	Current(ctx context.Context, p identity.Principal, tenantID string) (*billing.Subscription, error)
 	Portal(ctx context.Context, p identity.Principal, actor identity.Actor, tenantID string) (string, error)
@@ -25,6 +28,9 @@ type subscribeBody struct {
 }
 
 func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
+	if !a.Billing.Enabled() {
+		return billing.ErrDisabled
+	}
 	var b subscribeBody
 	if err := decode(w, r, &b); err != nil {
 		return err
@@ -44,6 +50,9 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (a *API) currentSubscription(w http.ResponseWriter, r *http.Request, c *call) error {
+	if !a.Billing.Enabled() {
+		return billing.ErrDisabled
+	}
 	id, err := a.callerTenant(r, c)
 	if err != nil {
 		return err
@@ -56,6 +65,9 @@ func (a *API) currentSubscription(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (a *API) portal(w http.ResponseWriter, r *http.Request, c *call) error {
+	if !a.Billing.Enabled() {
+		return billing.ErrDisabled
+	}
 	id, err := a.callerTenant(r, c)
 	if err != nil {
 		return err
@@ -70,6 +82,9 @@ func (a *API) portal(w http.ResponseWriter, r *http.Request, c *call) error {
 // stripeWebhook reads the raw body (the signature covers its exact bytes) and hands it to
 // billing, which verifies it before anything else.
 func (a *API) stripeWebhook(w http.ResponseWriter, r *http.Request, c *call) error {
+	if !a.Billing.Enabled() {
+		return billing.ErrDisabled
+	}
 	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -152,7 +153,8 @@ func (m *Manager) Portal(ctx context.Context, p identity.Principal, actor identi
 	}
 	returnURL := m.ReturnURL
 	if returnURL == "" {
-		returnURL = m.SuccessURL
+		// success_url without its query: Stripe fills {CHECKOUT_SESSION_ID} for Checkout only.
+		returnURL, _, _ = strings.Cut(m.SuccessURL, "?")
 	}
 	url, err := m.Stripe.CreatePortal(ctx, t.Billing.CustomerID, returnURL)
 	if err != nil {

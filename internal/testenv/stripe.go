@@ -59,7 +59,9 @@ func startStripeMock() (string, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "-http-addr", addr)
+	// Without -https-addr stripe-mock also binds HTTPS on the fixed :12112, so two test
+	// processes (or sessions) at once would collide.
+	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
