@@ -122,7 +122,7 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		w.Header()[headerBillingStatus] = snap.BillingHeader
 	}
 	if snap.Status == tenant.StatusSuspended {
-		if snap.BillingHeader != nil {
+		if snap.BillingSuspended {
 			return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended for non-payment: its owner can pay through the billing routes of the API.")
 		}
 		return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")

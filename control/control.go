@@ -109,7 +109,7 @@ type Config struct {
 	Billing BillingConfig
 	// BillingTick is how often the billing scheduler runs (default 1m).
 	BillingTick time.Duration
-	Logger  *zap.Logger
+	Logger      *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -36,6 +36,7 @@ type fleet struct {
 	onLimiterError     string // "" keeps the default (local)
 	plans              string // `plan <id> { ... }` blocks, tab-indented for the saas block
 	metrics            bool   // serve Caddy's metrics at /metrics on the API site
+	extra              string // more lines of the saas block (e.g. a stripe block), tab-indented
 }
 
 // newFleet points gateways at a fresh database of this test and at the shared test Redis under
@@ -80,6 +81,7 @@ func (f fleet) caddyfile(apiPort, tenantPort int, upstream string) string {
 	}
 	fmt.Fprintf(&b, "\t\tjwt_secret %s\n\t\tadmin_email %s\n\t\tadmin_password %s\n", jwtSecret, adminEmail, adminPassword)
 	b.WriteString(f.plans)
+	b.WriteString(f.extra)
 	b.WriteString("\t}\n}\n\n")
 	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind 127.0.0.1\n", apiPort)
 	if f.metrics {

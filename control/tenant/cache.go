@@ -22,6 +22,9 @@ type Snapshot struct {
 	// BillingHeader is the value of the Billing-Status response header, nil when payments
 	// are in order.
 	BillingHeader []string
+	// BillingSuspended says the suspension (if Status is suspended) is billing's: grace over
+	// and unpaid. An admin's suspension is not lifted by paying.
+	BillingSuspended bool
 
 	BoxedID, BoxedPlan, BoxedStatus any
 	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
@@ -33,7 +36,10 @@ type Snapshot struct {
 func NewSnapshot(t *Tenant) *Snapshot {
 	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
 	if b := t.Billing; b != nil {
-		s.PeriodAnchor = b.PeriodStart
+		if b.Status != BillingCanceled && b.Status != BillingNone {
+			s.PeriodAnchor = b.PeriodStart // back on the default plan, quotas follow calendar months
+		}
+		s.BillingSuspended = b.Status == BillingSuspended && t.Status != StatusSuspended
 		switch b.Status {
 		case BillingPastDue:
 			s.BillingHeader = []string{string(b.Status) + `; grace_until="` + b.GraceUntil.UTC().Format(time.RFC3339) + `"`}

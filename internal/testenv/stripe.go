@@ -24,6 +24,8 @@ var (
 	stripeURL  string
 	stripeErr  error
 	stripeCmd  *exec.Cmd
+	// stripeExited receives the result of the process's Wait.
+	stripeExited chan error
 )
 
 // StripeMock returns the base URL (http://127.0.0.1:<port>) of a stripe-mock server started on
@@ -67,10 +69,17 @@ func startStripeMock() (string, error) {
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
-	stripeCmd = cmd
+	stripeCmd, stripeExited = cmd, make(chan error, 1)
+	go func() { stripeExited <- cmd.Wait() }()
 	url := "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-stripeExited:
+			stripeCmd = nil
+			return "", fmt.Errorf("stripe-mock exited at start (%v); its output is above", err)
+		default:
+		}
 		req, _ := http.NewRequest("GET", url+"/v1/customers", nil)
 		req.Header.Set("Authorization", "Bearer "+StripeMockKey)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -81,7 +90,7 @@ func startStripeMock() (string, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
+	stopStripeMock()
 	return "", fmt.Errorf("stripe-mock at %s did not answer within 20 s", addr)
 }
 
@@ -89,6 +98,7 @@ func startStripeMock() (string, error) {
 func stopStripeMock() {
 	if stripeCmd != nil {
 		_ = stripeCmd.Process.Kill()
-		_, _ = stripeCmd.Process.Wait()
+		<-stripeExited
+		stripeCmd = nil
 	}
 }

@@ -1,0 +1,212 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/saasgate/saasgate/internal/testenv"
+)
+
+// These tests follow Stripe's webhooks through to the data plane of one in-process Caddy: a
+// signed event delivered to POST /webhooks/stripe on the saas_api site must change what the
+// very next request through the tenant site gets (its plan's limits, X-Tenant-Plan, the quota
+// period, the Billing-Status header). SPEC §4 and §6.
+
+// The catalog of the billing gateway: free is the default plan, pro is bought through Stripe
+// and has a monthly quota. Their limits differ, so every response shows which one applied.
+const (
+	gwFreeLimit = "5"
+	gwProLimit  = "100"
+	gwProPrice  = "price_gw_pro"
+)
+
+// gwStartBilling runs a gateway with Redis, Stripe billing against stripe-mock and the catalog
+// above; grace is its grace_period ("" keeps the default).
+func gwStartBilling(t *testing.T, grace string) *gateway {
+	t.Helper()
+	var b strings.Builder
+	if grace != "" {
+		fmt.Fprintf(&b, "grace_period %s\n", grace)
+	}
+	fmt.Fprintf(&b, "stripe {\n secret_key %s\n webhook_secret %s\n api_base %s\n success_url https://app.example.test/billing/done\n}\n",
+		testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t))
+	fmt.Fprintf(&b, "plan free {\n rate %s/1m\n}\n", gwFreeLimit)
+	fmt.Fprintf(&b, "plan pro {\n name Pro\n rate %s/1m\n quota 100000/month\n stripe_price %s\n}", gwProLimit, gwProPrice)
+	return startGateway(t, gatewayConfig{redis: true, options: b.String(), sites: []gatewaySite{{"gw", pipeline}}})
+}
+
+// gwSubscriber is a tenant (owner and user logged in) whose owner started Checkout for pro:
+// the tenant has its Stripe customer, which the events below name, as Stripe's would.
+type gwSubscriber struct {
+	*tenantFixture
+	customer     string // the tenant's Stripe customer, made by POST /subscriptions
+	subscription string // the subscription the events are about
+}
+
+func gwSubscribe(t *testing.T, g *gateway, id string) *gwSubscriber {
+	t.Helper()
+	f := g.newTenant(t, id)
+	r := g.do(t, "POST", "/subscriptions", f.OwnerAccess, map[string]string{"tenant_id": id, "plan_id": "pro"})
+	mustStatus(t, r, http.StatusCreated)
+	tr := g.do(t, "GET", "/tenants/"+id, f.OwnerAccess, nil)
+	mustStatus(t, tr, http.StatusOK)
+	customer, _ := tr.obj("billing")["customer_id"].(string)
+	if customer == "" {
+		t.Fatalf("after POST /subscriptions the tenant has no Stripe customer: %s", tr.Raw)
+	}
+	return &gwSubscriber{tenantFixture: f, customer: customer, subscription: "sub_gw_" + id}
+}
+
+// checkoutCompleted is the data.object of checkout.session.completed for plan, paid.
+func (s *gwSubscriber) checkoutCompleted(plan string) map[string]any {
+	return map[string]any{
+		"id": "cs_gw_" + s.ID, "object": "checkout.session", "mode": "subscription", "status": "complete",
+		"payment_status": "paid", "customer": s.customer, "subscription": s.subscription, "client_reference_id": s.ID,
+		"metadata": map[string]any{"tenant_id": s.ID, "plan_id": plan},
+	}
+}
+
+// subscriptionObject is the tenant's subscription to pro in status, its current period
+// starting at periodStart.
+func (s *gwSubscriber) subscriptionObject(status string, periodStart time.Time) map[string]any {
+	return map[string]any{
+		"id": s.subscription, "object": "subscription", "customer": s.customer, "status": status,
+		"current_period_start": periodStart.Unix(), "current_period_end": periodStart.AddDate(0, 1, 0).Unix(),
+		"cancel_at_period_end": false,
+		"metadata":             map[string]any{"tenant_id": s.ID, "plan_id": "pro"},
+		"items": map[string]any{"object": "list", "data": []any{map[string]any{
+			"id": "si_gw_" + s.ID, "object": "subscription_item", "price": map[string]any{"id": gwProPrice, "object": "price"},
+		}}},
+	}
+}
+
+// invoiceObject is an invoice of the tenant's subscription.
+func (s *gwSubscriber) invoiceObject(id, status string) map[string]any {
+	return map[string]any{
+		"id": id, "object": "invoice", "customer": s.customer, "subscription": s.subscription, "status": status,
+		"billing_reason":       "subscription_cycle",
+		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": s.ID}},
+	}
+}
+
+// gwDeliver signs an event of typ created at created (signed now, as Stripe signs each delivery)
+// and posts it to the gateway's webhook route, which must accept it.
+func gwDeliver(t *testing.T, g *gateway, typ string, created time.Time, object map[string]any) {
+	t.Helper()
+	payload := testenv.StripeEvent(t, "evt_gw_"+unique(), typ, created, object)
+	sig := testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())
+	r := g.do(t, "POST", "/webhooks/stripe", "", payload, withHeader("Stripe-Signature", sig))
+	mustStatus(t, r, http.StatusOK)
+	if r.str("message") != "Webhook processed successfully." {
+		t.Errorf("%s: %v, want the message \"Webhook processed successfully.\"", typ, r)
+	}
+}
+
+// gwWantPlan sends one request through the tenant site as the tenant's user and checks that it
+// is admitted under plan: the upstream gets X-Tenant-Plan, and the rate-limit headers are
+// plan's. It returns the response for more checks.
+func gwWantPlan(t *testing.T, g *gateway, f *tenantFixture, when, plan, limit string) apiResponse {
+	t.Helper()
+	g.up.Reset()
+	r := g.get(t, "gw", f.ID, f.UserAccess)
+	if r.Status != http.StatusOK || g.up.Count() != 1 {
+		t.Errorf("%s: %v (upstream reached %d times); want 200 through to the upstream", when, r, g.up.Count())
+		return r
+	}
+	wantHeader(t, when+": upstream", g.up.Last(t).Header, "X-Tenant-Plan", plan)
+	wantHeader(t, when, r.Header, "X-RateLimit-Limit", limit)
+	wantHeader(t, when, r.Header, "RateLimit-Policy", fmt.Sprintf("%s;q=%s;w=60", strconv.Quote(plan), limit))
+	return r
+}
+
+// gwQuotaPeriodEnd is quota.period_end of GET /rate-limit for the tenant's user.
+func gwQuotaPeriodEnd(t *testing.T, g *gateway, f *tenantFixture) string {
+	t.Helper()
+	r := g.rateLimitStatus(t, f.UserAccess)
+	end, _ := r.obj("quota")["period_end"].(string)
+	if end == "" {
+		t.Fatalf("GET /rate-limit has no quota.period_end: %s", r.Raw)
+	}
+	return end
+}
+
+// gwAnchor is a subscription period start about ten days before now, at 13:37:00 UTC on a day
+// every month has: its months end at neither a calendar month's end nor a clamped day.
+func gwAnchor(now time.Time) time.Time {
+	a := now.UTC().AddDate(0, 0, -10)
+	if a.Day() > 28 {
+		a = a.AddDate(0, 0, -3)
+	}
+	return time.Date(a.Year(), a.Month(), a.Day(), 13, 37, 0, 0, time.UTC)
+}
+
+// A completed Checkout puts the tenant on the plan it bought from its next request on; the
+// subscription's period moves the quota month; a deleted subscription puts it back on the
+// default plan.
+func TestBillingGateway_CheckoutAppliesThePlanAndCancellationRevertsIt(t *testing.T) {
+	g := gwStartBilling(t, "")
+	s := gwSubscribe(t, g, "buyer")
+	base := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+
+	// Starting Checkout changes nothing yet: the tenant is on free until Stripe says it paid.
+	gwWantPlan(t, g, s.tenantFixture, "before the checkout completed", "free", gwFreeLimit)
+
+	gwDeliver(t, g, "checkout.session.completed", base, s.checkoutCompleted("pro"))
+	r := gwWantPlan(t, g, s.tenantFixture, "right after checkout.session.completed", "pro", gwProLimit)
+	wantHeader(t, "an active subscription", r.Header, "Billing-Status")
+	// Without a subscription period yet, quota months are calendar months.
+	if end, want := gwQuotaPeriodEnd(t, g, s.tenantFixture), nextMonthUTC(time.Now()).Format(time.RFC3339); end != want {
+		t.Errorf("after checkout, before any period: quota.period_end %s, want the calendar month's end %s", end, want)
+	}
+
+	// Quotas are counted in months of the billing period: from its start, one month long.
+	anchor := gwAnchor(time.Now())
+	gwDeliver(t, g, "customer.subscription.updated", base.Add(time.Second), s.subscriptionObject("active", anchor))
+	want := anchor.AddDate(0, 1, 0).Format(time.RFC3339)
+	if want == nextMonthUTC(time.Now()).Format(time.RFC3339) {
+		t.Fatalf("test setup: anchor %s gives the calendar month's end", anchor)
+	}
+	if end := gwQuotaPeriodEnd(t, g, s.tenantFixture); end != want {
+		t.Errorf("subscription period from %s: quota.period_end %s, want %s (period start + 1 month)", anchor.Format(time.RFC3339), end, want)
+	}
+	gwWantPlan(t, g, s.tenantFixture, "after customer.subscription.updated", "pro", gwProLimit)
+
+	gwDeliver(t, g, "customer.subscription.deleted", base.Add(2*time.Second), s.subscriptionObject("canceled", anchor))
+	r = gwWantPlan(t, g, s.tenantFixture, "right after customer.subscription.deleted", "free", gwFreeLimit)
+	wantHeader(t, "a canceled subscription", r.Header, "Billing-Status")
+}
+
+// A failed payment keeps the tenant on its plan for the grace period and says so on every
+// response: Billing-Status: past_due; grace_until="<failure + grace_period>". A paid invoice
+// removes the header.
+func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testing.T) {
+	g := gwStartBilling(t, "48h")
+	s := gwSubscribe(t, g, "late-payer")
+	// The payment failed an hour ago (Stripe retries deliveries): the grace period counts from
+	// the failure, not from when the gateway heard of it.
+	failed := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+
+	gwDeliver(t, g, "checkout.session.completed", failed.Add(-24*time.Hour), s.checkoutCompleted("pro"))
+	r := gwWantPlan(t, g, s.tenantFixture, "paid up", "pro", gwProLimit)
+	wantHeader(t, "paid up", r.Header, "Billing-Status")
+
+	gwDeliver(t, g, "invoice.payment_failed", failed, s.invoiceObject("in_gw_late", "open"))
+	graceUntil := failed.Add(48 * time.Hour).Format(time.RFC3339)
+	for i := range 3 {
+		r := gwWantPlan(t, g, s.tenantFixture, fmt.Sprintf("past due, request %d", i+1), "pro", gwProLimit)
+		wantHeader(t, fmt.Sprintf("past due, request %d", i+1), r.Header, "Billing-Status", `past_due; grace_until="`+graceUntil+`"`)
+	}
+	cur := g.do(t, "GET", "/subscriptions/current", s.OwnerAccess, nil)
+	mustStatus(t, cur, http.StatusOK)
+	if cur.str("status") != "past_due" || cur.str("grace_until") != graceUntil || cur.str("plan") != "pro" {
+		t.Errorf("past due: %v, want status past_due, plan pro, grace_until %s", cur, graceUntil)
+	}
+
+	gwDeliver(t, g, "invoice.paid", failed.Add(30*time.Minute), s.invoiceObject("in_gw_late", "paid"))
+	r = gwWantPlan(t, g, s.tenantFixture, "after invoice.paid", "pro", gwProLimit)
+	wantHeader(t, "after invoice.paid", r.Header, "Billing-Status")
+}
