@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/saasgate/saasgate/control/errs"
 )
@@ -119,4 +120,40 @@ func FuzzValidateID_MatchesTheSpecPattern(f *testing.F) {
 			t.Fatalf("validLabel(%q) = %v, the pattern says %v", id, got, want)
 		}
 	})
+}
+
+// The gateway's view of billing: the header while past due, a billing suspension told apart
+// from an admin's, and quota months anchored at the period only while subscribed.
+func TestNewSnapshot_Billing(t *testing.T) {
+	start := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	grace := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name          string
+		status        Status
+		billing       *Billing
+		wantStatus    Status
+		wantHeader    string
+		wantBillingSu bool
+		wantAnchor    time.Time
+	}{
+		{"no subscription", StatusActive, nil, StatusActive, "", false, time.Time{}},
+		{"active", StatusActive, &Billing{Status: BillingActive, PeriodStart: start}, StatusActive, "", false, start},
+		{"past due", StatusActive, &Billing{Status: BillingPastDue, PeriodStart: start, GraceUntil: grace}, StatusActive, `past_due; grace_until="2026-04-01T12:00:00Z"`, false, start},
+		{"suspended by billing", StatusActive, &Billing{Status: BillingSuspended, PeriodStart: start}, StatusSuspended, "suspended", true, start},
+		{"suspended by an admin while past due", StatusSuspended, &Billing{Status: BillingPastDue, GraceUntil: grace}, StatusSuspended, `past_due; grace_until="2026-04-01T12:00:00Z"`, false, time.Time{}},
+		{"suspended by both", StatusSuspended, &Billing{Status: BillingSuspended}, StatusSuspended, "suspended", false, time.Time{}},
+		{"canceled", StatusActive, &Billing{Status: BillingCanceled, PeriodStart: start}, StatusActive, "", false, time.Time{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSnapshot(&Tenant{ID: "acme", Status: c.status, Plan: "pro", Billing: c.billing})
+			header := ""
+			if s.BillingHeader != nil {
+				header = s.BillingHeader[0]
+			}
+			if s.Status != c.wantStatus || header != c.wantHeader || s.BillingSuspended != c.wantBillingSu || !s.PeriodAnchor.Equal(c.wantAnchor) {
+				t.Fatalf("snapshot = status %q, header %q, billing suspended %v, anchor %v; want %q, %q, %v, %v",
+					s.Status, header, s.BillingSuspended, s.PeriodAnchor, c.wantStatus, c.wantHeader, c.wantBillingSu, c.wantAnchor)
+			}
+		})
+	}
 }
