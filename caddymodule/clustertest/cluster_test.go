@@ -37,6 +37,7 @@ type fleet struct {
 	plans              string // `plan <id> { ... }` blocks, tab-indented for the saas block
 	metrics            bool   // serve Caddy's metrics at /metrics on the API site
 	extra              string // more lines of the saas block (e.g. a stripe block), tab-indented
+	redisTimeout       string // "" keeps 50ms
 }
 
 // newFleet points gateways at a fresh database of this test and at the shared test Redis under
@@ -75,7 +76,11 @@ func (f fleet) caddyfile(apiPort, tenantPort int, upstream string) string {
 	var b strings.Builder
 	b.WriteString("{\n" + testenv.CaddyGlobal() + "\tsaas {\n")
 	fmt.Fprintf(&b, "\t\tmongo_uri %s\n\t\tdatabase %s\n", f.mongoURI, f.database)
-	fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n\t\tredis_timeout 50ms\n", f.redisURL, f.prefix)
+	timeout := f.redisTimeout
+	if timeout == "" {
+		timeout = "50ms"
+	}
+	fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n\t\tredis_timeout %s\n", f.redisURL, f.prefix, timeout)
 	if f.onLimiterError != "" {
 		fmt.Fprintf(&b, "\t\ton_limiter_error %s\n", f.onLimiterError)
 	}
