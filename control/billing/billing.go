@@ -32,6 +32,9 @@ const (
 	ActionCustomerMade = "billing.customer_create"
 )
 
+// writeTimeout bounds a billing write (claim and update) once it is decided.
+const writeTimeout = 10 * time.Second
+
 // DefaultRetrySchedule is when failed payments are retried, counted from the first failure.
 var DefaultRetrySchedule = []time.Duration{24 * time.Hour, 72 * time.Hour, 120 * time.Hour}
 
@@ -118,18 +121,25 @@ func (m *Manager) mutate(ctx context.Context, id string, f func(t *tenant.Tenant
 			return t, false, nil
 		}
 		// A claim whose writer died before writing blocks the revision until it expires and is
-		// swept; keep that short.
-		won, err := m.DB.Claim(ctx, fmt.Sprintf("billing:%s:%d", id, b.Rev+1), m.now().Add(time.Minute))
+		// swept; keep that short. The claim and the write are not abandoned when the caller's
+		// context ends (a tick's deadline, a webhook client hanging up): a claim stored but
+		// reported as failed, or a write applied but reported as failed, would block the
+		// revision or spend a payment attempt without making it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		won, err := m.DB.Claim(wctx, fmt.Sprintf("billing:%s:%d", id, b.Rev+1), m.now().Add(time.Minute))
 		if err != nil {
+			cancel()
 			return nil, false, err
 		}
 		if !won {
+			cancel()
 			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
 			continue
 		}
 		b.Rev++
 		planID := t.Plan
-		updated, err := m.Tenants.Store.Update(ctx, id, tenant.Patch{Billing: &b, Plan: &planID, UpdatedAt: m.now()})
+		updated, err := m.Tenants.Store.Update(wctx, id, tenant.Patch{Billing: &b, Plan: &planID, UpdatedAt: m.now()})
+		cancel()
 		if err != nil {
 			return nil, false, err
 		}

@@ -15,6 +15,9 @@ import (
 
 const causeScheduler = "scheduler"
 
+// payTimeout bounds one payment retry's call to Stripe, once the attempt is recorded.
+const payTimeout = time.Minute
+
 // schedulerActor is who the audit log names for the scheduler's actions.
 var schedulerActor = identity.Actor{UserID: "billing-scheduler"}
 
@@ -115,7 +118,11 @@ func (m *Manager) retry(ctx context.Context, id string, now time.Time) (bool, er
 	}
 	detail := map[string]any{"invoice": invoice, "attempt": attempt}
 	outcome := audit.OutcomeSuccess
-	if err := m.Stripe.PayInvoice(ctx, invoice, attempt); err != nil {
+	// The attempt is recorded: make it even if the tick's deadline (or shutdown) comes first,
+	// else the attempt is spent without Stripe being asked. The call is bounded on its own.
+	payCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), payTimeout)
+	defer cancel()
+	if err := m.Stripe.PayInvoice(payCtx, invoice, attempt); err != nil {
 		outcome = audit.OutcomeFailure
 		if se, ok := err.(*stripe.Error); ok {
 			detail["stripe_code"] = string(se.Code)
@@ -143,7 +150,7 @@ func (m *Manager) RunScheduler(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		slot := m.now().Truncate(interval)
-		won, err := m.DB.Claim(ctx, "billing-tick:"+strconv.FormatInt(slot.Unix(), 10), slot.Add(2*interval))
+		won, err := m.DB.Claim(ctx, "billing-tick:"+strconv.FormatInt(slot.UnixNano(), 10), slot.Add(2*interval))
 		if err != nil {
 			m.logger().Warn("billing scheduler: claiming a tick", zap.Error(err))
 			continue

@@ -163,7 +163,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if s.Mode != stripe.CheckoutSessionModeSubscription {
 			return "", nil
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], idOf(s.Customer)
+		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
 		if metaTenant == "" {
 			metaTenant = s.ClientReferenceID
 		}
@@ -176,7 +176,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if ev.Type == evSubDeleted {
 			s.Status = stripe.SubscriptionStatusCanceled
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], idOf(s.Customer)
+		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
 		edit = m.subscriptionEdit(ev.Created, &s)
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
@@ -189,7 +189,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if inv.SubscriptionDetails != nil {
 			metaTenant = inv.SubscriptionDetails.Metadata["tenant_id"]
 		}
-		customer = idOf(inv.Customer)
+		customer = customerID(inv.Customer)
 		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv)
 	}
 	t, err := m.tenantOf(ctx, metaTenant, customer)
@@ -245,13 +245,26 @@ func (m *Manager) tenantOf(ctx context.Context, metaTenant, customer string) (*t
 			zap.String("tenant", t.ID), zap.String("customer", customer))
 		return nil, nil
 	}
+	if customer != "" && (t.Billing == nil || t.Billing.CustomerID == "") {
+		// A tenant without a customer yet may adopt the event's customer, unless that customer
+		// is another tenant's: the metadata would hand it the other tenant's subscription.
+		owner, err := m.Tenants.Store.FindByCustomer(ctx, customer)
+		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
+			return nil, err
+		}
+		if err == nil && owner.ID != t.ID {
+			m.logger().Warn("Stripe event names a tenant but another tenant's customer; ignored",
+				zap.String("tenant", t.ID), zap.String("customer", customer), zap.String("customer_tenant", owner.ID))
+			return nil, nil
+		}
+	}
 	return t, nil
 }
 
 // checkoutEdit: a completed Checkout starts the subscription on the plan it was opened for.
 func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
-		subID := idOf(s.Subscription)
+		subID := subscriptionID(s.Subscription)
 		if subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
 			return
 		}
@@ -259,7 +272,7 @@ func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant
 			t.Plan = p.ID
 		}
 		if b.CustomerID == "" {
-			b.CustomerID = idOf(s.Customer)
+			b.CustomerID = customerID(s.Customer)
 		}
 		b.SubscriptionID, b.SubVersion = subID, at
 		paid := s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
@@ -304,7 +317,7 @@ func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenan
 			clearPastDue(b)
 		case s.Status == stripe.SubscriptionStatusPastDue || s.Status == stripe.SubscriptionStatusUnpaid:
 			b.StatusVersion = at
-			m.markPastDue(b, at, idOf(s.LatestInvoice))
+			m.markPastDue(b, at, invoiceID(s.LatestInvoice))
 		}
 		// incomplete and paused change nothing: Checkout has not finished, or the owner paused.
 	}
@@ -376,23 +389,27 @@ func unixTime(sec int64) time.Time {
 	return time.Unix(sec, 0).UTC()
 }
 
-// idOf returns the id of an expandable Stripe object (nil when absent).
-func idOf[T interface{ *stripe.Customer | *stripe.Subscription | *stripe.Invoice }](v T) string {
-	switch o := any(v).(type) {
-	case *stripe.Customer:
-		if o != nil {
-			return o.ID
-		}
-	case *stripe.Subscription:
-		if o != nil {
-			return o.ID
-		}
-	case *stripe.Invoice:
-		if o != nil {
-			return o.ID
-		}
+// The ids of expandable Stripe objects ("" when absent): events carry them as bare ids.
+
+func customerID(c *stripe.Customer) string {
+	if c == nil {
+		return ""
 	}
-	return ""
+	return c.ID
+}
+
+func subscriptionID(s *stripe.Subscription) string {
+	if s == nil {
+		return ""
+	}
+	return s.ID
+}
+
+func invoiceID(i *stripe.Invoice) string {
+	if i == nil {
+		return ""
+	}
+	return i.ID
 }
 
 // eventRetention is how long processed event ids are kept: far longer than Stripe's three days
