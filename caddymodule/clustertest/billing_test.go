@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,28 +41,10 @@ func stripeBlock(apiBase string) string {
 		billingGrace, testenv.StripeMockKey, testenv.WebhookSecret, apiBase)
 }
 
-// fakeClock is the scheduler replica's clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // schedulerReplica assembles a control plane in the test process on the fleet's database and
 // Redis prefix, with the clock and Stripe API base given: the replica whose billing scheduler
 // the test ticks by hand.
-func schedulerReplica(t *testing.T, f fleet, clock *fakeClock, stripeAPI string) *control.Service {
+func schedulerReplica(t *testing.T, f fleet, clock *testenv.Clock, stripeAPI string) *control.Service {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -188,7 +169,7 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	// events created at T they see nothing due (the first retry is at T+24h) and leave the
 	// scheduling to the replica the test controls.
 	T := time.Now().UTC().Truncate(time.Second)
-	clock := &fakeClock{now: T}
+	clock := testenv.NewClock(T)
 	scheduler := schedulerReplica(t, f, clock, recorder.URL)
 
 	const tenant = "graceful"

@@ -3,7 +3,6 @@ package billing_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,31 +36,13 @@ func catalog(t testing.TB) *plan.Catalog {
 	return c
 }
 
-// clock is a settable clock, safe for the concurrent replicas of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // opts says how newManager builds a manager; the zero value is a manager with Stripe (through
 // a recorder in front of stripe-mock) on a fresh database, on the real clock.
 type opts struct {
 	db       *store.DB               // nil: a fresh database of the test
 	stripe   *testenv.StripeRecorder // nil: a new recorder
 	noStripe bool                    // billing disabled (no Stripe key)
-	clock    *clock                  // nil: the real clock
+	clock    *testenv.Clock          // nil: the real clock
 }
 
 // fixture is a billing manager over real storage, with what the tests inspect.

@@ -10,6 +10,7 @@ import (
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // tickAll runs one Tick on every manager at once (replicas ticking at the same moment).
@@ -43,7 +44,7 @@ func tickAll(t *testing.T, ms ...*billing.Manager) []billing.TickReport {
 // period ends it suspends the tenant, once; a payment then makes it active again.
 func TestScheduler_RetriesOnScheduleThenSuspendsUntilPaid(t *testing.T) {
 	T := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	clk := &clock{now: T}
+	clk := testenv.NewClock(T)
 	f := newManager(t, opts{clock: clk})
 	f.stripe.Fail("POST", "/v1/invoices/", "card_declined") // stripe-mock never declines by itself
 	f.newTenant(t, "acme", "cus_acme")

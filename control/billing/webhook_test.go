@@ -155,7 +155,7 @@ func TestWebhook_ConcurrentDuplicatesHaveOneEffect(t *testing.T) {
 // once (its handler may still be running: event_in_progress, so Stripe comes back); a
 // redelivery after a minute takes it over and applies it, once.
 func TestWebhook_EventLeftProcessingIsTakenOverAfterAMinute(t *testing.T) {
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 	f := newManager(t, opts{clock: clk})
 	f.newTenant(t, "acme", "cus_acme")
 	now := clk.Now()
