@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -55,6 +56,19 @@ func startStripeMock() (string, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("%v: run `make tools` (or `make test`), which installs the pinned stripe-mock, or set %s", err, StripeMockEnv)
 	}
+	// The free port is found by binding and releasing it, so another process can take it
+	// before stripe-mock binds it; stripe-mock then exits, and a fresh port is tried.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var url string
+		if url, err = tryStartStripeMock(bin); err == nil {
+			return url, nil
+		}
+	}
+	return "", err
+}
+
+func tryStartStripeMock(bin string) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -80,18 +94,31 @@ func startStripeMock() (string, error) {
 			return "", fmt.Errorf("stripe-mock exited at start (%v); its output is above", err)
 		default:
 		}
-		req, _ := http.NewRequest("GET", url+"/v1/customers", nil)
-		req.Header.Set("Authorization", "Bearer "+StripeMockKey)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, nil
-			}
+		if isStripeMock(url) {
+			return url, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stopStripeMock()
 	return "", fmt.Errorf("stripe-mock at %s did not answer within 20 s", addr)
+}
+
+// isStripeMock reports whether url answers a customer listing as stripe-mock does (not merely
+// 200: another test's server may hold the port).
+func isStripeMock(url string) bool {
+	req, _ := http.NewRequest("GET", url+"/v1/customers", nil)
+	req.Header.Set("Authorization", "Bearer "+StripeMockKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Object string `json:"object"`
+		URL    string `json:"url"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&list) == nil &&
+		list.Object == "list" && list.URL == "/v1/customers"
 }
 
 // stopStripeMock ends the shared stripe-mock, if one was started.
