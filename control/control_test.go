@@ -1,0 +1,81 @@
+package control_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The assembled control plane runs the billing scheduler from Run: a past-due tenant whose
+// grace has ended is suspended without anyone calling Tick, and the gateway's tenant cache
+// sees it.
+func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := testenv.DB(t)
+	backend := &control.Backend{DB: db}
+	rt, err := control.OpenRuntime(control.RuntimeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	plans, err := plan.NewCatalog([]*plan.Plan{
+		{ID: "free", Rate: plan.Rate{Count: 10, Period: time.Minute}},
+		{ID: "pro", Rate: plan.Rate{Count: 100, Period: time.Minute}, StripePrice: "price_pro"},
+	}, "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failedAt := time.Now().UTC().Truncate(time.Second)
+	clock := testenv.NewClock(failedAt)
+	rec := testenv.NewStripeRecorder(t)
+	svc, err := control.New(ctx, backend, rt, control.Config{
+		DataDir: t.TempDir(), JWTIssuer: "saasgate", AccessTTL: time.Hour, Plans: plans, Now: clock.Now,
+		Stripe:      control.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: rec.URL},
+		Billing:     control.BillingConfig{WebhookSecret: testenv.WebhookSecret, SuccessURL: "https://app.example.test/done", Grace: 48 * time.Hour},
+		BillingTick: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Tenants.Create(ctx, identity.Actor{UserID: "usr_test"}, "runco"); err != nil {
+		t.Fatal(err)
+	}
+	payload := testenv.StripeEvent(t, "evt_run_failed", "invoice.payment_failed", failedAt, map[string]any{
+		"id": "in_run", "object": "invoice", "customer": "cus_run", "subscription": "sub_run",
+		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": "runco"}}, "status": "open",
+	})
+	if err := svc.Billing.HandleWebhook(ctx, identity.Actor{}, payload, testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())); err != nil {
+		t.Fatalf("payment_failed: %v", err)
+	}
+	if s, _ := svc.LookupTenant(ctx, "runco"); s == nil || s.Status != tenant.StatusActive || s.BillingHeader == nil {
+		t.Fatalf("after the failure the tenant should be active and past due, got %+v", s)
+	}
+
+	go svc.Run(ctx, time.Hour)
+	clock.Set(failedAt.Add(48 * time.Hour)) // grace over
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := svc.LookupTenant(ctx, "runco")
+		if err == nil && s.Status == tenant.StatusSuspended && s.BillingSuspended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not suspend the tenant within 10 s of its grace ending: %+v, %v", s, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The retries due on the way (the clock jumped past all of them) were not made: the
+	// suspension came first, and a suspended tenant is no longer retried.
+	if calls := rec.Calls("POST", "/v1/invoices/"); len(calls) != 0 {
+		t.Fatalf("%d pay calls after the grace ended, want none", len(calls))
+	}
+}
