@@ -47,8 +47,16 @@ func (s *MongoStore) Insert(ctx context.Context, t *Tenant) error {
 }
 
 func (s *MongoStore) Get(ctx context.Context, id string) (*Tenant, error) {
+	return s.findOne(ctx, bson.D{{Key: "_id", Value: id}})
+}
+
+func (s *MongoStore) FindByCustomer(ctx context.Context, customerID string) (*Tenant, error) {
+	return s.findOne(ctx, bson.D{{Key: "billing.customer_id", Value: customerID}})
+}
+
+func (s *MongoStore) findOne(ctx context.Context, filter bson.D) (*Tenant, error) {
 	var t Tenant
-	err := s.DB.C(store.CollTenants).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&t)
+	err := s.DB.C(store.CollTenants).FindOne(ctx, filter).Decode(&t)
 	if store.IsNotFound(err) {
 		return nil, ErrNotFound
 	}
@@ -61,11 +69,20 @@ func (s *MongoStore) Get(ctx context.Context, id string) (*Tenant, error) {
 func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) { return s.ListN(ctx, 0) }
 
 func (s *MongoStore) ListN(ctx context.Context, n int) ([]*Tenant, error) {
+	return s.find(ctx, bson.D{}, n)
+}
+
+func (s *MongoStore) ListByBillingStatus(ctx context.Context, status BillingStatus) ([]*Tenant, error) {
+	return s.find(ctx, bson.D{{Key: "billing.status", Value: status}}, 0)
+}
+
+// find returns the tenants matching filter in id order, at most n (0: all).
+func (s *MongoStore) find(ctx context.Context, filter bson.D, n int) ([]*Tenant, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
 	if n > 0 {
 		opts.SetLimit(int64(n))
 	}
-	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, opts)
+	cur, err := s.DB.C(store.CollTenants).Find(ctx, filter, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -111,29 +128,4 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 func (s *MongoStore) Delete(ctx context.Context, id string) error {
 	_, err := s.DB.C(store.CollTenants).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	return err
-}
-
-func (s *MongoStore) FindByCustomer(ctx context.Context, customerID string) (*Tenant, error) {
-	var t Tenant
-	err := s.DB.C(store.CollTenants).FindOne(ctx, bson.D{{Key: "billing.customer_id", Value: customerID}}).Decode(&t)
-	if store.IsNotFound(err) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
-func (s *MongoStore) ListByBillingStatus(ctx context.Context, status BillingStatus) ([]*Tenant, error) {
-	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{{Key: "billing.status", Value: status}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
-	var out []*Tenant
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
