@@ -141,7 +141,7 @@ func run(o options) error {
 	persist_config off
 	auto_https off
 }
-http://:%d {
+http://*.localhost:%d {
 	reverse_proxy %s
 }
 `, bareAdmin, barePort, upstream.Addr))
