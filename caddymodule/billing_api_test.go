@@ -143,20 +143,17 @@ func billEventID(what string) string { return "evt_" + what + "_" + unique() }
 // Checkout for tenantID's pro plan.
 func billCheckoutCompleted(t testing.TB, eventID, tenantID, customer, subID string, at time.Time) []byte {
 	t.Helper()
-	return testenv.StripeEvent(t, eventID, "checkout.session.completed", at, map[string]any{
-		"id": "cs_test_" + eventID, "object": "checkout.session", "mode": "subscription", "status": "complete",
-		"customer": customer, "subscription": subID, "payment_status": "paid", "client_reference_id": tenantID,
-		"metadata": map[string]string{"tenant_id": tenantID, "plan_id": "pro"},
-	})
+	return testenv.StripeEvent(t, eventID, "checkout.session.completed", at, testenv.StripeCheckoutSession{
+		ID: "cs_test_" + eventID, Tenant: tenantID, Plan: "pro", Customer: customer, Subscription: subID,
+	}.Object())
 }
 
 // billPaymentFailed is an invoice.payment_failed event of subscription subID.
 func billPaymentFailed(t testing.TB, eventID, tenantID, customer, subID string, at time.Time) []byte {
 	t.Helper()
-	return testenv.StripeEvent(t, eventID, "invoice.payment_failed", at, map[string]any{
-		"id": "in_" + eventID, "object": "invoice", "status": "open", "customer": customer, "subscription": subID,
-		"subscription_details": map[string]any{"metadata": map[string]string{"tenant_id": tenantID}},
-	})
+	return testenv.StripeEvent(t, eventID, "invoice.payment_failed", at, testenv.StripeInvoice{
+		ID: "in_" + eventID, Tenant: tenantID, Customer: customer, Subscription: subID, Status: "open",
+	}.Object())
 }
 
 // billStoredEvents counts the Stripe events the gateway recorded.
@@ -496,10 +493,9 @@ func TestBillingAPI_WithoutStripeEveryBillingRouteAnswersBillingDisabled(t *test
 	s := startAPI(t)
 	f := s.newTenant(t, "dunder")
 	admin := s.adminToken(t)
-	ev := testenv.StripeEvent(t, billEventID("disabled"), "checkout.session.completed", time.Now(), map[string]any{
-		"id": "cs_test_disabled", "object": "checkout.session", "mode": "subscription", "customer": "cus_disabled",
-		"subscription": "sub_disabled", "payment_status": "paid", "metadata": map[string]string{"tenant_id": "dunder", "plan_id": "pro"},
-	})
+	ev := testenv.StripeEvent(t, billEventID("disabled"), "checkout.session.completed", time.Now(), testenv.StripeCheckoutSession{
+		ID: "cs_test_disabled", Tenant: "dunder", Plan: "pro", Customer: "cus_disabled", Subscription: "sub_disabled",
+	}.Object())
 	body := map[string]string{"tenant_id": "dunder", "plan_id": "pro"}
 
 	tests := []struct {

@@ -63,34 +63,19 @@ func gwSubscribe(t *testing.T, g *gateway, id string) *gwSubscriber {
 
 // checkoutCompleted is the data.object of checkout.session.completed for plan, paid.
 func (s *gwSubscriber) checkoutCompleted(plan string) map[string]any {
-	return map[string]any{
-		"id": "cs_gw_" + s.ID, "object": "checkout.session", "mode": "subscription", "status": "complete",
-		"payment_status": "paid", "customer": s.customer, "subscription": s.subscription, "client_reference_id": s.ID,
-		"metadata": map[string]any{"tenant_id": s.ID, "plan_id": plan},
-	}
+	return testenv.StripeCheckoutSession{ID: "cs_gw_" + s.ID, Tenant: s.ID, Plan: plan, Customer: s.customer, Subscription: s.subscription}.Object()
 }
 
 // subscriptionObject is the tenant's subscription to pro in status, its current period
 // starting at periodStart.
 func (s *gwSubscriber) subscriptionObject(status string, periodStart time.Time) map[string]any {
-	return map[string]any{
-		"id": s.subscription, "object": "subscription", "customer": s.customer, "status": status,
-		"current_period_start": periodStart.Unix(), "current_period_end": periodStart.AddDate(0, 1, 0).Unix(),
-		"cancel_at_period_end": false,
-		"metadata":             map[string]any{"tenant_id": s.ID, "plan_id": "pro"},
-		"items": map[string]any{"object": "list", "data": []any{map[string]any{
-			"id": "si_gw_" + s.ID, "object": "subscription_item", "price": map[string]any{"id": gwProPrice, "object": "price"},
-		}}},
-	}
+	return testenv.StripeSubscription{ID: s.subscription, Tenant: s.ID, Customer: s.customer, Status: status,
+		Price: gwProPrice, Start: periodStart}.Object()
 }
 
 // invoiceObject is an invoice of the tenant's subscription.
 func (s *gwSubscriber) invoiceObject(id, status string) map[string]any {
-	return map[string]any{
-		"id": id, "object": "invoice", "customer": s.customer, "subscription": s.subscription, "status": status,
-		"billing_reason":       "subscription_cycle",
-		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": s.ID}},
-	}
+	return testenv.StripeInvoice{ID: id, Tenant: s.ID, Customer: s.customer, Subscription: s.subscription, Status: status}.Object()
 }
 
 // gwDeliver signs an event of typ created at created (signed now, as Stripe signs each delivery)

@@ -49,10 +49,9 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	if _, err := svc.Tenants.Create(ctx, identity.Actor{UserID: "usr_test"}, "runco"); err != nil {
 		t.Fatal(err)
 	}
-	payload := testenv.StripeEvent(t, "evt_run_failed", "invoice.payment_failed", failedAt, map[string]any{
-		"id": "in_run", "object": "invoice", "customer": "cus_run", "subscription": "sub_run",
-		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": "runco"}}, "status": "open",
-	})
+	payload := testenv.StripeEvent(t, "evt_run_failed", "invoice.payment_failed", failedAt, testenv.StripeInvoice{
+		ID: "in_run", Tenant: "runco", Customer: "cus_run", Subscription: "sub_run", Status: "open",
+	}.Object())
 	if err := svc.Billing.HandleWebhook(ctx, identity.Actor{}, payload, testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())); err != nil {
 		t.Fatalf("payment_failed: %v", err)
 	}

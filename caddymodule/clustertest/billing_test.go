@@ -186,11 +186,7 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	}
 	const subscription, invoice = "sub_cluster_graceful", "in_cluster_graceful"
 	invoiceObject := func(status string) map[string]any {
-		return map[string]any{
-			"id": invoice, "object": "invoice", "customer": customer, "subscription": subscription, "status": status,
-			"billing_reason":       "subscription_cycle",
-			"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": tenant}},
-		}
+		return testenv.StripeInvoice{ID: invoice, Tenant: tenant, Customer: customer, Subscription: subscription, Status: status}.Object()
 	}
 
 	paidUp := func(v billingView) bool {
@@ -198,11 +194,9 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	}
 
 	// 1. Checkout completed, delivered to replica 1: both replicas serve pro's limits.
-	one.deliver(t, "checkout.session.completed", T.Add(-time.Hour), map[string]any{
-		"id": "cs_cluster_graceful", "object": "checkout.session", "mode": "subscription", "status": "complete",
-		"payment_status": "paid", "customer": customer, "subscription": subscription, "client_reference_id": tenant,
-		"metadata": map[string]any{"tenant_id": tenant, "plan_id": "pro"},
-	})
+	one.deliver(t, "checkout.session.completed", T.Add(-time.Hour), testenv.StripeCheckoutSession{
+		ID: "cs_cluster_graceful", Tenant: tenant, Plan: "pro", Customer: customer, Subscription: subscription,
+	}.Object())
 	awaitView(t, gws, tenant, token, "on pro, paid up", paidUp)
 
 	// 2. The payment fails (event created at T), delivered to replica 2: both replicas keep pro

@@ -9,6 +9,7 @@ import (
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 var (
@@ -80,9 +81,9 @@ func TestCheckout_CustomerOnceSessionForThePlanThenSubscriptionExists(t *testing
 	}
 
 	// The owner pays: Stripe sends checkout.session.completed.
-	mustDeliver(t, f.m, event(t, "evt_checkout", "checkout.session.completed", time.Now().Truncate(time.Second), session{
+	mustDeliver(t, f.m, event(t, "evt_checkout", "checkout.session.completed", time.Now().Truncate(time.Second), testenv.StripeCheckoutSession{
 		ID: s1.ID, Tenant: "acme", Plan: "pro", Customer: customer, Subscription: "sub_acme",
-	}.object()))
+	}.Object()))
 	tn := f.tenantState(t, "acme")
 	if tn.Plan != "pro" || tn.Billing.Status != tenant.BillingActive || tn.Billing.SubscriptionID != "sub_acme" {
 		t.Fatalf("after checkout.session.completed: plan %s, billing %+v; want active on pro", tn.Plan, tn.Billing)
@@ -170,7 +171,7 @@ func TestCheckout_BillingDisabled(t *testing.T) {
 	wantCode(t, "Portal", err, "billing_disabled")
 	_, err = f.m.Current(ctx, acmeOwner, "acme")
 	wantCode(t, "Current", err, "billing_disabled")
-	payload := event(t, "evt_disabled", "invoice.paid", time.Now(), invoice{ID: "in_1", Tenant: "acme", Subscription: "sub_1"}.object())
+	payload := event(t, "evt_disabled", "invoice.paid", time.Now(), testenv.StripeInvoice{ID: "in_1", Tenant: "acme", Subscription: "sub_1"}.Object())
 	err = deliver(t, f.m, payload)
 	wantCode(t, "HandleWebhook", err, "billing_disabled")
 	if e, ok := errs.As(err); !ok || e.Kind != errs.KindUnavailable {

@@ -215,51 +215,6 @@ func mustDeliver(t testing.TB, m *billing.Manager, payload []byte) {
 	}
 }
 
-// sub describes a subscription object of an event.
-type sub struct {
-	ID, Tenant, Customer, Status, Price string
-	Start, End                          time.Time
-	CancelAtEnd                         bool
-}
-
-func (s sub) object() map[string]any {
-	return map[string]any{
-		"id": s.ID, "object": "subscription", "customer": s.Customer, "status": s.Status,
-		"metadata": map[string]any{"tenant_id": s.Tenant},
-		"items": map[string]any{"object": "list", "data": []any{
-			map[string]any{"id": "si_" + s.ID, "object": "subscription_item", "price": map[string]any{"id": s.Price, "object": "price"}},
-		}},
-		"current_period_start": s.Start.Unix(), "current_period_end": s.End.Unix(),
-		"cancel_at_period_end": s.CancelAtEnd,
-	}
-}
-
-// invoice describes an invoice object of an event.
-type invoice struct {
-	ID, Tenant, Customer, Subscription, Status string
-}
-
-func (i invoice) object() map[string]any {
-	return map[string]any{
-		"id": i.ID, "object": "invoice", "customer": i.Customer, "subscription": i.Subscription,
-		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": i.Tenant}},
-		"status":               i.Status,
-	}
-}
-
-// session describes a completed Checkout Session.
-type session struct {
-	ID, Tenant, Plan, Customer, Subscription string
-}
-
-func (s session) object() map[string]any {
-	return map[string]any{
-		"id": s.ID, "object": "checkout.session", "mode": "subscription", "customer": s.Customer,
-		"subscription": s.Subscription, "payment_status": "paid", "status": "complete",
-		"metadata": map[string]any{"tenant_id": s.Tenant, "plan_id": s.Plan}, "client_reference_id": s.Tenant,
-	}
-}
-
 // event builds an event's JSON.
 func event(t testing.TB, id, typ string, created time.Time, object map[string]any) []byte {
 	t.Helper()

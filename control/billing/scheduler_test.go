@@ -49,13 +49,13 @@ func TestScheduler_RetriesOnScheduleThenSuspendsUntilPaid(t *testing.T) {
 	f.stripe.Fail("POST", "/v1/invoices/", "card_declined") // stripe-mock never declines by itself
 	f.newTenant(t, "acme", "cus_acme")
 	const payPath = "/v1/invoices/in_acme/pay"
-	mustDeliver(t, f.m, event(t, "evt_created", "customer.subscription.created", T.Add(-30*24*time.Hour), sub{
+	mustDeliver(t, f.m, event(t, "evt_created", "customer.subscription.created", T.Add(-30*24*time.Hour), testenv.StripeSubscription{
 		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
 		Start: T.Add(-30 * 24 * time.Hour), End: T,
-	}.object()))
-	mustDeliver(t, f.m, event(t, "evt_failed", "invoice.payment_failed", T, invoice{
+	}.Object()))
+	mustDeliver(t, f.m, event(t, "evt_failed", "invoice.payment_failed", T, testenv.StripeInvoice{
 		ID: "in_acme", Tenant: "acme", Customer: "cus_acme", Subscription: "sub_acme", Status: "open",
-	}.object()))
+	}.Object()))
 
 	tn := f.tenantState(t, "acme")
 	if b := tn.Billing; b.Status != tenant.BillingPastDue || !b.GraceUntil.Equal(T.Add(grace)) || tn.Plan != "pro" ||
@@ -141,9 +141,9 @@ func TestScheduler_RetriesOnScheduleThenSuspendsUntilPaid(t *testing.T) {
 	}
 
 	// The owner pays (say in the portal): Stripe sends invoice.paid.
-	mustDeliver(t, f.m, event(t, "evt_paid", "invoice.paid", T.Add(grace+25*time.Hour), invoice{
+	mustDeliver(t, f.m, event(t, "evt_paid", "invoice.paid", T.Add(grace+25*time.Hour), testenv.StripeInvoice{
 		ID: "in_acme", Tenant: "acme", Customer: "cus_acme", Subscription: "sub_acme", Status: "paid",
-	}.object()))
+	}.Object()))
 	tn = f.tenantState(t, "acme")
 	if b := tn.Billing; b.Status != tenant.BillingActive || !b.GraceUntil.IsZero() || !b.FailedAt.IsZero() ||
 		b.Retries != 0 || b.InvoiceID != "" || tn.EffectiveStatus() != tenant.StatusActive || tn.Plan != "pro" {
@@ -157,9 +157,9 @@ func TestRunScheduler_TwoReplicasRetryOnce(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "cus_acme")
 	failedAt := time.Now().Add(-25 * time.Hour).Truncate(time.Second) // the first retry is due
-	mustDeliver(t, f.m, event(t, "evt_failed", "invoice.payment_failed", failedAt, invoice{
+	mustDeliver(t, f.m, event(t, "evt_failed", "invoice.payment_failed", failedAt, testenv.StripeInvoice{
 		ID: "in_acme", Tenant: "acme", Customer: "cus_acme", Subscription: "sub_acme", Status: "open",
-	}.object()))
+	}.Object()))
 	const payPath = "/v1/invoices/in_acme/pay"
 	const interval = 50 * time.Millisecond
 

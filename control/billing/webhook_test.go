@@ -26,10 +26,10 @@ func TestWebhook_SignatureCheckedBeforeAnythingIsStored(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_sig", "customer.subscription.created", now.Add(-time.Minute), sub{
+	payload := event(t, "evt_sig", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
 		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
 		Start: now, End: now.AddDate(0, 1, 0),
-	}.object())
+	}.Object())
 	tampered := bytes.Clone(payload)
 	i := bytes.Index(tampered, []byte("price_pro"))
 	tampered[i+len("price_pr")] = 'x' // price_prx: one byte
@@ -87,10 +87,10 @@ func TestWebhook_ConcurrentDuplicatesHaveOneEffect(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_dup", "customer.subscription.created", now.Add(-time.Minute), sub{
+	payload := event(t, "evt_dup", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
 		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
 		Start: now, End: now.AddDate(0, 1, 0),
-	}.object())
+	}.Object())
 	signature := sign(payload)
 	before := f.tenantState(t, "acme")
 
@@ -159,10 +159,10 @@ func TestWebhook_EventLeftProcessingIsTakenOverAfterAMinute(t *testing.T) {
 	f := newManager(t, opts{clock: clk})
 	f.newTenant(t, "acme", "cus_acme")
 	now := clk.Now()
-	payload := event(t, "evt_dead", "customer.subscription.created", now.Add(-time.Minute), sub{
+	payload := event(t, "evt_dead", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
 		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
 		Start: now, End: now.AddDate(0, 1, 0),
-	}.object())
+	}.Object())
 	// The record a handler leaves when it dies between recording the event and applying it.
 	if _, err := f.db.C(store.CollStripeEvents).InsertOne(context.Background(), bson.D{
 		{Key: "_id", Value: "evt_dead"}, {Key: "type", Value: "customer.subscription.created"},
@@ -222,17 +222,17 @@ func newHistory(tenantID string) history {
 // events returns the five events' payloads in the order t1..t5.
 func (h history) events(t testing.TB) [5][]byte {
 	s := func(status, price string, period [2]time.Time) map[string]any {
-		return sub{ID: h.sub, Tenant: h.tenant, Customer: h.customer, Status: status, Price: price,
-			Start: period[0], End: period[1]}.object()
+		return testenv.StripeSubscription{ID: h.sub, Tenant: h.tenant, Customer: h.customer, Status: status, Price: price,
+			Start: period[0], End: period[1]}.Object()
 	}
-	inv := invoice{ID: h.invoice, Tenant: h.tenant, Customer: h.customer, Subscription: h.sub}
+	inv := testenv.StripeInvoice{ID: h.invoice, Tenant: h.tenant, Customer: h.customer, Subscription: h.sub}
 	failed, paid := inv, inv
 	failed.Status, paid.Status = "open", "paid"
 	return [5][]byte{
 		event(t, uniq("evt", h.tenant, "created"), "customer.subscription.created", h.at[0], s("active", "price_pro", h.period[0])),
 		event(t, uniq("evt", h.tenant, "updated"), "customer.subscription.updated", h.at[1], s("active", "price_team", h.period[1])),
-		event(t, uniq("evt", h.tenant, "failed"), "invoice.payment_failed", h.at[2], failed.object()),
-		event(t, uniq("evt", h.tenant, "paid"), "invoice.paid", h.at[3], paid.object()),
+		event(t, uniq("evt", h.tenant, "failed"), "invoice.payment_failed", h.at[2], failed.Object()),
+		event(t, uniq("evt", h.tenant, "paid"), "invoice.paid", h.at[3], paid.Object()),
 		event(t, uniq("evt", h.tenant, "deleted"), "customer.subscription.deleted", h.at[4], s("canceled", "price_team", h.period[1])),
 	}
 }
@@ -351,13 +351,13 @@ func TestWebhook_MetadataCannotMoveAnotherTenant(t *testing.T) {
 		typ    string
 		object map[string]any
 	}{
-		{"customer.subscription.created", sub{ID: "sub_x", Tenant: "tenant-a", Customer: "cus_b", Status: "active",
-			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.object()},
-		{"customer.subscription.deleted", sub{ID: "sub_x", Tenant: "tenant-a", Customer: "cus_b", Status: "canceled",
-			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.object()},
-		{"invoice.payment_failed", invoice{ID: "in_x", Tenant: "tenant-a", Customer: "cus_b", Subscription: "sub_x", Status: "open"}.object()},
-		{"invoice.paid", invoice{ID: "in_x", Tenant: "tenant-a", Customer: "cus_b", Subscription: "sub_x", Status: "paid"}.object()},
-		{"checkout.session.completed", session{ID: "cs_x", Tenant: "tenant-a", Plan: "team", Customer: "cus_b", Subscription: "sub_x"}.object()},
+		{"customer.subscription.created", testenv.StripeSubscription{ID: "sub_x", Tenant: "tenant-a", Customer: "cus_b", Status: "active",
+			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.Object()},
+		{"customer.subscription.deleted", testenv.StripeSubscription{ID: "sub_x", Tenant: "tenant-a", Customer: "cus_b", Status: "canceled",
+			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.Object()},
+		{"invoice.payment_failed", testenv.StripeInvoice{ID: "in_x", Tenant: "tenant-a", Customer: "cus_b", Subscription: "sub_x", Status: "open"}.Object()},
+		{"invoice.paid", testenv.StripeInvoice{ID: "in_x", Tenant: "tenant-a", Customer: "cus_b", Subscription: "sub_x", Status: "paid"}.Object()},
+		{"checkout.session.completed", testenv.StripeCheckoutSession{ID: "cs_x", Tenant: "tenant-a", Plan: "team", Customer: "cus_b", Subscription: "sub_x"}.Object()},
 	}
 	beforeA, beforeB := f.tenantState(t, "tenant-a"), f.tenantState(t, "tenant-b")
 	for i, ev := range forged {
@@ -398,10 +398,10 @@ func TestWebhook_StoreOutageAnswers5xxAndRedeliveryApplies(t *testing.T) {
 	f := newManager(t, opts{db: connect(t, server.URI(), database), stripe: rec})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_outage", "customer.subscription.created", now.Add(-time.Minute), sub{
+	payload := event(t, "evt_outage", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
 		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
 		Start: now, End: now.AddDate(0, 1, 0),
-	}.object())
+	}.Object())
 	before := f.tenantState(t, "acme")
 
 	server.Stop()
@@ -467,10 +467,10 @@ func TestWebhook_MetadataCannotAdoptAnotherTenantsCustomer(t *testing.T) {
 		typ    string
 		object map[string]any
 	}{
-		{"checkout.session.completed", session{ID: "cs_x", Tenant: "tenant-c", Plan: "team", Customer: "cus_b", Subscription: "sub_x"}.object()},
-		{"customer.subscription.created", sub{ID: "sub_x", Tenant: "tenant-c", Customer: "cus_b", Status: "active",
-			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.object()},
-		{"invoice.paid", invoice{ID: "in_x", Tenant: "tenant-c", Customer: "cus_b", Subscription: "sub_x", Status: "paid"}.object()},
+		{"checkout.session.completed", testenv.StripeCheckoutSession{ID: "cs_x", Tenant: "tenant-c", Plan: "team", Customer: "cus_b", Subscription: "sub_x"}.Object()},
+		{"customer.subscription.created", testenv.StripeSubscription{ID: "sub_x", Tenant: "tenant-c", Customer: "cus_b", Status: "active",
+			Price: "price_team", Start: now, End: now.AddDate(0, 1, 0)}.Object()},
+		{"invoice.paid", testenv.StripeInvoice{ID: "in_x", Tenant: "tenant-c", Customer: "cus_b", Subscription: "sub_x", Status: "paid"}.Object()},
 	} {
 		t.Run(ev.typ, func(t *testing.T) {
 			mustDeliver(t, f.m, event(t, fmt.Sprintf("evt_adopt_%d", i), ev.typ, now.Add(time.Duration(i)*time.Second), ev.object))

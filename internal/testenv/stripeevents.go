@@ -123,3 +123,57 @@ func StripeEvent(t testing.TB, id, typ string, created time.Time, object map[str
 func SignStripe(payload []byte, secret string, signedAt time.Time) string {
 	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: signedAt}).Header
 }
+
+// StripeSubscription is the data.object of a customer.subscription.* event, as saasgate's
+// Checkout leaves it: metadata tenant_id, one item of Price.
+type StripeSubscription struct {
+	ID, Tenant, Customer, Status, Price string
+	Start, End                          time.Time // the current period; a zero End is Start + 1 month
+	CancelAtEnd                         bool
+}
+
+// Object is the subscription as event data.
+func (s StripeSubscription) Object() map[string]any {
+	end := s.End
+	if end.IsZero() {
+		end = s.Start.AddDate(0, 1, 0)
+	}
+	return map[string]any{
+		"id": s.ID, "object": "subscription", "customer": s.Customer, "status": s.Status,
+		"metadata": map[string]any{"tenant_id": s.Tenant},
+		"items": map[string]any{"object": "list", "data": []any{
+			map[string]any{"id": "si_" + s.ID, "object": "subscription_item", "price": map[string]any{"id": s.Price, "object": "price"}},
+		}},
+		"current_period_start": s.Start.Unix(), "current_period_end": end.Unix(),
+		"cancel_at_period_end": s.CancelAtEnd,
+	}
+}
+
+// StripeInvoice is the data.object of an invoice.* event of a subscription.
+type StripeInvoice struct {
+	ID, Tenant, Customer, Subscription, Status string
+}
+
+// Object is the invoice as event data.
+func (i StripeInvoice) Object() map[string]any {
+	return map[string]any{
+		"id": i.ID, "object": "invoice", "customer": i.Customer, "subscription": i.Subscription,
+		"subscription_details": map[string]any{"metadata": map[string]any{"tenant_id": i.Tenant}},
+		"status":               i.Status,
+	}
+}
+
+// StripeCheckoutSession is the data.object of checkout.session.completed: a paid subscription
+// Checkout that saasgate opened for Tenant and Plan.
+type StripeCheckoutSession struct {
+	ID, Tenant, Plan, Customer, Subscription string
+}
+
+// Object is the session as event data.
+func (s StripeCheckoutSession) Object() map[string]any {
+	return map[string]any{
+		"id": s.ID, "object": "checkout.session", "mode": "subscription", "customer": s.Customer,
+		"subscription": s.Subscription, "payment_status": "paid", "status": "complete",
+		"metadata": map[string]any{"tenant_id": s.Tenant, "plan_id": s.Plan}, "client_reference_id": s.Tenant,
+	}
+}
