@@ -35,8 +35,12 @@ func (v logVars) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// addLogVars puts logVars in the request's access log entry.
+// addLogVars puts logVars in the request's access log entry, when the server keeps one (the
+// field costs three allocations).
 func addLogVars(r *http.Request) {
+	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv == nil || srv.Logs == nil {
+		return
+	}
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
 	extra, _ := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
 	if vars != nil && extra != nil {
