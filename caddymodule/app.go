@@ -265,6 +265,7 @@ func (a *App) Start() error {
 		}
 	}
 	billingCfg.Grace = time.Duration(a.GracePeriod)
+	billingCfg.ObserveWebhook = countWebhook
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	svc, err := control.New(ctx, backend, runtime, control.Config{

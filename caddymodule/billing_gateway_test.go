@@ -36,7 +36,7 @@ func gwStartBilling(t *testing.T, grace string) *gateway {
 		testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t))
 	fmt.Fprintf(&b, "plan free {\n rate %s/1m\n}\n", gwFreeLimit)
 	fmt.Fprintf(&b, "plan pro {\n name Pro\n rate %s/1m\n quota 100000/month\n stripe_price %s\n}", gwProLimit, gwProPrice)
-	return startGateway(t, gatewayConfig{redis: true, options: b.String(), sites: []gatewaySite{{"gw", pipeline}}})
+	return startGateway(t, gatewayConfig{redis: true, options: b.String(), apiSite: "\tmetrics /metrics", sites: []gatewaySite{{"gw", pipeline}}})
 }
 
 // gwSubscriber is a tenant (owner and user logged in) whose owner started Checkout for pro:
@@ -171,6 +171,7 @@ func TestBillingGateway_CheckoutAppliesThePlanAndCancellationRevertsIt(t *testin
 func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testing.T) {
 	g := gwStartBilling(t, "48h")
 	s := gwSubscribe(t, g, "late-payer")
+	before := g.scrape(t)
 	// The payment failed an hour ago (Stripe retries deliveries): the grace period counts from
 	// the failure, not from when the gateway heard of it.
 	failed := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
@@ -194,4 +195,15 @@ func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testin
 	gwDeliver(t, g, "invoice.paid", failed.Add(30*time.Minute), s.invoiceObject("in_gw_late", "paid"))
 	r = gwWantPlan(t, g, s.tenantFixture, "after invoice.paid", "pro", gwProLimit)
 	wantHeader(t, "after invoice.paid", r.Header, "Billing-Status")
+
+	// Each delivery is counted on the metrics endpoint by type and result (the counters are
+	// the process's, so compare with before).
+	after := g.scrape(t)
+	for _, typ := range []string{"checkout.session.completed", "invoice.payment_failed", "invoice.paid"} {
+		labels := map[string]string{"type": typ, "result": "applied"}
+		name := "saasgate_billing_webhook_events_total"
+		if d := metricValue(after, name, labels) - metricValue(before, name, labels); d != 1 {
+			t.Errorf("%s{type=%q,result=\"applied\"} grew by %v, want 1", name, typ, d)
+		}
+	}
 }

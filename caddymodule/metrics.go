@@ -29,6 +29,10 @@ var (
 		Namespace: "saasgate", Subsystem: "usage", Name: "alerts_total",
 		Help: "Excessive-usage alerts raised (debounced) by kind: rate_limited, quota_80, quota_100.",
 	}, []string{"kind"})
+	stripeWebhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "saasgate", Subsystem: "billing", Name: "webhook_events_total",
+		Help: "Stripe webhook deliveries by event type (the handled types, else other or unverified) and result (applied, unchanged, duplicate, in_progress, ignored, rejected, failed).",
+	}, []string{"type", "result"})
 )
 
 // registerMetrics adds the collectors to a config's registry.
@@ -36,7 +40,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{limiterDecisions, redisErrors, breakerOpen, usageAlerts} {
+	for _, c := range []prometheus.Collector{limiterDecisions, redisErrors, breakerOpen, usageAlerts, stripeWebhooks} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -80,3 +84,6 @@ func (limiterMetrics) BreakerChanged(open bool) {
 }
 
 func countAlert(a limit.Alert) { usageAlerts.WithLabelValues(string(a.Kind)).Inc() }
+
+// countWebhook is billing's webhook observer.
+func countWebhook(eventType, result string) { stripeWebhooks.WithLabelValues(eventType, result).Inc() }

@@ -64,6 +64,10 @@ type Config struct {
 	ReturnURL     string // where the customer portal returns; default SuccessURL
 	Grace         time.Duration
 	RetrySchedule []time.Duration
+	// ObserveWebhook hears the outcome of every webhook delivery (metrics); may be nil. The
+	// type is one of the handled event types, "other" or "unverified"; the result one of
+	// the Webhook* constants.
+	ObserveWebhook func(eventType, result string)
 }
 
 // Manager holds the billing rules.

@@ -59,6 +59,17 @@ type eventRecord struct {
 	StartedAt  time.Time `bson:"started_at"`
 }
 
+// Results of a webhook delivery, for ObserveWebhook.
+const (
+	WebhookApplied    = "applied"     // the event changed the tenant's billing state
+	WebhookUnchanged  = "unchanged"   // recorded; stale, or nothing to change
+	WebhookIgnored    = "ignored"     // a type billing does not handle, or no tenant of ours
+	WebhookDuplicate  = "duplicate"   // applied before
+	WebhookInProgress = "in_progress" // another delivery of it is being applied
+	WebhookRejected   = "rejected"    // bad signature, API version or body: 400
+	WebhookFailed     = "failed"      // the store failed: 5xx, Stripe delivers again
+)
+
 // HandleWebhook verifies a Stripe webhook delivery and applies its event once. It returns nil
 // for an event applied now, applied before (a duplicate) or of a type billing ignores. A nil
 // return means the event is recorded: Stripe may stop delivering it.
@@ -66,45 +77,68 @@ func (m *Manager) HandleWebhook(ctx context.Context, actor identity.Actor, paylo
 	if !m.Enabled() || m.WebhookSecret == "" {
 		return ErrDisabled
 	}
+	typ, result, err := m.handleWebhook(ctx, actor, payload, signature)
+	if m.ObserveWebhook != nil {
+		m.ObserveWebhook(typ, result)
+	}
+	return err
+}
+
+func (m *Manager) handleWebhook(ctx context.Context, actor identity.Actor, payload []byte, signature string) (typ, result string, err error) {
 	// The signature first: nothing of an unverified body is read or stored.
 	if err := webhook.ValidatePayloadWithTolerance(payload, signature, m.WebhookSecret, WebhookTolerance); err != nil {
-		return errBadSignature
+		return "unverified", WebhookRejected, errBadSignature
 	}
 	ev, err := webhook.ConstructEventIgnoringTolerance(payload, signature, m.WebhookSecret)
+	typ = "other"
+	if handled[ev.Type] {
+		typ = string(ev.Type) // a label from a fixed set, never the sender's free text
+	}
 	if err != nil {
 		if ev.APIVersion != "" && ev.APIVersion != stripe.APIVersion {
 			m.logger().Warn("Stripe event with another API version refused", zap.String("event", ev.ID), zap.String("api_version", ev.APIVersion))
-			return errAPIVersion
+			return typ, WebhookRejected, errAPIVersion
 		}
-		return errBadEvent
+		return typ, WebhookRejected, errBadEvent
 	}
 	if ev.ID == "" || ev.Data == nil {
-		return errBadEvent
+		return typ, WebhookRejected, errBadEvent
 	}
 	if !handled[ev.Type] {
-		return nil
+		return typ, WebhookIgnored, nil
 	}
 	first, err := m.begin(ctx, &ev)
-	if err != nil || !first {
-		return err
+	switch {
+	case err == errInProgress:
+		return typ, WebhookInProgress, err
+	case err != nil:
+		return typ, WebhookFailed, err
+	case !first:
+		return typ, WebhookDuplicate, nil
 	}
 	actor.UserID = "stripe"
-	tenantID, err := m.apply(ctx, actor, &ev)
+	tenantID, changed, err := m.apply(ctx, actor, &ev)
 	if err != nil {
 		// Forget the event so that Stripe's redelivery applies it.
 		if _, derr := m.DB.C(store.CollStripeEvents).DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: ev.ID}}); derr != nil {
 			m.logger().Warn("could not release a failed Stripe event; its redelivery waits a minute", zap.String("event", ev.ID), zap.Error(derr))
 		}
 		m.logger().Error("applying a Stripe event", zap.String("event", ev.ID), zap.String("type", string(ev.Type)), zap.Error(err))
-		return storeErr(err, "The event could not be applied; Stripe will deliver it again.")
+		return typ, WebhookFailed, storeErr(err, "The event could not be applied; Stripe will deliver it again.")
 	}
 	if _, err := m.DB.C(store.CollStripeEvents).UpdateOne(ctx, bson.D{{Key: "_id", Value: ev.ID}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "done"}, {Key: "tenant", Value: tenantID}}}}); err != nil {
 		// Applied but not marked: a redelivery re-applies it, which changes nothing (the
 		// event's version is no longer newer than the state).
-		return storeErr(err, "The event was applied but could not be recorded; Stripe will deliver it again.")
+		return typ, WebhookFailed, storeErr(err, "The event was applied but could not be recorded; Stripe will deliver it again.")
 	}
-	return nil
+	switch {
+	case tenantID == "":
+		return typ, WebhookIgnored, nil
+	case changed:
+		return typ, WebhookApplied, nil
+	}
+	return typ, WebhookUnchanged, nil
 }
 
 // begin records the event as being processed. It reports false, with a nil error, for an
@@ -148,8 +182,8 @@ func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, error) {
 }
 
 // apply moves the billing state of the event's tenant. It returns the tenant id ("" when the
-// event concerns no tenant of this platform).
-func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, error) {
+// event concerns no tenant of this platform) and whether the state changed.
+func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, bool, error) {
 	var (
 		metaTenant, customer string
 		edit                 func(t *tenant.Tenant, b *tenant.Billing)
@@ -158,10 +192,10 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	case evCheckoutCompleted:
 		var s stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
-			return "", errBadEvent
+			return "", false, errBadEvent
 		}
 		if s.Mode != stripe.CheckoutSessionModeSubscription {
-			return "", nil
+			return "", false, nil
 		}
 		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
 		if metaTenant == "" {
@@ -171,7 +205,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	case evSubCreated, evSubUpdated, evSubDeleted:
 		var s stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
-			return "", errBadEvent
+			return "", false, errBadEvent
 		}
 		if ev.Type == evSubDeleted {
 			s.Status = stripe.SubscriptionStatusCanceled
@@ -181,10 +215,10 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-			return "", errBadEvent
+			return "", false, errBadEvent
 		}
 		if inv.Subscription == nil || inv.Subscription.ID == "" {
-			return "", nil // a one-off invoice: nothing to do with plans
+			return "", false, nil // a one-off invoice: nothing to do with plans
 		}
 		if inv.SubscriptionDetails != nil {
 			metaTenant = inv.SubscriptionDetails.Metadata["tenant_id"]
@@ -197,7 +231,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if t == nil && err == nil {
 			m.logger().Info("Stripe event for no tenant of this platform ignored", zap.String("event", ev.ID), zap.String("type", string(ev.Type)))
 		}
-		return "", err
+		return "", false, err
 	}
 	var before tenant.Billing
 	var beforePlan string
@@ -207,17 +241,17 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		return !sameBilling(&before, b) || beforePlan != t.Plan
 	})
 	if err == tenant.ErrNotFound {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if changed && (before.Status != updated.Billing.Status || beforePlan != updated.Plan ||
 		before.SubscriptionID != updated.Billing.SubscriptionID || !before.PeriodStart.Equal(updated.Billing.PeriodStart)) {
 		m.record(ctx, actor, Change{TenantID: t.ID, Cause: string(ev.Type), EventID: ev.ID,
 			From: before.Status, To: updated.Billing.Status, FromPlan: beforePlan, ToPlan: updated.Plan, Billing: *updated.Billing})
 	}
-	return t.ID, nil
+	return t.ID, changed, nil
 }
 
 // tenantOf finds the tenant an event is about: from the metadata saasgate set on the customer,

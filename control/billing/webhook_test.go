@@ -483,3 +483,53 @@ func TestWebhook_MetadataCannotAdoptAnotherTenantsCustomer(t *testing.T) {
 		})
 	}
 }
+
+// Every delivery is observed (the metrics' source) with a type from a fixed set and its result.
+func TestWebhook_EveryDeliveryIsObservedWithItsResult(t *testing.T) {
+	f := newManager(t, opts{})
+	f.newTenant(t, "obsco", "cus_obsco")
+	var mu sync.Mutex
+	var seen []string
+	f.m.ObserveWebhook = func(typ, result string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, typ+" "+result)
+	}
+	last := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			return ""
+		}
+		return seen[len(seen)-1]
+	}
+	now := time.Now().Truncate(time.Second)
+	active := testenv.StripeSubscription{ID: "sub_obs", Tenant: "obsco", Customer: "cus_obsco", Status: "active", Price: "price_pro", Start: now}
+	created := event(t, "evt_obs_created", "customer.subscription.created", now.Add(-time.Minute), active.Object())
+	stale := event(t, "evt_obs_stale", "customer.subscription.updated", now.Add(-time.Hour), active.Object())
+	stranger := event(t, "evt_obs_stranger", "customer.subscription.updated", now, testenv.StripeSubscription{
+		ID: "sub_x", Customer: "cus_nobody", Status: "active", Price: "price_pro", Start: now}.Object())
+	other := event(t, "evt_obs_other", "customer.created", now, map[string]any{"id": "cus_obsco", "object": "customer"})
+
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		sig     string
+		want    string
+	}{
+		{"first delivery", created, sign(created), "customer.subscription.created applied"},
+		{"redelivery", created, sign(created), "customer.subscription.created duplicate"},
+		{"older event", stale, sign(stale), "customer.subscription.updated unchanged"},
+		{"no tenant of ours", stranger, sign(stranger), "customer.subscription.updated ignored"},
+		{"unhandled type", other, sign(other), "other ignored"},
+		{"bad signature", created, "t=1,v1=00", "unverified rejected"},
+	} {
+		_ = f.m.HandleWebhook(context.Background(), identity.Actor{}, c.payload, c.sig)
+		if got := last(); got != c.want {
+			t.Errorf("%s: observed %q, want %q", c.name, got, c.want)
+		}
+	}
+	if len(seen) != 6 {
+		t.Fatalf("observed %d deliveries, want 6: %q", len(seen), seen)
+	}
+}
