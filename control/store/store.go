@@ -37,17 +37,27 @@ const (
 // "system" is a reserved tenant id, so no real tenant can take it.
 const SystemTenant = "system"
 
-var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
-
-// ValidTenantID reports whether id can name tenant collections: a DNS label of 3 to 63
-// characters (which includes the SystemTenant).
-func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+// ValidTenantID reports whether id can name a tenant and its collections: a DNS label of 3 to
+// 63 characters, ^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$ (which includes the SystemTenant). It is
+// written out rather than a regexp because the gateway checks every request's tenant id.
+func ValidTenantID(id string) bool {
+	if len(id) < 3 || len(id) > 63 || id[0] == '-' || id[len(id)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // TenantCollection names a tenant's collection. It panics on an id that is not a DNS label:
 // ids are validated long before they reach storage, so this is a last line of defence against
 // a collection name built from unchecked input.
 func TenantCollection(tenantID, suffix string) string {
-	if !tenantIDPattern.MatchString(tenantID) {
+	if !ValidTenantID(tenantID) {
 		panic(fmt.Sprintf("store: tenant id %q is not a DNS label", tenantID))
 	}
 	return "t_" + tenantID + "_" + suffix

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/store"
 )
 
 // Status of a tenant as the gateway sees it.
@@ -51,21 +52,6 @@ func (t *Tenant) EffectivePlan() string {
 	return t.Plan
 }
 
-// validLabel reports whether id matches ^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$, without a
-// regexp: it runs on every gateway request.
-func validLabel(id string) bool {
-	if len(id) < 3 || len(id) > 63 || id[0] == '-' || id[len(id)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // reserved ids would shadow the platform's own hosts.
 var reserved = map[string]bool{
 	"api": true, "www": true, "admin": true, "app": true, "auth": true, "billing": true,
@@ -77,7 +63,7 @@ func Reserved(id string) bool { return reserved[id] }
 
 // ValidateID checks that id can name a tenant.
 func ValidateID(id string) error {
-	if !validLabel(id) {
+	if !store.ValidTenantID(id) {
 		return errs.Ef(errs.KindInvalid, "invalid_tenant",
 			"Tenant id %q must be a DNS label: 3 to 63 lower-case letters, digits or '-', not starting or ending with '-'.", truncate(id, 80))
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/store"
 )
 
 func TestSlug(t *testing.T) {
@@ -109,15 +110,15 @@ func FuzzFromHost(f *testing.F) {
 	})
 }
 
-// validLabel replaces a regexp on the request path; it must agree with the contract's pattern.
+// store.ValidTenantID replaces a regexp on the request path; it must agree with the contract's pattern.
 func FuzzValidateID_MatchesTheSpecPattern(f *testing.F) {
 	spec := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$`)
 	for _, s := range []string{"abc", "a", "-ab", "ab-", "a-b", "ABC", "a_b", strings.Repeat("x", 63), strings.Repeat("x", 64)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		if got, want := validLabel(id), spec.MatchString(id); got != want {
-			t.Fatalf("validLabel(%q) = %v, the pattern says %v", id, got, want)
+		if got, want := store.ValidTenantID(id), spec.MatchString(id); got != want {
+			t.Fatalf("store.ValidTenantID(%q) = %v, the pattern says %v", id, got, want)
 		}
 	})
 }
