@@ -2,6 +2,8 @@ package billing_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -179,5 +181,45 @@ func TestCheckout_BillingDisabled(t *testing.T) {
 	}
 	if rep, err := f.m.Tick(ctx); err != nil || len(rep.Retried)+len(rep.Suspended) != 0 {
 		t.Errorf("Tick = %+v, %v", rep, err)
+	}
+}
+
+// With Stripe unreachable, Checkout and the portal answer 503 stripe_unavailable (never a
+// hang: every call is bounded) and store nothing; a payment retry that cannot reach Stripe is
+// still counted and audited as a failure, so the schedule goes on.
+func TestStripeDown_CheckoutAndPortalFailCleanlyAndRetriesAreAudited(t *testing.T) {
+	f := newManager(t, opts{})
+	f.newTenant(t, "acme", "")
+	f.newTenant(t, "known", "cus_known")
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // a port nothing listens on
+	f.m.Stripe = billing.NewStripe(billing.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: dead.URL, Timeout: 2 * time.Second})
+	ctx := context.Background()
+
+	_, err := f.m.Checkout(ctx, acmeOwner, ownerAct, "acme", "pro")
+	wantCode(t, "Checkout with Stripe down", err, "stripe_unavailable")
+	if b := f.tenantState(t, "acme").Billing; b.Rev != 0 || b.CustomerID != "" {
+		t.Errorf("a failed Checkout stored billing state %+v", b)
+	}
+	knownOwner := identity.Principal{UserID: "usr_k", TenantID: "known", Role: identity.RoleOwner}
+	_, err = f.m.Portal(ctx, knownOwner, ownerAct, "known")
+	wantCode(t, "Portal with Stripe down", err, "stripe_unavailable")
+
+	// A past-due tenant whose retry is due: the attempt is recorded and audited as failed.
+	clock := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
+	f.m.Now = clock.Now
+	mustDeliver(t, f.m, event(t, "evt_down_failed", "invoice.payment_failed", clock.Now(), testenv.StripeInvoice{
+		ID: "in_down", Tenant: "known", Customer: "cus_known", Subscription: "sub_known", Status: "open"}.Object()))
+	clock.Set(clock.Now().Add(24 * time.Hour))
+	rep, err := f.m.Tick(ctx)
+	if err != nil || len(rep.Retried) != 1 {
+		t.Fatalf("Tick with Stripe down: %+v, %v; want one retry attempted", rep, err)
+	}
+	if b := f.tenantState(t, "known").Billing; b.Retries != 1 || b.Status != tenant.BillingPastDue {
+		t.Errorf("after the failed retry: retries %d, status %q; want 1, past_due", b.Retries, b.Status)
+	}
+	entries := f.auditEntries(t, "known", billing.ActionRetry)
+	if len(entries) != 1 || entries[0].Outcome != "failure" {
+		t.Fatalf("retry audit entries %+v, want one failure", entries)
 	}
 }

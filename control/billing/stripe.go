@@ -37,7 +37,7 @@ type CheckoutSession struct {
 type StripeConfig struct {
 	SecretKey string
 	APIBase   string // empty: Stripe's own
-	// Timeout bounds each call (default 20s).
+	// Timeout bounds each call, its network retries included (default 20s).
 	Timeout time.Duration
 }
 
@@ -48,7 +48,7 @@ func NewStripe(cfg StripeConfig) Stripe {
 		cfg.Timeout = 20 * time.Second
 	}
 	bc := &stripe.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
+		HTTPClient:        &http.Client{},
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 		MaxNetworkRetries: stripe.Int64(2),
 	}
@@ -61,13 +61,18 @@ func NewStripe(cfg StripeConfig) Stripe {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, &stripe.BackendConfig{LeveledLogger: bc.LeveledLogger}),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{LeveledLogger: bc.LeveledLogger}),
 	})
-	return &stripeClient{api: sc}
+	return &stripeClient{api: sc, timeout: cfg.Timeout}
 }
 
-type stripeClient struct{ api *client.API }
+type stripeClient struct {
+	api     *client.API
+	timeout time.Duration
+}
 
 func (s *stripeClient) CreateCustomer(ctx context.Context, tenantID, name string) (string, error) {
 	p := &stripe.CustomerParams{Name: stripe.String(name)}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	p.Context = ctx
 	p.AddMetadata("tenant_id", tenantID)
 	p.SetIdempotencyKey("saasgate-customer-" + tenantID)
@@ -92,6 +97,8 @@ func (s *stripeClient) CreateCheckout(ctx context.Context, c CheckoutRequest) (*
 	if c.CancelURL != "" {
 		p.CancelURL = stripe.String(c.CancelURL)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	p.Context = ctx
 	p.AddMetadata("tenant_id", c.TenantID)
 	p.AddMetadata("plan_id", c.PlanID)
@@ -107,6 +114,8 @@ func (s *stripeClient) CreatePortal(ctx context.Context, customerID, returnURL s
 	if returnURL != "" {
 		p.ReturnURL = stripe.String(returnURL)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	p.Context = ctx
 	sess, err := s.api.BillingPortalSessions.New(p)
 	if err != nil {
@@ -117,6 +126,8 @@ func (s *stripeClient) CreatePortal(ctx context.Context, customerID, returnURL s
 
 func (s *stripeClient) PayInvoice(ctx context.Context, invoiceID string, attempt int) error {
 	p := &stripe.InvoicePayParams{OffSession: stripe.Bool(true)}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	p.Context = ctx
 	p.SetIdempotencyKey("saasgate-retry-" + invoiceID + "-" + strconv.Itoa(attempt))
 	_, err := s.api.Invoices.Pay(invoiceID, p)
