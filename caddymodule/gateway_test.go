@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -609,19 +608,10 @@ func testRateLimitExactness(t *testing.T, redis bool) {
 		statuses := make([]int, n)
 		codes := make([]string, n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				r, err := c.send("GET", "/echo", stampede.UserAccess, nil, host)
-				statuses[i], codes[i], errs[i] = r.Status, r.str("code"), err
-			}()
-		}
-		close(start)
-		wg.Wait()
+		testenv.AtOnce(n, func(i int) {
+			r, err := c.send("GET", "/echo", stampede.UserAccess, nil, host)
+			statuses[i], codes[i], errs[i] = r.Status, r.str("code"), err
+		})
 		count := map[int]int{}
 		for i := range n {
 			if errs[i] != nil {

@@ -475,21 +475,7 @@ type tally struct {
 func fire(targets []func() (response, error)) tally {
 	results := make([]response, len(targets))
 	errs := make([]error, len(targets))
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i, do := range targets {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			results[i], errs[i] = do()
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	testenv.AtOnce(len(targets), func(i int) { results[i], errs[i] = targets[i]() })
 	var tl tally
 	for i, r := range results {
 		switch {

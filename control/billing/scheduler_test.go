@@ -18,18 +18,9 @@ func tickAll(t *testing.T, ms ...*billing.Manager) []billing.TickReport {
 	t.Helper()
 	reps := make([]billing.TickReport, len(ms))
 	failures := make([]error, len(ms))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			reps[i], failures[i] = m.Tick(context.Background())
-		}()
-	}
-	close(start)
-	wg.Wait()
+	testenv.AtOnce(len(ms), func(i int) {
+		reps[i], failures[i] = ms[i].Tick(context.Background())
+	})
 	for i, err := range failures {
 		if err != nil {
 			t.Fatalf("replica %d: Tick: %v", i, err)

@@ -96,18 +96,9 @@ func TestWebhook_ConcurrentDuplicatesHaveOneEffect(t *testing.T) {
 
 	const n = 5
 	results := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i] = f.m.HandleWebhook(context.Background(), identity.Anonymous("127.0.0.1", "r"), payload, signature)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	testenv.AtOnce(n, func(i int) {
+		results[i] = f.m.HandleWebhook(context.Background(), identity.Anonymous("127.0.0.1", "r"), payload, signature)
+	})
 
 	applied := 0
 	for i, err := range results {
