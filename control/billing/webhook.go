@@ -21,6 +21,9 @@ import (
 // WebhookTolerance is how old a signed webhook may be.
 const WebhookTolerance = 300 * time.Second
 
+// webhookTimeout bounds the handling of one delivery.
+const webhookTimeout = 15 * time.Second
+
 // staleProcessing is how long an event may stay "processing" before a redelivery takes it
 // over (its first handler died between recording and finishing it).
 const staleProcessing = time.Minute
@@ -77,6 +80,10 @@ func (m *Manager) HandleWebhook(ctx context.Context, actor identity.Actor, paylo
 	if !m.Enabled() || m.WebhookSecret == "" {
 		return ErrDisabled
 	}
+	// Stripe gives up on a delivery after a few seconds and sends it again; a slow store must
+	// not hold the request (and its goroutine) much longer than that.
+	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
+	defer cancel()
 	typ, result, err := m.handleWebhook(ctx, actor, payload, signature)
 	if m.ObserveWebhook != nil {
 		m.ObserveWebhook(typ, result)
