@@ -12,7 +12,6 @@ import (
 // header values), made once here so that a request allocates none of them.
 type Snapshot struct {
 	ID     string
-	Name   string
 	Status Status // the effective status: suspended by an admin or by billing
 	Plan   string // the effective plan id
 
@@ -34,7 +33,7 @@ type Snapshot struct {
 
 // NewSnapshot freezes the gateway's view of t.
 func NewSnapshot(t *Tenant) *Snapshot {
-	s := &Snapshot{ID: t.ID, Name: t.Name, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
+	s := &Snapshot{ID: t.ID, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
 	if b := t.Billing; b != nil {
 		if b.Status != BillingCanceled && b.Status != BillingNone {
 			s.PeriodAnchor = b.PeriodStart // back on the default plan, quotas follow calendar months
