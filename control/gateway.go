@@ -6,6 +6,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
@@ -14,8 +15,8 @@ import (
 
 // LookupTenant returns the gateway's view of a tenant; tenant.ErrNotFound when unknown.
 func (s *Service) LookupTenant(ctx context.Context, id string) (*tenant.Snapshot, error) {
-	if tenant.ValidateID(id) != nil {
-		return nil, tenant.ErrNotFound // never a store read for what cannot be a tenant
+	if !store.ValidTenantID(id) || tenant.Reserved(id) {
+		return nil, tenant.ErrNotFound // never a store read (nor an error message built) for what cannot be a tenant
 	}
 	return s.Runtime.Cache.Get(ctx, id)
 }
