@@ -215,6 +215,15 @@ func mustDeliver(t testing.TB, m *billing.Manager, payload []byte) {
 	}
 }
 
+// acmeSubscribed is a customer.subscription.created event (id eventID, created at) of tenant
+// acme (customer cus_acme) subscribing to pro, its period starting at start.
+func acmeSubscribed(t testing.TB, eventID string, at, start time.Time) []byte {
+	t.Helper()
+	return event(t, eventID, "customer.subscription.created", at, testenv.StripeSubscription{
+		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro", Start: start,
+	}.Object())
+}
+
 // event builds an event's JSON.
 func event(t testing.TB, id, typ string, created time.Time, object map[string]any) []byte {
 	t.Helper()

@@ -40,10 +40,7 @@ func TestScheduler_RetriesOnScheduleThenSuspendsUntilPaid(t *testing.T) {
 	f.stripe.Fail("POST", "/v1/invoices/", "card_declined") // stripe-mock never declines by itself
 	f.newTenant(t, "acme", "cus_acme")
 	const payPath = "/v1/invoices/in_acme/pay"
-	mustDeliver(t, f.m, event(t, "evt_created", "customer.subscription.created", T.Add(-30*24*time.Hour), testenv.StripeSubscription{
-		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
-		Start: T.Add(-30 * 24 * time.Hour), End: T,
-	}.Object()))
+	mustDeliver(t, f.m, acmeSubscribed(t, "evt_created", T.Add(-30*24*time.Hour), T.Add(-30*24*time.Hour)))
 	mustDeliver(t, f.m, event(t, "evt_failed", "invoice.payment_failed", T, testenv.StripeInvoice{
 		ID: "in_acme", Tenant: "acme", Customer: "cus_acme", Subscription: "sub_acme", Status: "open",
 	}.Object()))

@@ -26,10 +26,7 @@ func TestWebhook_SignatureCheckedBeforeAnythingIsStored(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_sig", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
-		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
-		Start: now, End: now.AddDate(0, 1, 0),
-	}.Object())
+	payload := acmeSubscribed(t, "evt_sig", now.Add(-time.Minute), now)
 	tampered := bytes.Clone(payload)
 	i := bytes.Index(tampered, []byte("price_pro"))
 	tampered[i+len("price_pr")] = 'x' // price_prx: one byte
@@ -87,10 +84,7 @@ func TestWebhook_ConcurrentDuplicatesHaveOneEffect(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_dup", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
-		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
-		Start: now, End: now.AddDate(0, 1, 0),
-	}.Object())
+	payload := acmeSubscribed(t, "evt_dup", now.Add(-time.Minute), now)
 	signature := sign(payload)
 	before := f.tenantState(t, "acme")
 
@@ -150,10 +144,7 @@ func TestWebhook_EventLeftProcessingIsTakenOverAfterAMinute(t *testing.T) {
 	f := newManager(t, opts{clock: clk})
 	f.newTenant(t, "acme", "cus_acme")
 	now := clk.Now()
-	payload := event(t, "evt_dead", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
-		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
-		Start: now, End: now.AddDate(0, 1, 0),
-	}.Object())
+	payload := acmeSubscribed(t, "evt_dead", now.Add(-time.Minute), now)
 	// The record a handler leaves when it dies between recording the event and applying it.
 	if _, err := f.db.C(store.CollStripeEvents).InsertOne(context.Background(), bson.D{
 		{Key: "_id", Value: "evt_dead"}, {Key: "type", Value: "customer.subscription.created"},
@@ -389,10 +380,7 @@ func TestWebhook_StoreOutageAnswers5xxAndRedeliveryApplies(t *testing.T) {
 	f := newManager(t, opts{db: connect(t, server.URI(), database), stripe: rec})
 	f.newTenant(t, "acme", "cus_acme")
 	now := time.Now().Truncate(time.Second)
-	payload := event(t, "evt_outage", "customer.subscription.created", now.Add(-time.Minute), testenv.StripeSubscription{
-		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro",
-		Start: now, End: now.AddDate(0, 1, 0),
-	}.Object())
+	payload := acmeSubscribed(t, "evt_outage", now.Add(-time.Minute), now)
 	before := f.tenantState(t, "acme")
 
 	server.Stop()
