@@ -13,10 +13,11 @@ import (
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
-// leaseTTL is how long a block leased from Redis may be used. Longer means fewer round trips
-// for tenants with little traffic per instance; the over-admission bound (one block per
-// instance) does not depend on it, but the headers' figures may be this old.
-const leaseTTL = 5 * time.Second
+// leaseTTL is how long a block leased from Redis may be used; what it leaves unused then goes
+// back. Longer means fewer round trips for tenants with little traffic per instance, and
+// unused requests held longer; the over-admission bound (one block per instance) does not
+// depend on it, but the headers' figures may be this old.
+const leaseTTL = 10 * time.Second
 
 // RuntimeConfig says where the shared hot-path state lives.
 type RuntimeConfig struct {
@@ -87,16 +88,22 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
+		sweep := time.NewTicker(time.Minute)
+		defer sweep.Stop()
+		// Unused requests of expired blocks go back within a lease TTL or two.
+		handBack := time.NewTicker(leaseTTL)
+		defer handBack.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
+			case now := <-sweep.C:
 				rt.Local.Sweep(now)
+			case now := <-handBack.C:
 				if rt.Leased != nil {
-					rt.Leased.Sweep(now)
+					if err := rt.Leased.Sweep(ctx, now); err != nil && ctx.Err() == nil {
+						cfg.Logger.Warn("handing unused leased requests back to Redis failed; they stay counted", zap.Error(err))
+					}
 				}
 			}
 		}
@@ -129,6 +136,12 @@ func (rt *Runtime) TenantChanged(ctx context.Context, t *tenant.Tenant) error {
 func (rt *Runtime) Close() error {
 	rt.cancel()
 	rt.wg.Wait()
+	if rt.Leased != nil {
+		// Hand back the blocks in hand, so a stopping replica leaves the quota as used.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = rt.Leased.Release(ctx, time.Now())
+		cancel()
+	}
 	if rt.Redis != nil {
 		_ = rt.Redis.Close()
 		return rt.pubsub.Close()

@@ -5,18 +5,26 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Leased admits requests from blocks of the tenant's bucket leased from Redis, so most
-// decisions cost no round trip: an instance takes up to BlockSize(p) requests at once (they
-// count in Redis at once, for rate and quota), then admits them from memory. A block not
-// used within LeaseTTL is dropped.
+// decisions cost no round trip: an instance takes several requests at once (they count in
+// Redis at once, for rate and quota), then admits them from memory. What a block leaves
+// unused when its lease ends is handed back to Redis, with the next lease or by Sweep.
+//
+// Blocks follow demand: the first is one request; a block used up within its lease makes the
+// next four times larger, a lease that ends with requests left makes the next twice what was
+// used, never more than BlockSize(p). A refusal is remembered until the bucket can admit again
+// (at most a second for the quota), so a tenant over its limit costs no round trips either.
 //
 // Accuracy: a request is admitted only from a block Redis granted, so across a fleet the
 // admitted requests never exceed what the bucket and quota allow, except that tokens granted
-// earlier and spent later can add at most one block per instance to a burst. Blocks dropped
-// unused were counted without being used: at most one block per instance and lease is lost.
-// Plans with a burst under 32 lease one request at a time, which is exact.
+// earlier and spent later can add at most one block per instance to a burst. Unused requests
+// go back, so the quota counts what was admitted; only an instance that dies holding a block
+// loses it (at most one block per instance). Plans with a burst under 32 lease one request at
+// a time, which is exact.
 type Leased struct {
 	Redis    *Redis
 	LeaseTTL time.Duration // default 1s
@@ -33,13 +41,18 @@ type leaseShard struct {
 // leaseState is one tenant's block on this instance. Its mutex is held across a lease call,
 // so concurrent requests of a tenant wait for one lease instead of each asking Redis.
 type leaseState struct {
-	mu          sync.Mutex
-	left        int64 // requests still admissible from the block
-	expires     int64 // unix ns
-	tat         int64 // the Redis TAT after our last lease
-	used        int64 // the Redis quota count after our last lease
-	periodStart int64
-	plan        string // blocks are of one plan's bucket
+	mu      sync.Mutex
+	left    int64 // requests still admissible from the block
+	granted int64 // the size of the current block
+	expires int64 // unix ns
+	tat     int64 // the Redis TAT after our last lease
+	used    int64 // the Redis quota count after our last lease
+	policy  Policy
+	period  Period // blocks are of one plan's bucket and one quota period
+
+	// A refusal from Redis, answered locally until refusedUntil (unix ns).
+	refusedUntil int64
+	refusal      verdict
 }
 
 // NewLeased builds a leasing store over r.
@@ -54,9 +67,13 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	return l
 }
 
-// BlockSize is how many requests one lease takes for p: a sixteenth of the burst, at most
+// BlockSize is the most requests one lease takes for p: a sixteenth of the burst, at most
 // 1024, at least 1.
 func BlockSize(p Policy) int64 { return min(max(p.Burst/16, 1), 1024) }
+
+// quotaRecheck bounds how long a quota refusal is answered locally: another instance handing
+// back its unused requests can make room before the period ends.
+const quotaRecheck = int64(time.Second)
 
 func (l *Leased) state(key string) *leaseState {
 	s := &l.shards[maphash.String(l.seed, key)%localShards]
@@ -76,25 +93,61 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	st := l.state(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if ps := period.Start.UnixNano(); st.periodStart != ps || st.plan != p.Name {
-		st.periodStart, st.plan, st.left = ps, p.Name, 0
-	}
 	_, _, p = micro(p, now) // the interval as the script sees it
+	var backQuota int64
+	if st.policy.Name != p.Name || st.period.Start != period.Start {
+		// Another plan's bucket, or a new quota period: the block in hand is of no use. Its
+		// requests still count against this period's quota if only the plan changed.
+		if st.period.Start == period.Start {
+			backQuota = st.left
+		}
+		st.left, st.granted, st.refusedUntil = 0, 0, 0
+	}
+	st.policy, st.period = p, period
 	if st.left > 0 && ns < st.expires {
 		st.left--
 		return st.decision(p, period, ns), nil
 	}
-	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, BlockSize(p))
+	if ns < st.refusedUntil {
+		v := st.refusal
+		if v.reason == ReasonRate {
+			v.retryAfter = st.refusedUntil - ns
+		}
+		return decision(p, period, ns, v.tat, v, st.used), nil
+	}
+	back := st.left // an expired block's leftovers go back with the next lease
+	want := st.nextBlock(p)
+	st.left = 0 // if the call fails, whether the hand-back happened is unknown: never repeat it
+	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, want, back, back+backQuota)
 	if err != nil {
+		st.granted = 0
 		return Decision{}, err
 	}
-	v.allowed = granted > 0
+	st.tat, st.used = v.tat, used
 	if granted == 0 {
-		st.left = 0
+		st.granted = 0
+		st.refusal, st.refusedUntil = v, ns+quotaRecheck
+		if v.reason == ReasonRate {
+			st.refusedUntil = ns + v.retryAfter
+		}
 		return decision(p, period, ns, v.tat, v, used), nil
 	}
-	st.left, st.expires, st.tat, st.used = granted-1, ns+int64(l.LeaseTTL), v.tat, used
+	st.granted, st.left, st.expires = granted, granted-1, ns+int64(l.LeaseTTL)
 	return st.decision(p, period, ns), nil
+}
+
+// nextBlock sizes the next lease from how the last one went.
+func (st *leaseState) nextBlock(p Policy) int64 {
+	var n int64
+	switch {
+	case st.granted == 0: // the first lease, or the last one was refused or failed
+		n = 1
+	case st.left == 0: // used up within the lease
+		n = 4 * st.granted
+	default: // the lease ended first
+		n = 2 * (st.granted - st.left)
+	}
+	return min(max(n, 1), BlockSize(p))
 }
 
 // decision reports an admission from the block: the figures are Redis's as of the last lease,
@@ -109,20 +162,75 @@ func (l *Leased) Peek(ctx context.Context, key string, p Policy, period Period, 
 	return l.Redis.Peek(ctx, key, p, period, now)
 }
 
-// Sweep forgets tenants whose block expired long ago, bounding memory to recent tenants.
-func (l *Leased) Sweep(now time.Time) {
-	ns := now.UnixNano() - int64(time.Minute)
+// handBack is an unused remainder on its way back to Redis.
+type handBack struct {
+	key    string
+	policy Policy
+	period Period
+	left   int64
+}
+
+// Sweep hands back to Redis what expired blocks left unused, and forgets tenants whose block
+// expired long ago, bounding memory to recent tenants. Run it about once a lease TTL.
+func (l *Leased) Sweep(ctx context.Context, now time.Time) error {
+	return l.release(ctx, now, false)
+}
+
+// Release hands back every block in hand, expired or not: for an instance that stops.
+func (l *Leased) Release(ctx context.Context, now time.Time) error {
+	return l.release(ctx, now, true)
+}
+
+func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
+	ns := now.UnixNano()
+	forget := ns - int64(time.Minute)
+	var back []handBack
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
 		for k, st := range s.keys {
-			if st.mu.TryLock() {
-				if st.expires < ns {
-					delete(s.keys, k)
-				}
-				st.mu.Unlock()
+			if !st.mu.TryLock() {
+				continue // in a lease call: in use
 			}
+			if st.left > 0 && (all || st.expires <= ns) {
+				back = append(back, handBack{key: k, policy: st.policy, period: st.period, left: st.left})
+				st.left = 0
+			}
+			if st.expires < forget && st.refusedUntil < ns {
+				delete(s.keys, k)
+			}
+			st.mu.Unlock()
 		}
 		s.mu.Unlock()
 	}
+	return l.handBack(ctx, now, back)
+}
+
+// handBack returns unused requests in pipelines of up to 256 calls.
+func (l *Leased) handBack(ctx context.Context, now time.Time, back []handBack) error {
+	const batch = 256
+	var firstErr error
+	for len(back) > 0 {
+		n := min(len(back), batch)
+		pipe := l.Redis.Client.Pipeline()
+		cmds := make([]*redis.Cmd, n)
+		for i, b := range back[:n] {
+			// The quota period of the block: the quota key must be the one it was counted in.
+			rateKey, quotaKey, args := l.Redis.scriptArgs(b.key, b.policy, b.period, now, 0, b.left, b.left)
+			cmds[i] = takeScript.EvalSha(ctx, pipe, []string{rateKey, quotaKey}, args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for i, cmd := range cmds {
+			err := cmd.Err()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				rateKey, quotaKey, args := l.Redis.scriptArgs(back[i].key, back[i].policy, back[i].period, now, 0, back[i].left, back[i].left)
+				err = takeScript.Run(ctx, l.Redis.Client, []string{rateKey, quotaKey}, args...).Err()
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		back = back[n:]
+	}
+	return firstErr
 }

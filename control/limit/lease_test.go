@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/internal/testenv"
 )
@@ -19,39 +21,264 @@ func TestBlockSize(t *testing.T) {
 	}
 }
 
-func TestLeased_OneRoundTripPerBlock(t *testing.T) {
-	ctx := context.Background()
-	r := &limit.Redis{Client: testenv.RedisClient(t), Prefix: testenv.KeyPrefix(t)}
-	l := limit.NewLeased(r, time.Second)
-	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000} // block of 10
-	period := limit.MonthOf(t0)
-	for i := 1; i <= 10; i++ {
-		d, err := l.Take(ctx, "acme", p, period, t0)
-		if err != nil || !d.Allowed || d.Remaining != int64(160-i) || d.QuotaUsed != int64(i) {
-			t.Fatalf("request %d: %+v, %v", i, d, err)
-		}
-		if redisView, _ := r.Peek(ctx, "acme", p, period, t0); redisView.Remaining != 150 || redisView.QuotaUsed != 10 {
-			t.Fatalf("request %d: Redis shows %d remaining, %d used; the block of 10 counts at once", i, redisView.Remaining, redisView.QuotaUsed)
-		}
-	}
-	if d, _ := l.Take(ctx, "acme", p, period, t0); d.Remaining != 149 {
-		t.Fatalf("11th request: %+v", d)
-	}
-	if redisView, _ := r.Peek(ctx, "acme", p, period, t0); redisView.Remaining != 140 {
-		t.Fatalf("the 11th request leased the next block: Redis shows %d remaining", redisView.Remaining)
+// scriptCalls counts the limiter scripts a client sends to Redis (EVALSHA and EVAL), each
+// command of a pipeline included.
+type scriptCalls struct{ n atomic.Int64 }
+
+func (c *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		return next(ctx, cmd)
 	}
 }
 
-func TestLeased_UnusedBlockExpires(t *testing.T) {
+func (c *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (c *scriptCalls) count(cmd redis.Cmder) {
+	if name := cmd.Name(); name == "evalsha" || name == "eval" {
+		c.n.Add(1)
+	}
+}
+
+// leasedStore is a leasing store whose script calls are counted, and the exact store over the
+// same keys (another client, not counted) to look at what Redis holds.
+func leasedStore(t *testing.T, ttl time.Duration) (*limit.Leased, *limit.Redis, *scriptCalls) {
+	client, prefix := testenv.RedisClient(t), testenv.KeyPrefix(t)
+	calls := new(scriptCalls)
+	client.AddHook(calls)
+	view := &limit.Redis{Client: testenv.RedisClient(t), Prefix: prefix}
+	return limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, ttl), view, calls
+}
+
+// redisView is what Redis holds for key: the requests the bucket still has and the quota used,
+// blocks in hand counted as spent.
+func redisView(t *testing.T, r *limit.Redis, key string, p limit.Policy, at time.Time) (remaining, used int64) {
+	t.Helper()
+	d, err := r.Peek(context.Background(), key, p, limit.MonthOf(at), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Remaining, d.QuotaUsed
+}
+
+// A tenant's blocks grow with its traffic: one request, then four, then the plan's largest
+// block; each lease is one script call, and the requests in a block count in Redis at once.
+func TestLeased_BlocksGrowWithDemand(t *testing.T) {
 	ctx := context.Background()
-	r := &limit.Redis{Client: testenv.RedisClient(t), Prefix: testenv.KeyPrefix(t)}
-	l := limit.NewLeased(r, time.Second)
-	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160}
+	l, r, calls := leasedStore(t, time.Minute)
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000} // blocks of at most 10
 	period := limit.MonthOf(t0)
-	_, _ = l.Take(ctx, "acme", p, period, t0)
-	d, _ := l.Take(ctx, "acme", p, period, t0.Add(2*time.Second))
-	if redisView, _ := r.Peek(ctx, "acme", p, period, t0.Add(2*time.Second)); redisView.Remaining != 140 || d.Remaining != 149 {
-		t.Fatalf("after the lease expired: Redis %d remaining (want 140: the 9 unused were dropped), decision %+v", redisView.Remaining, d)
+	// request i (1-based) → the script calls so far, and what Redis has counted
+	steps := map[int]struct{ calls, counted int64 }{
+		1: {1, 1}, 2: {2, 5}, 5: {2, 5}, 6: {3, 15}, 15: {3, 15}, 16: {4, 25}, 25: {4, 25}, 26: {5, 35},
+	}
+	for i := 1; i <= 26; i++ {
+		d, err := l.Take(ctx, "acme", p, period, t0)
+		if err != nil || !d.Allowed || d.Remaining != int64(160-i) || d.QuotaUsed != int64(i) {
+			t.Fatalf("request %d: %+v, %v (want remaining %d, quota used %d)", i, d, err, 160-i, i)
+		}
+		if want, ok := steps[i]; ok {
+			remaining, used := redisView(t, r, "acme", p, t0)
+			if got := calls.n.Load(); got != want.calls {
+				t.Fatalf("after request %d: %d script calls, want %d leases", i, got, want.calls)
+			}
+			if used != want.counted || remaining != 160-want.counted {
+				t.Fatalf("after request %d: Redis counts %d used, %d remaining; want %d leased", i, used, remaining, want.counted)
+			}
+		}
+	}
+}
+
+// What a block leaves unused when its lease ends goes back with the next lease: the bucket and
+// the quota count only the requests admitted.
+func TestLeased_UnusedRequestsGoBackWithTheNextLease(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
+	period := limit.MonthOf(t0)
+	for i := 0; i < 2; i++ { // a block of 1, then a block of 4 with 3 left
+		if d, err := l.Take(ctx, "acme", p, period, t0); err != nil || !d.Allowed {
+			t.Fatalf("request %d: %+v, %v", i, d, err)
+		}
+	}
+	if _, used := redisView(t, r, "acme", p, t0); used != 5 {
+		t.Fatalf("Redis counts %d, want the two blocks (5)", used)
+	}
+	later := t0.Add(2 * time.Second) // the block of 4 has expired with 3 unused
+	d, err := l.Take(ctx, "acme", p, period, later)
+	if err != nil || !d.Allowed || d.QuotaUsed != 3 {
+		t.Fatalf("third request: %+v, %v; want quota used 3", d, err)
+	}
+	// The third lease handed back 3 and took 2 (twice what the last lease used), one of them
+	// now spent: Redis counts 2 + 2.
+	if remaining, used := redisView(t, r, "acme", p, later); used != 4 || remaining != 156 {
+		t.Fatalf("Redis counts %d used, %d remaining; want 4 and 156", used, remaining)
+	}
+}
+
+// A tenant that goes quiet gets its unused requests back from Sweep once its lease has ended,
+// and an instance that stops hands back every block with Release: the quota counts exactly
+// what was admitted.
+func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
+	period := limit.MonthOf(t0)
+	take6 := func(key string, at time.Time) { // blocks of 1, 4 and 10: 15 counted, 6 admitted
+		for i := 0; i < 6; i++ {
+			if d, err := l.Take(ctx, key, p, period, at); err != nil || !d.Allowed {
+				t.Fatalf("%s request %d: %+v, %v", key, i, d, err)
+			}
+		}
+	}
+	take6("quiet", t0)
+	if err := l.Sweep(ctx, t0.Add(500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if remaining, used := redisView(t, r, "quiet", p, t0); used != 15 || remaining != 145 {
+		t.Fatalf("a sweep before the lease ended changed Redis: %d used, %d remaining", used, remaining)
+	}
+	take6("stopping", t0.Add(time.Second)) // its lease runs until t0+2s
+	late := t0.Add(1500 * time.Millisecond)
+	if err := l.Sweep(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if remaining, used := redisView(t, r, "quiet", p, late); used != 6 || remaining != 154 {
+		t.Fatalf("quiet after the sweep: Redis counts %d used, %d remaining; want the 6 admitted, 154", used, remaining)
+	}
+	if _, used := redisView(t, r, "stopping", p, late); used != 15 {
+		t.Fatalf("stopping after the sweep: Redis counts %d, want 15 (its lease was still running)", used)
+	}
+	if err := l.Release(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if _, used := redisView(t, r, "stopping", p, late); used != 6 {
+		t.Fatalf("stopping after Release: Redis counts %d, want the 6 admitted", used)
+	}
+	// Handing back is done once: another sweep changes nothing.
+	if err := l.Sweep(ctx, late.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, used := redisView(t, r, "quiet", p, late); used != 6 {
+		t.Fatalf("a second sweep handed back again: Redis counts %d", used)
+	}
+}
+
+// A refusal is answered from memory until the bucket can admit again, with the right
+// Retry-After; the first request after that asks Redis again.
+func TestLeased_RefusalIsRememberedUntilRetry(t *testing.T) {
+	ctx := context.Background()
+	l, _, calls := leasedStore(t, time.Minute)
+	p := limit.Policy{Name: "p", Interval: 100 * time.Millisecond, Burst: 2}
+	period := limit.MonthOf(t0)
+	for i := 0; i < 2; i++ {
+		if d, _ := l.Take(ctx, "busy", p, period, t0); !d.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	before := calls.n.Load()
+	for i, at := range []time.Duration{0, 40 * time.Millisecond, 99 * time.Millisecond} {
+		d, err := l.Take(ctx, "busy", p, period, t0.Add(at))
+		if err != nil || d.Allowed || d.Reason != limit.ReasonRate || d.RetryAfter != 100*time.Millisecond-at || d.Remaining != 0 {
+			t.Fatalf("refusal %d at +%v: %+v, %v; want retry after %v", i, at, d, err, 100*time.Millisecond-at)
+		}
+	}
+	if n := calls.n.Load() - before; n != 1 {
+		t.Fatalf("three refusals made %d script calls, want 1", n)
+	}
+	if d, _ := l.Take(ctx, "busy", p, period, t0.Add(100*time.Millisecond)); !d.Allowed {
+		t.Fatalf("refused once the bucket had room: %+v", d)
+	}
+	if n := calls.n.Load() - before; n != 2 {
+		t.Fatalf("the request after the retry time made %d script calls in all, want 2", n)
+	}
+}
+
+// A quota refusal is rechecked after a second: another instance handing back its unused
+// requests makes room.
+func TestLeased_QuotaRefusalRecheckedAfterHandBack(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.RedisClient(t), testenv.KeyPrefix(t)
+	one := limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, time.Second)
+	two := limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 1000, Quota: 10}
+	period := limit.MonthOf(t0)
+	// one takes blocks of 1, 4 and then 5 (the quota caps it): 10 counted, 6 admitted.
+	for i := 0; i < 6; i++ {
+		if d, _ := one.Take(ctx, "shared", p, period, t0); !d.Allowed {
+			t.Fatalf("request %d through one refused", i)
+		}
+	}
+	d, _ := two.Take(ctx, "shared", p, period, t0)
+	if d.Allowed || d.Reason != limit.ReasonQuota {
+		t.Fatalf("two with the quota leased away: %+v, want a quota refusal", d)
+	}
+	if err := one.Release(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := two.Take(ctx, "shared", p, period, t0.Add(500*time.Millisecond)); d.Allowed {
+		t.Fatalf("two within a second of its refusal: %+v, want the remembered refusal", d)
+	}
+	if d, _ := two.Take(ctx, "shared", p, period, t0.Add(time.Second)); !d.Allowed || d.QuotaUsed != 7 {
+		t.Fatalf("two a second later: %+v, want admitted with 7 used", d)
+	}
+}
+
+// A plan change within the quota period hands the old block's requests back to the quota.
+func TestLeased_PlanChangeHandsBackQuota(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Minute)
+	free := limit.Policy{Name: "free", Interval: time.Hour, Burst: 160, Quota: 1000}
+	pro := limit.Policy{Name: "pro", Interval: time.Minute, Burst: 1600, Quota: 1000}
+	period := limit.MonthOf(t0)
+	for i := 0; i < 2; i++ { // blocks of 1 and 4: 5 counted, 2 admitted
+		if d, _ := l.Take(ctx, "upgrader", free, period, t0); !d.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	d, err := l.Take(ctx, "upgrader", pro, period, t0)
+	if err != nil || !d.Allowed || d.QuotaUsed != 3 {
+		t.Fatalf("first request on pro: %+v, %v; want quota used 3", d, err)
+	}
+	if _, used := redisView(t, r, "upgrader", pro, t0); used != 3 {
+		t.Fatalf("Redis counts %d, want 3: the free block's 3 unused went back", used)
+	}
+}
+
+// When Redis fails mid-lease, whether the hand-back happened is unknown: the leftovers are
+// dropped, never handed back twice.
+func TestLeased_FailedLeaseDropsLeftovers(t *testing.T) {
+	ctx := context.Background()
+	prefix := testenv.KeyPrefix(t)
+	good := &limit.Redis{Client: testenv.RedisClient(t), Prefix: prefix}
+	l := limit.NewLeased(good, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
+	period := limit.MonthOf(t0)
+	for i := 0; i < 2; i++ { // 5 counted, 3 in hand
+		if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	dead := deadRedis(t)
+	l.Redis = &limit.Redis{Client: dead, Prefix: prefix}
+	if _, err := l.Take(ctx, "acme", p, period, t0.Add(2*time.Second)); err == nil {
+		t.Fatal("a lease against a dead Redis succeeded")
+	}
+	l.Redis = good
+	if err := l.Release(ctx, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, used := redisView(t, good, "acme", p, t0); used != 5 {
+		t.Fatalf("Redis counts %d, want 5: leftovers of a failed lease are not handed back", used)
 	}
 }
 

@@ -9,26 +9,39 @@ import (
 )
 
 // takeScript is GCRA plus a quota counter, atomic in Redis, for up to `want` requests at once:
-// one for an exact decision, a block for a lease, none to peek. Both keys carry the tenant as
-// a hash tag, so they live in one Cluster slot. Times are microseconds from the caller's clock
+// one for an exact decision, a block for a lease, none to peek. A lease also hands back what
+// its previous block left unused, first: `back` requests to the bucket (the TAT moves back,
+// never before now) and `back_quota` to the quota count. Both keys carry the tenant as a hash
+// tag, so they live in one Cluster slot. Times are microseconds from the caller's clock
 // (replicas keep their clocks in sync with NTP; a skew of d lets through about d/interval
 // extra requests): Lua computes in doubles, exact for integers up to 2^53, which microseconds
 // since the epoch stay well under and nanoseconds do not. TATs travel back as strings, since
 // Redis would truncate a returned fraction.
 //
 // KEYS: rate key, quota key. ARGV: now, interval, burst, quota (0: none), quota key TTL in
-// seconds, want. Returns {granted, reason, tat, retry_after, used}; a rejection grants 0 and
-// changes nothing.
+// seconds, want, back, back_quota. Returns {granted, reason, tat, retry_after, used}; a
+// rejection grants 0 and changes nothing but the hand-back.
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local quota = tonumber(ARGV[4])
 local want = tonumber(ARGV[6])
+local back = tonumber(ARGV[7])
+local back_quota = tonumber(ARGV[8])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
+if back > 0 and tat > now then
+	tat = math.max(tat - back * interval, now)
+	redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+end
 local used = 0
-if quota > 0 then used = tonumber(redis.call('GET', KEYS[2]) or '0') end
+if quota > 0 then
+	used = tonumber(redis.call('GET', KEYS[2]) or '0')
+	if back_quota > 0 and used > 0 then
+		used = redis.call('DECRBY', KEYS[2], math.min(back_quota, used))
+	end
+end
 if want == 0 then
 	return {0, 0, string.format('%.0f', tat), 0, used}
 end
@@ -107,7 +120,7 @@ func (r *Redis) run(ctx context.Context, key string, p Policy, period Period, no
 	if take {
 		want = 1
 	}
-	granted, v, used, p, err := r.take(ctx, key, p, period, now, want)
+	granted, v, used, p, err := r.take(ctx, key, p, period, now, want, 0, 0)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -115,19 +128,25 @@ func (r *Redis) run(ctx context.Context, key string, p Policy, period Period, no
 	return decision(p, period, now.UnixNano(), v.tat, v, used), nil
 }
 
-// take runs the script for want requests; it returns the policy with its interval as the
-// script saw it.
-func (r *Redis) take(ctx context.Context, key string, p Policy, period Period, now time.Time, want int64) (int64, verdict, int64, Policy, error) {
-	rateKey, quotaKey := r.Keys(key, p, period)
-	nowUS, intervalUS, p := micro(p, now)
-	ttl := int64(period.End.Sub(now)/time.Second) + 86400
-	res, err := takeScript.Run(ctx, r.Client, []string{rateKey, quotaKey},
-		nowUS, intervalUS, p.Burst, p.Quota, ttl, want).Slice()
+// take runs the script for want requests, handing back first what a previous lease left
+// unused; it returns the policy with its interval as the script saw it.
+func (r *Redis) take(ctx context.Context, key string, p Policy, period Period, now time.Time, want, back, backQuota int64) (int64, verdict, int64, Policy, error) {
+	rateKey, quotaKey, args := r.scriptArgs(key, p, period, now, want, back, backQuota)
+	res, err := takeScript.Run(ctx, r.Client, []string{rateKey, quotaKey}, args...).Slice()
+	_, _, p = micro(p, now)
 	if err != nil {
 		return 0, verdict{}, 0, p, err
 	}
 	granted, v, used, err := reply(res)
 	return granted, v, used, p, err
+}
+
+// scriptArgs are the keys and arguments of one takeScript call.
+func (r *Redis) scriptArgs(key string, p Policy, period Period, now time.Time, want, back, backQuota int64) (rateKey, quotaKey string, args []any) {
+	rateKey, quotaKey = r.Keys(key, p, period)
+	nowUS, intervalUS, p := micro(p, now)
+	ttl := int64(period.End.Sub(now)/time.Second) + 86400
+	return rateKey, quotaKey, []any{nowUS, intervalUS, p.Burst, p.Quota, ttl, want, back, backQuota}
 }
 
 type replyError string
