@@ -44,6 +44,7 @@ type options struct {
 	serial   time.Duration
 	profile  string
 	pipeline string
+	control  bool
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
 	flag.DurationVar(&o.serial, "serial", 3*time.Second, "length of a concurrency-1 round")
 	flag.StringVar(&o.pipeline, "pipeline", "saas_tenant,saas_auth,saas_rate_limit", "the directives of the full configuration, to see what each costs")
+	flag.BoolVar(&o.control, "control", true, "also drive a control gateway: bare plus the nine headers the contract adds, set by Caddy's own header directives, to tell the headers' cost from the modules'")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of both gateways, taken during their second round, to this file with .bare and .full appended")
 	flag.Parse()
 	log.SetFlags(0)
@@ -128,13 +130,14 @@ func run(o options) error {
 		}
 	}
 
-	barePort, fullPort := freePort(), freePort()
-	admin, bareAdmin := "admin off", "admin off"
+	barePort, fullPort, controlPort := freePort(), freePort(), freePort()
+	admin, bareAdmin, controlAdmin := "admin off", "admin off", "admin off"
 	adminPorts := map[string]int{}
 	if o.profile != "" {
-		adminPorts["bare"], adminPorts["full"] = freePort(), freePort()
+		adminPorts["bare"], adminPorts["full"], adminPorts["headers"] = freePort(), freePort(), freePort()
 		bareAdmin = fmt.Sprintf("admin 127.0.0.1:%d", adminPorts["bare"])
 		admin = fmt.Sprintf("admin 127.0.0.1:%d", adminPorts["full"])
+		controlAdmin = fmt.Sprintf("admin 127.0.0.1:%d", adminPorts["headers"])
 	}
 	bare, err := startGateway(o.bin, filepath.Join(dir, "bare"), fmt.Sprintf(`{
 	%s
@@ -177,7 +180,39 @@ http://*.localhost:%d {
 
 	bareTarget := target{name: "bare", port: barePort, pid: bare.pid()}
 	fullTarget := target{name: "full", port: fullPort, pid: full.pid()}
-	for _, t := range []target{bareTarget, fullTarget} {
+	targets := []target{bareTarget, fullTarget}
+	if o.control {
+		// The control: bare plus the contract's nine headers with values of the same length,
+		// four to the upstream (header_up, inside reverse_proxy) and five to the client (one
+		// header handler), and none of the modules' work.
+		control, err := startGateway(o.bin, filepath.Join(dir, "headers"), fmt.Sprintf(`{
+	%s
+	persist_config off
+	auto_https off
+}
+http://*.localhost:%d {
+	header {
+		RateLimit-Policy `+"`"+`"bench";q=1000000;w=1`+"`"+`
+		RateLimit `+"`"+`"bench";r=999999;t=1`+"`"+`
+		X-RateLimit-Limit 1000000
+		X-RateLimit-Remaining 999999
+		X-RateLimit-Reset 1
+	}
+	reverse_proxy %s {
+		header_up X-Tenant-Id bench-123
+		header_up X-Tenant-Plan bench
+		header_up X-User-Id usr_bench123
+		header_up X-User-Role user
+	}
+}
+`, controlAdmin, controlPort, upstream.Addr))
+		if err != nil {
+			return err
+		}
+		defer control.stop()
+		targets = append(targets, target{name: "headers", port: controlPort, pid: control.pid()})
+	}
+	for _, t := range targets {
 		if err := waitUp(t); err != nil {
 			return err
 		}
@@ -194,15 +229,15 @@ http://*.localhost:%d {
 	fmt.Printf("load: %d rounds × %v per configuration, %d connections, tokens of %d tenants, GOMAXPROCS %d\n",
 		o.rounds, o.duration, o.conns, o.active, runtime.GOMAXPROCS(0))
 	results := map[string][]result{}
-	for _, t := range []target{bareTarget, fullTarget} {
+	for _, t := range targets {
 		drive(t, o.conns, o.duration/2, tokens[:o.active]) // warm-up round, not counted
 	}
 	for r := 0; r < o.rounds; r++ {
-		// Swap which goes first every round: the second of a pair runs on a machine the first
-		// has just warmed (and left garbage on), a bias of several percent.
-		order := []target{bareTarget, fullTarget}
+		// Change which goes first every round: the second of a pair runs on a machine the
+		// first has just warmed (and left garbage on), a bias of several percent.
+		order := slices.Clone(targets)
 		if r%2 == 1 {
-			order[0], order[1] = order[1], order[0]
+			slices.Reverse(order)
 		}
 		for _, t := range order {
 			var profiled chan error
@@ -217,7 +252,7 @@ http://*.localhost:%d {
 				}
 			}
 			results[t.name] = append(results[t.name], res)
-			fmt.Printf("  round %d %-4s %8.0f req/s  p50 %6.0fµs  p99 %6.0fµs  cpu %.3fs/1k  errors %d\n",
+			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %6.0fµs  p99 %6.0fµs  cpu %.3fs/1k  errors %d\n",
 				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.errors)
 		}
 	}
@@ -338,19 +373,21 @@ func percentile(d []time.Duration, p int) time.Duration {
 func report(o options, results map[string][]result, serial map[string]result, rssWarm, rssLoad float64) {
 	fmt.Println()
 	fmt.Println("configuration   req/s (median)   p50       p99       CPU s/1k req")
-	for _, name := range []string{"bare", "full"} {
+	for _, name := range []string{"bare", "headers", "full"} {
 		rs := results[name]
+		if len(rs) == 0 {
+			continue
+		}
 		fmt.Printf("%-15s %9.0f        %6.0fµs  %6.0fµs  %.3f\n", name, median(rs, func(r result) float64 { return r.rps }),
 			median(rs, func(r result) float64 { return us(r.p50) }), median(rs, func(r result) float64 { return us(r.p99) }),
 			median(rs, func(r result) float64 { return r.cpuPer1k }))
 	}
-	var ratios []float64
-	for i := range results["bare"] {
-		ratios = append(ratios, results["full"][i].rps/results["bare"][i].rps)
+	fmt.Println()
+	printRatio(results, "full", "bare", "   target >= 0.90")
+	if len(results["headers"]) > 0 {
+		printRatio(results, "headers", "bare", "   (the contract's headers alone)")
+		printRatio(results, "full", "headers", "   (the modules' own work)")
 	}
-	slices.Sort(ratios)
-	fmt.Printf("\nfull/bare throughput: median %.3f (rounds: min %.3f, max %.3f)   target >= 0.90\n",
-		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 	added := serial["full"].p50 - serial["bare"].p50
 	fmt.Printf("p50 at concurrency 1: bare %.0fµs, full %.0fµs, added %.0fµs   target <= 100µs\n",
 		us(serial["bare"].p50), us(serial["full"].p50), us(added))
@@ -364,6 +401,18 @@ func report(o options, results map[string][]result, serial map[string]result, rs
 	if errs > 0 {
 		fmt.Printf("WARNING: %d requests failed or were refused during the load\n", errs)
 	}
+}
+
+// printRatio prints the throughput of a over b: the median of the rounds' ratios, and their
+// spread.
+func printRatio(results map[string][]result, a, b, note string) {
+	var ratios []float64
+	for i := range results[b] {
+		ratios = append(ratios, results[a][i].rps/results[b][i].rps)
+	}
+	slices.Sort(ratios)
+	fmt.Printf("%-21s median %.3f (rounds: min %.3f, max %.3f)%s\n", a+"/"+b+" throughput:",
+		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], note)
 }
 
 func median(rs []result, f func(result) float64) float64 {

@@ -14,7 +14,7 @@ import (
 // Redis at once, for rate and quota), then admits them from memory. What a block leaves
 // unused when its lease ends is handed back to Redis, with the next lease or by Sweep.
 //
-// Blocks follow demand: the first is one request; a block used up within its lease makes the
+// Blocks follow demand: the first is 16 requests; a block used up within its lease makes the
 // next four times larger, a lease that ends with requests left makes the next twice what was
 // used, never more than BlockSize(p). A refusal is remembered until the bucket can admit again
 // (at most a second for the quota), so a tenant over its limit costs no round trips either.
@@ -70,6 +70,11 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 // BlockSize is the most requests one lease takes for p: a sixteenth of the burst, at most
 // 1024, at least 1.
 func BlockSize(p Policy) int64 { return min(max(p.Burst/16, 1), 1024) }
+
+// firstBlock is the size of a tenant's first lease on an instance (at most BlockSize): big
+// enough that a busy tenant reaches full blocks in three leases, small enough to be handed back
+// quickly.
+const firstBlock = 16
 
 // quotaRecheck bounds how long a quota refusal is answered locally: another instance handing
 // back its unused requests can make room before the period ends.
@@ -141,7 +146,7 @@ func (st *leaseState) nextBlock(p Policy) int64 {
 	var n int64
 	switch {
 	case st.granted == 0: // the first lease, or the last one was refused or failed
-		n = 1
+		n = firstBlock
 	case st.left == 0: // used up within the lease
 		n = 4 * st.granted
 	default: // the lease ended first

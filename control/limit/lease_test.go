@@ -70,28 +70,30 @@ func redisView(t *testing.T, r *limit.Redis, key string, p limit.Policy, at time
 	return d.Remaining, d.QuotaUsed
 }
 
-// A tenant's blocks grow with its traffic: one request, then four, then the plan's largest
-// block; each lease is one script call, and the requests in a block count in Redis at once.
+// A tenant's blocks grow with its traffic: 16 requests, then four times more each time one is
+// used up, up to the plan's largest block; each lease is one script call, and the requests in a
+// block count in Redis at once.
 func TestLeased_BlocksGrowWithDemand(t *testing.T) {
 	ctx := context.Background()
 	l, r, calls := leasedStore(t, time.Minute)
-	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000} // blocks of at most 10
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 16000, Quota: 100000} // blocks of at most 1000
 	period := limit.MonthOf(t0)
 	// request i (1-based) → the script calls so far, and what Redis has counted
 	steps := map[int]struct{ calls, counted int64 }{
-		1: {1, 1}, 2: {2, 5}, 5: {2, 5}, 6: {3, 15}, 15: {3, 15}, 16: {4, 25}, 25: {4, 25}, 26: {5, 35},
+		1: {1, 16}, 16: {1, 16}, 17: {2, 80}, 80: {2, 80}, 81: {3, 336}, 336: {3, 336},
+		337: {4, 1336}, 1336: {4, 1336}, 1337: {5, 2336},
 	}
-	for i := 1; i <= 26; i++ {
+	for i := 1; i <= 1337; i++ {
 		d, err := l.Take(ctx, "acme", p, period, t0)
-		if err != nil || !d.Allowed || d.Remaining != int64(160-i) || d.QuotaUsed != int64(i) {
-			t.Fatalf("request %d: %+v, %v (want remaining %d, quota used %d)", i, d, err, 160-i, i)
+		if err != nil || !d.Allowed || d.Remaining != int64(16000-i) || d.QuotaUsed != int64(i) {
+			t.Fatalf("request %d: %+v, %v (want remaining %d, quota used %d)", i, d, err, 16000-i, i)
 		}
 		if want, ok := steps[i]; ok {
 			remaining, used := redisView(t, r, "acme", p, t0)
 			if got := calls.n.Load(); got != want.calls {
 				t.Fatalf("after request %d: %d script calls, want %d leases", i, got, want.calls)
 			}
-			if used != want.counted || remaining != 160-want.counted {
+			if used != want.counted || remaining != 16000-want.counted {
 				t.Fatalf("after request %d: Redis counts %d used, %d remaining; want %d leased", i, used, remaining, want.counted)
 			}
 		}
@@ -105,23 +107,23 @@ func TestLeased_UnusedRequestsGoBackWithTheNextLease(t *testing.T) {
 	l, r, _ := leasedStore(t, time.Second)
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
 	period := limit.MonthOf(t0)
-	for i := 0; i < 2; i++ { // a block of 1, then a block of 4 with 3 left
+	for i := 0; i < 2; i++ { // a block of 10 (the plan's largest), 8 left
 		if d, err := l.Take(ctx, "acme", p, period, t0); err != nil || !d.Allowed {
 			t.Fatalf("request %d: %+v, %v", i, d, err)
 		}
 	}
-	if _, used := redisView(t, r, "acme", p, t0); used != 5 {
-		t.Fatalf("Redis counts %d, want the two blocks (5)", used)
+	if _, used := redisView(t, r, "acme", p, t0); used != 10 {
+		t.Fatalf("Redis counts %d, want the block (10)", used)
 	}
-	later := t0.Add(2 * time.Second) // the block of 4 has expired with 3 unused
+	later := t0.Add(2 * time.Second) // the block has expired with 8 unused
 	d, err := l.Take(ctx, "acme", p, period, later)
 	if err != nil || !d.Allowed || d.QuotaUsed != 3 {
 		t.Fatalf("third request: %+v, %v; want quota used 3", d, err)
 	}
-	// The third lease handed back 3 and took 2 (twice what the last lease used), one of them
-	// now spent: Redis counts 2 + 2.
-	if remaining, used := redisView(t, r, "acme", p, later); used != 4 || remaining != 156 {
-		t.Fatalf("Redis counts %d used, %d remaining; want 4 and 156", used, remaining)
+	// The third lease handed back 8 and took 4 (twice what the last lease used), one of them
+	// now spent: Redis counts 2 + 4.
+	if remaining, used := redisView(t, r, "acme", p, later); used != 6 || remaining != 154 {
+		t.Fatalf("Redis counts %d used, %d remaining; want 6 and 154", used, remaining)
 	}
 }
 
@@ -133,7 +135,7 @@ func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
 	l, r, _ := leasedStore(t, time.Second)
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
 	period := limit.MonthOf(t0)
-	take6 := func(key string, at time.Time) { // blocks of 1, 4 and 10: 15 counted, 6 admitted
+	take6 := func(key string, at time.Time) { // a block of 10: 10 counted, 6 admitted
 		for i := 0; i < 6; i++ {
 			if d, err := l.Take(ctx, key, p, period, at); err != nil || !d.Allowed {
 				t.Fatalf("%s request %d: %+v, %v", key, i, d, err)
@@ -144,7 +146,7 @@ func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
 	if err := l.Sweep(ctx, t0.Add(500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if remaining, used := redisView(t, r, "quiet", p, t0); used != 15 || remaining != 145 {
+	if remaining, used := redisView(t, r, "quiet", p, t0); used != 10 || remaining != 150 {
 		t.Fatalf("a sweep before the lease ended changed Redis: %d used, %d remaining", used, remaining)
 	}
 	take6("stopping", t0.Add(time.Second)) // its lease runs until t0+2s
@@ -155,8 +157,8 @@ func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
 	if remaining, used := redisView(t, r, "quiet", p, late); used != 6 || remaining != 154 {
 		t.Fatalf("quiet after the sweep: Redis counts %d used, %d remaining; want the 6 admitted, 154", used, remaining)
 	}
-	if _, used := redisView(t, r, "stopping", p, late); used != 15 {
-		t.Fatalf("stopping after the sweep: Redis counts %d, want 15 (its lease was still running)", used)
+	if _, used := redisView(t, r, "stopping", p, late); used != 10 {
+		t.Fatalf("stopping after the sweep: Redis counts %d, want 10 (its lease was still running)", used)
 	}
 	if err := l.Release(ctx, late); err != nil {
 		t.Fatal(err)
@@ -212,7 +214,7 @@ func TestLeased_QuotaRefusalRecheckedAfterHandBack(t *testing.T) {
 	two := limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, time.Second)
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 1000, Quota: 10}
 	period := limit.MonthOf(t0)
-	// one takes blocks of 1, 4 and then 5 (the quota caps it): 10 counted, 6 admitted.
+	// one leases 16, which the quota caps at 10: 10 counted, 6 admitted.
 	for i := 0; i < 6; i++ {
 		if d, _ := one.Take(ctx, "shared", p, period, t0); !d.Allowed {
 			t.Fatalf("request %d through one refused", i)
@@ -240,7 +242,7 @@ func TestLeased_PlanChangeHandsBackQuota(t *testing.T) {
 	free := limit.Policy{Name: "free", Interval: time.Hour, Burst: 160, Quota: 1000}
 	pro := limit.Policy{Name: "pro", Interval: time.Minute, Burst: 1600, Quota: 1000}
 	period := limit.MonthOf(t0)
-	for i := 0; i < 2; i++ { // blocks of 1 and 4: 5 counted, 2 admitted
+	for i := 0; i < 2; i++ { // a block of 10: 10 counted, 2 admitted
 		if d, _ := l.Take(ctx, "upgrader", free, period, t0); !d.Allowed {
 			t.Fatalf("request %d refused", i)
 		}
@@ -249,8 +251,8 @@ func TestLeased_PlanChangeHandsBackQuota(t *testing.T) {
 	if err != nil || !d.Allowed || d.QuotaUsed != 3 {
 		t.Fatalf("first request on pro: %+v, %v; want quota used 3", d, err)
 	}
-	if _, used := redisView(t, r, "upgrader", pro, t0); used != 3 {
-		t.Fatalf("Redis counts %d, want 3: the free block's 3 unused went back", used)
+	if _, used := redisView(t, r, "upgrader", pro, t0); used != 2+16 {
+		t.Fatalf("Redis counts %d, want 18: the 2 admitted on free (its 8 unused went back) and pro's first block of 16", used)
 	}
 }
 
@@ -263,7 +265,7 @@ func TestLeased_FailedLeaseDropsLeftovers(t *testing.T) {
 	l := limit.NewLeased(good, time.Second)
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
 	period := limit.MonthOf(t0)
-	for i := 0; i < 2; i++ { // 5 counted, 3 in hand
+	for i := 0; i < 2; i++ { // 10 counted, 8 in hand
 		if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
 			t.Fatalf("request %d refused", i)
 		}
@@ -277,8 +279,8 @@ func TestLeased_FailedLeaseDropsLeftovers(t *testing.T) {
 	if err := l.Release(ctx, t0.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if _, used := redisView(t, good, "acme", p, t0); used != 5 {
-		t.Fatalf("Redis counts %d, want 5: leftovers of a failed lease are not handed back", used)
+	if _, used := redisView(t, good, "acme", p, t0); used != 10 {
+		t.Fatalf("Redis counts %d, want 10: leftovers of a failed lease are not handed back", used)
 	}
 }
 
