@@ -107,9 +107,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	hdr[headerUserID] = caller.UserIDList
 	hdr[headerUserRole] = roleHeader[p.Role]
 	caddyhttp.SetVar(r.Context(), varPrincipal, caller)
-	if repl := replacer(r); repl != nil {
-		repl.Set("http.auth.user.id", caller.BoxedUserID)
-		repl.Set("http.saas.user.role", caller.BoxedRole)
+	if snap == nil {
+		attachRequest(r) // no saas_tenant before this handler did it
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -479,9 +479,18 @@ func TestGateway_PlaceholdersCarryTenantUserAndRemaining(t *testing.T) {
 	saas_auth
 	saas_rate_limit
 	respond "{http.saas.tenant.id}|{http.saas.tenant.plan}|{http.saas.tenant.status}|{http.auth.user.id}|{http.saas.user.role}|{http.saas.ratelimit.remaining}"
+}`}, {"authonly", `route {
+	saas_auth
+	respond "{http.auth.user.id}|{http.saas.user.role}|{http.saas.tenant.id}|{http.saas.ratelimit.remaining}"
 }`}},
 	})
 	acme := g.newTenant(t, "acme")
+
+	// saas_auth alone provides its placeholders; the others stay unknown (respond leaves them).
+	want := acme.UserID + "|user|{http.saas.tenant.id}|{http.saas.ratelimit.remaining}"
+	if r := g.get(t, "authonly", "acme", acme.UserAccess); wantStatus(t, r, http.StatusOK) && string(r.Raw) != want {
+		t.Errorf("saas_auth alone answered %q, want %q", r.Raw, want)
+	}
 
 	for i, tc := range []struct {
 		token, want string

@@ -79,10 +79,10 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		hdr["X-Ratelimit-Remaining"] = intList(out.Remaining)
 		hdr["X-Ratelimit-Reset"] = intList(reset)
 	}
-	if repl := replacer(r); repl != nil {
-		repl.Set("http.saas.ratelimit.remaining", boxedInt(out.Remaining))
+	if vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); vars != nil {
+		vars[varRemaining] = boxedInt(out.Remaining)
+		vars[varLimiter] = boxedResults[out.Result()]
 	}
-	caddyhttp.SetVar(r.Context(), varLimiter, boxedResults[out.Result()])
 	if out.Allowed {
 		return next.ServeHTTP(w, r)
 	}

@@ -137,12 +137,7 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	hdr[headerTenantPlan] = snap.HeaderPlan
 
 	caddyhttp.SetVar(r.Context(), varTenant, snap)
-	if repl := replacer(r); repl != nil {
-		repl.Set("http.saas.tenant.id", snap.BoxedID)
-		repl.Set("http.saas.tenant.plan", snap.BoxedPlan)
-		repl.Set("http.saas.tenant.status", snap.BoxedStatus)
-	}
-	addLogVars(r)
+	attachRequest(r)
 	return next.ServeHTTP(w, r)
 }
 
