@@ -33,10 +33,7 @@ func (s *Service) PolicyOf(planID string) limit.Policy {
 // QuotaPeriod is the quota window of a tenant at now: months anchored at its subscription's
 // period start, or calendar months (UTC) without a subscription.
 func (s *Service) QuotaPeriod(t *tenant.Snapshot, now time.Time) limit.Period {
-	if t.PeriodAnchor.IsZero() {
-		return limit.MonthOf(now)
-	}
-	return limit.MonthFrom(t.PeriodAnchor, now)
+	return t.Quota.Get(t.PeriodAnchor, now)
 }
 
 // Admit decides one request of tenant t and raises usage alerts.

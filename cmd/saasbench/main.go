@@ -257,7 +257,7 @@ http://*.localhost:%d {
 		}
 	}
 	serial := map[string]result{}
-	for _, t := range []target{bareTarget, fullTarget, bareTarget, fullTarget} {
+	for _, t := range append(slices.Clone(targets), targets...) {
 		res := drive(t, 1, o.serial/2, tokens[:o.active])
 		if prev, ok := serial[t.name]; ok {
 			res.latencies = append(res.latencies, prev.latencies...)
@@ -391,6 +391,10 @@ func report(o options, results map[string][]result, serial map[string]result, rs
 	added := serial["full"].p50 - serial["bare"].p50
 	fmt.Printf("p50 at concurrency 1: bare %.0fµs, full %.0fµs, added %.0fµs   target <= 100µs\n",
 		us(serial["bare"].p50), us(serial["full"].p50), us(added))
+	if h, ok := serial["headers"]; ok {
+		fmt.Printf("p50 at concurrency 1: headers %.0fµs, added %.0fµs   (the contract's headers alone)\n",
+			us(h.p50), us(h.p50-serial["bare"].p50))
+	}
 	fmt.Printf("full gateway RSS: %.0f MB after caching %d tenants, %.0f MB after the load   target <= 150 MB\n", rssWarm, o.tenants, rssLoad)
 	var errs int64
 	for _, rs := range results {

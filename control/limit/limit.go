@@ -6,6 +6,7 @@ package limit
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +43,27 @@ func MonthFrom(anchor, t time.Time) Period {
 		start = addMonths(anchor, k)
 	}
 	return Period{Start: start, End: addMonths(anchor, k+1)}
+}
+
+// PeriodCache remembers the quota period it last computed, so that the request path does the
+// calendar arithmetic once a period instead of once a request. Safe for concurrent use; the
+// zero value is ready.
+type PeriodCache struct{ last atomic.Pointer[Period] }
+
+// Get is the quota period containing now: the calendar month (MonthOf) when anchor is zero,
+// else the month from anchor (MonthFrom). One cache serves one anchor.
+func (c *PeriodCache) Get(anchor, now time.Time) Period {
+	if p := c.last.Load(); p != nil && !now.Before(p.Start) && now.Before(p.End) {
+		return *p
+	}
+	var p Period
+	if anchor.IsZero() {
+		p = MonthOf(now)
+	} else {
+		p = MonthFrom(anchor, now)
+	}
+	c.last.Store(&p)
+	return p
 }
 
 func addMonths(anchor time.Time, k int) time.Time {

@@ -31,3 +31,33 @@ func TestMonthFrom(t *testing.T) {
 		}
 	}
 }
+
+// A PeriodCache answers what MonthOf and MonthFrom would, however time moves: forward over a
+// period's end, exactly onto it, or back (a clock stepped back).
+func TestPeriodCache_FollowsTime(t *testing.T) {
+	anchor := time.Date(2026, 1, 31, 8, 0, 0, 0, time.UTC)
+	for _, anchored := range []bool{false, true} {
+		var c PeriodCache
+		a := time.Time{}
+		if anchored {
+			a = anchor
+		}
+		for _, at := range []time.Time{
+			time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC),
+			time.Date(2026, 2, 20, 0, 0, 0, 0, time.UTC),
+			time.Date(2026, 2, 28, 8, 0, 0, 0, time.UTC), // the anchored period's end
+			time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),  // the calendar month's end
+			time.Date(2026, 3, 31, 7, 59, 0, 0, time.UTC),
+			time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), // back
+			time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC),
+		} {
+			want := MonthOf(at)
+			if anchored {
+				want = MonthFrom(anchor, at)
+			}
+			if got := c.Get(a, at); got != want {
+				t.Errorf("anchored %v, at %s: %s..%s, want %s..%s", anchored, at, got.Start, got.End, want.Start, want.End)
+			}
+		}
+	}
+}

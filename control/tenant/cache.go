@@ -5,9 +5,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/saasgate/saasgate/control/limit"
 )
 
-// Snapshot is what the gateway needs of a tenant, immutable once built. The other fields
+// Snapshot is what the gateway needs of a tenant, immutable once built (but for the Quota
+// cache). The other fields
 // hold the same values in the shapes the request path sets them in (placeholder values,
 // header values), made once here so that a request allocates none of them.
 type Snapshot struct {
@@ -27,6 +30,9 @@ type Snapshot struct {
 
 	BoxedID, BoxedPlan, BoxedStatus any
 	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
+
+	// Quota caches the quota period (from PeriodAnchor) for the request path.
+	Quota limit.PeriodCache
 
 	values [2]string // backing array of HeaderID and HeaderPlan: one object, not two
 }
