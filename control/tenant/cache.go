@@ -139,7 +139,11 @@ func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
 	now := c.now().UnixNano()
 	c.mu.RLock()
 	e := c.known[id]
-	expiry, absent := c.absent[id]
+	var expiry int64
+	var absent bool
+	if e == nil {
+		expiry, absent = c.absent[id]
+	}
 	c.mu.RUnlock()
 	if e != nil {
 		if now-e.loadedAt > int64(c.cfg.MaxAge) && e.refreshing.CompareAndSwap(false, true) {
