@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants created and cached before the load")
 	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
-	flag.DurationVar(&o.serial, "serial", 3*time.Second, "length of a concurrency-1 round")
+	flag.DurationVar(&o.serial, "serial", 3*time.Second, "time at concurrency 1 per configuration (in six alternating passes)")
 	flag.StringVar(&o.pipeline, "pipeline", "saas_tenant,saas_auth,saas_rate_limit", "the directives of the full configuration, to see what each costs")
 	flag.BoolVar(&o.control, "control", true, "also drive a control gateway: bare plus the nine headers the contract adds, set by Caddy's own header directives, to tell the headers' cost from the modules'")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of both gateways, taken during their second round, to this file with .bare and .full appended")
@@ -256,9 +256,20 @@ http://*.localhost:%d {
 				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.errors)
 		}
 	}
+	// Concurrency 1: six short passes per configuration, alternating, the order reversed every
+	// pass, so that a slow spell of the machine falls on all of them.
+	const passes = 6
 	serial := map[string]result{}
-	for _, t := range append(slices.Clone(targets), targets...) {
-		res := drive(t, 1, o.serial/2, tokens[:o.active])
+	var serialOrder []target
+	for i := 0; i < passes; i++ {
+		order := slices.Clone(targets)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		serialOrder = append(serialOrder, order...)
+	}
+	for _, t := range serialOrder {
+		res := drive(t, 1, o.serial/passes, tokens[:o.active])
 		if prev, ok := serial[t.name]; ok {
 			res.latencies = append(res.latencies, prev.latencies...)
 			res.p50 = percentile(res.latencies, 50)
