@@ -273,6 +273,8 @@ http://*.localhost:%d {
 		if prev, ok := serial[t.name]; ok {
 			res.latencies = append(res.latencies, prev.latencies...)
 			res.p50 = percentile(res.latencies, 50)
+			res.cpu += prev.cpu
+			res.cpuPer1k = res.cpu / float64(len(res.latencies)) * 1000
 		}
 		serial[t.name] = res
 	}
@@ -289,6 +291,7 @@ type target struct {
 
 type result struct {
 	rps, cpuPer1k float64
+	cpu           float64 // the gateway's CPU seconds
 	p50, p99      time.Duration
 	errors        int64
 	latencies     []time.Duration
@@ -335,7 +338,7 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 	wg.Wait()
 	elapsed := time.Since(starts)
 	cpu := cpuSeconds(t.pid) - cpuBefore
-	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), latencies: all}
+	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), latencies: all, cpu: cpu}
 	if len(all) > 0 {
 		res.cpuPer1k = cpu / float64(len(all)) * 1000
 	}
@@ -406,6 +409,11 @@ func report(o options, results map[string][]result, serial map[string]result, rs
 		fmt.Printf("p50 at concurrency 1: headers %.0fµs, added %.0fµs   (the contract's headers alone)\n",
 			us(h.p50), us(h.p50-serial["bare"].p50))
 	}
+	fmt.Printf("gateway CPU per request at concurrency 1: bare %.0fµs, full %.0fµs", serial["bare"].cpuPer1k*1000, serial["full"].cpuPer1k*1000)
+	if h, ok := serial["headers"]; ok {
+		fmt.Printf(", headers %.0fµs", h.cpuPer1k*1000)
+	}
+	fmt.Println()
 	fmt.Printf("full gateway RSS: %.0f MB after caching %d tenants, %.0f MB after the load   target <= 150 MB\n", rssWarm, o.tenants, rssLoad)
 	var errs int64
 	for _, rs := range results {
