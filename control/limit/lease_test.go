@@ -311,3 +311,79 @@ func TestLeased_InstancesShareOneBucket(t *testing.T) {
 		t.Fatalf("two instances admitted %d of 300 against a burst of 64", admitted.Load())
 	}
 }
+
+// Whatever the interleaving of requests, refusals, expiries and sweeps on two instances, once
+// both have released their blocks Redis's quota count is exactly the number of requests
+// admitted: every unused request went back once, none twice.
+func TestLeased_QuotaCountsExactlyWhatWasAdmitted(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.RedisClient(t), testenv.KeyPrefix(t)
+	r := &limit.Redis{Client: client, Prefix: prefix}
+	instances := []*limit.Leased{limit.NewLeased(r, 50*time.Millisecond), limit.NewLeased(r, 50*time.Millisecond)}
+	// 1,000 requests/s with a burst of 200 (blocks of at most 12), driven at about 5,000/s of
+	// the fake clock: many are refused.
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 200, Quota: 1_000_000}
+	period := limit.MonthOf(t0)
+	keys := []string{"k0", "k1", "k2"}
+	var ticks atomic.Int64 // the fake clock, in 200 µs steps
+	now := func() time.Time { return t0.Add(time.Duration(ticks.Add(1)) * 200 * time.Microsecond) }
+	clock := func() time.Time { return t0.Add(time.Duration(ticks.Load()) * 200 * time.Microsecond) }
+	var admitted [3]atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 400; i++ {
+				k := (g + i) % len(keys)
+				d, err := instances[(g+i)%2].Take(ctx, keys[k], p, period, now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					admitted[k].Add(1)
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, l := range instances {
+				if err := l.Sweep(ctx, clock()); err != nil {
+					t.Error(err)
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-swept
+	end := now()
+	for _, l := range instances {
+		if err := l.Release(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	for k, key := range keys {
+		_, used := redisView(t, r, key, p, end)
+		if used != admitted[k].Load() {
+			t.Errorf("%s: Redis counts %d, %d were admitted", key, used, admitted[k].Load())
+		}
+		total += admitted[k].Load()
+	}
+	if total == 0 || total == 8*400 {
+		t.Fatalf("%d of %d admitted: the test wants both admissions and refusals", total, 8*400)
+	}
+	t.Logf("%d of %d requests admitted", total, 8*400)
+}
