@@ -473,7 +473,7 @@ func TestGateway_TenantSourceArgumentsLimitWhereTheTenantIsRead(t *testing.T) {
 
 func TestGateway_PlaceholdersCarryTenantUserAndRemaining(t *testing.T) {
 	g := startGateway(t, gatewayConfig{
-		options: "plan free {\n rate 50/1h\n}",
+		options: "plan free {\n rate 5000/1h\n}", // remaining counts above 1023 are formatted per request
 		sites: []gatewaySite{{"placeholders", `route {
 	saas_tenant
 	saas_auth
@@ -495,8 +495,8 @@ func TestGateway_PlaceholdersCarryTenantUserAndRemaining(t *testing.T) {
 	for i, tc := range []struct {
 		token, want string
 	}{
-		{acme.UserAccess, "acme|free|active|" + acme.UserID + "|user|49"},
-		{acme.OwnerAccess, "acme|free|active|" + acme.OwnerID + "|owner|48"},
+		{acme.UserAccess, "acme|free|active|" + acme.UserID + "|user|4999"},
+		{acme.OwnerAccess, "acme|free|active|" + acme.OwnerID + "|owner|4998"},
 	} {
 		r := g.get(t, "placeholders", "acme", tc.token)
 		if wantStatus(t, r, http.StatusOK) && string(r.Raw) != tc.want {

@@ -70,17 +70,20 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	hdr := w.Header()
 	hdr["Ratelimit-Policy"] = ph.policy
 	hdr["X-Ratelimit-Limit"] = ph.limit
+	// The remaining count, formatted once (above 1023 it costs an allocation) for the two
+	// headers and the placeholder, which holds a pointer to it: boxing that allocates nothing.
+	remaining := intList(out.Remaining)
 	if out.Unlimited {
 		// Redis is down and on_limiter_error is allow: no figures worth showing.
 		hdr["Ratelimit"] = ph.unknown
 	} else {
 		reset := ceilSeconds(out.ResetAfter)
-		hdr["Ratelimit"] = []string{ph.prefix + smallInt(out.Remaining) + ";t=" + smallInt(reset)}
-		hdr["X-Ratelimit-Remaining"] = intList(out.Remaining)
+		hdr["Ratelimit"] = []string{ph.prefix + remaining[0] + ";t=" + smallInt(reset)}
+		hdr["X-Ratelimit-Remaining"] = remaining
 		hdr["X-Ratelimit-Reset"] = intList(reset)
 	}
 	if vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); vars != nil {
-		vars[varRemaining] = boxedInt(out.Remaining)
+		vars[varRemaining] = &remaining[0]
 		vars[varLimiter] = boxedResults[out.Result()]
 	}
 	if out.Allowed {
@@ -140,19 +143,17 @@ func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHea
 
 func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
-// The decimal forms of 0..1023, the common header values, made once: as strings, as
-// single-value header lists (shared: never appended to) and boxed for placeholders.
+// The decimal forms of 0..1023, the common header values, made once: as strings and as
+// single-value header lists (shared: never appended to).
 var (
 	smallInts     [1024]string
 	smallIntLists [1024][]string
-	smallIntBoxes [1024]any
 )
 
 func init() {
 	for i := range smallInts {
 		smallInts[i] = strconv.Itoa(i)
 		smallIntLists[i] = []string{smallInts[i]}
-		smallIntBoxes[i] = smallInts[i]
 	}
 }
 
@@ -168,13 +169,6 @@ func intList(n int64) []string {
 		return smallIntLists[n]
 	}
 	return []string{strconv.FormatInt(n, 10)}
-}
-
-func boxedInt(n int64) any {
-	if n >= 0 && n < int64(len(smallIntBoxes)) {
-		return smallIntBoxes[n]
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/saasgate/saasgate/control/api"
+	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
@@ -19,7 +20,7 @@ const (
 	varTenant    = "saas.tenant"    // *tenant.Snapshot, set by saas_tenant
 	varPrincipal = "saas.principal" // *token.Caller, set by saas_auth
 	varLimiter   = "saas.limiter"   // the limiter's result, set by saas_rate_limit
-	varRemaining = "saas.remaining" // requests remaining (boxed decimal string), set by saas_rate_limit
+	varRemaining = "saas.remaining" // *string: requests remaining, set by saas_rate_limit
 )
 
 // logVars writes the request's saas facts (tenant, limiter decision) into Caddy's access
@@ -67,12 +68,22 @@ func (v placeholders) get(key string) (any, bool) {
 		if key == "http.auth.user.id" {
 			return caller.BoxedUserID, true
 		}
-		return caller.BoxedRole, true
+		if role, ok := boxedRoles[caller.Role]; ok {
+			return role, true
+		}
+		return string(caller.Role), true
 	case "http.saas.ratelimit.remaining":
-		n, ok := v[varRemaining]
-		return n, ok
+		if n, ok := v[varRemaining].(*string); ok {
+			return *n, true
+		}
 	}
 	return nil, false
+}
+
+// boxedRoles holds each role as an `any` value, made once.
+var boxedRoles = map[identity.Role]any{
+	identity.RoleUser: string(identity.RoleUser), identity.RoleOwner: string(identity.RoleOwner),
+	identity.RoleAdmin: string(identity.RoleAdmin),
 }
 
 // attachRequest makes the request's saas facts visible outside the modules: as placeholders,

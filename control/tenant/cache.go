@@ -52,10 +52,33 @@ func NewSnapshot(t *Tenant) *Snapshot {
 			s.BillingHeader = []string{string(b.Status)}
 		}
 	}
-	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, s.Plan, string(s.Status)
+	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, boxes.get(s.Plan), boxes.get(string(s.Status))
 	s.values = [2]string{s.ID, s.Plan}
 	s.HeaderID, s.HeaderPlan = s.values[0:1:1], s.values[1:2:2]
 	return s
+}
+
+// boxes holds plan ids and statuses as `any` values, one per distinct value: thousands of
+// snapshots share a handful, and every object fewer is one the collector need not mark.
+var boxes = &boxTable{m: make(map[string]any)}
+
+type boxTable struct {
+	mu sync.Mutex
+	m  map[string]any
+}
+
+func (b *boxTable) get(v string) any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	boxed, ok := b.m[v]
+	if !ok {
+		if len(b.m) >= 1024 { // plan ids come from the config, but never let it grow unbounded
+			return v
+		}
+		boxed = v
+		b.m[v] = boxed
+	}
+	return boxed
 }
 
 // CacheConfig tunes a Cache; zero values take the defaults.

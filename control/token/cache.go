@@ -21,7 +21,7 @@ type VerifiedCache struct {
 // single-value lists (for headers). The lists are shared: never append to them.
 type Caller struct {
 	identity.Principal
-	BoxedUserID, BoxedRole   any
+	BoxedUserID              any
 	UserIDList, TenantIDList []string
 	exp                      int64     // unix ns, with the leeway added
 	lists                    [2]string // backing array of the lists: one object, not two
@@ -45,7 +45,7 @@ func (c *VerifiedCache) Verify(raw string) (*Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	v = &Caller{Principal: p, BoxedUserID: p.UserID, BoxedRole: string(p.Role), exp: exp.Add(Leeway).UnixNano(),
+	v = &Caller{Principal: p, BoxedUserID: p.UserID, exp: exp.Add(Leeway).UnixNano(),
 		lists: [2]string{p.UserID, p.TenantID}}
 	v.UserIDList, v.TenantIDList = v.lists[0:1:1], v.lists[1:2:2]
 	c.mu.Lock()
