@@ -63,15 +63,15 @@ http://127.0.0.1:%d {
 func caddyRequest(token string) (*http.Request, http.ResponseWriter) {
 	r := httptest.NewRequest("GET", "http://bench-corp.localhost/x", nil)
 	r.Header.Set("Authorization", "Bearer "+token)
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
 	// Caddy's server starts every request's vars with these two.
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
+	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{
 		caddyhttp.TrustedProxyVarKey: false,
 		caddyhttp.ClientIPVarKey:     "127.0.0.1",
 	})
 	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
-	return r.WithContext(ctx), httptest.NewRecorder()
+	r = r.WithContext(ctx)
+	caddyhttp.NewTestReplacer(r) // the replacer with the HTTP placeholders, as the server makes it
+	return r, httptest.NewRecorder()
 }
 
 var noop = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
