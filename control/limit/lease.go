@@ -44,6 +44,7 @@ type leaseState struct {
 	mu      sync.Mutex
 	left    int64 // requests still admissible from the block
 	granted int64 // the size of the current block
+	next    int64 // the size of the next block, when Sweep ended this one; else 0
 	expires int64 // unix ns
 	tat     int64 // the Redis TAT after our last lease
 	used    int64 // the Redis quota count after our last lease
@@ -106,7 +107,7 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		if st.period.Start == period.Start {
 			backQuota = st.left
 		}
-		st.left, st.granted, st.refusedUntil = 0, 0, 0
+		st.left, st.granted, st.next, st.refusedUntil = 0, 0, 0, 0
 	}
 	st.policy, st.period = p, period
 	if st.left > 0 && ns < st.expires {
@@ -124,6 +125,7 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	want := st.nextBlock(p)
 	st.left = 0 // if the call fails, whether the hand-back happened is unknown: never repeat it
 	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, want, back, back+backQuota)
+	st.next = 0
 	if err != nil {
 		st.granted = 0
 		return Decision{}, err
@@ -145,6 +147,8 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 func (st *leaseState) nextBlock(p Policy) int64 {
 	var n int64
 	switch {
+	case st.next > 0: // Sweep handed the last block's leftovers back
+		n = st.next
 	case st.granted == 0: // the first lease, or the last one was refused or failed
 		n = firstBlock
 	case st.left == 0: // used up within the lease
@@ -199,7 +203,8 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 			}
 			if st.left > 0 && (all || st.expires <= ns) {
 				back = append(back, handBack{key: k, policy: st.policy, period: st.period, left: st.left})
-				st.left = 0
+				st.next = max(2*(st.granted-st.left), 1) // as if the next lease had handed them back
+				st.left, st.granted = 0, 0
 			}
 			if st.expires < forget && st.refusedUntil < ns {
 				delete(s.keys, k)

@@ -175,6 +175,33 @@ func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
 	}
 }
 
+// A block that Sweep ended sizes the next lease by what it served, like one that the next
+// lease ended: twice the requests used, not four times the block.
+func TestLeased_BlockAfterSweepFollowsUse(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
+	period := limit.MonthOf(t0)
+	for i := 0; i < 2; i++ {
+		if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	if err := l.Sweep(ctx, t0.Add(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(2 * time.Second)
+	if _, used := redisView(t, r, "acme", p, at); used != 2 {
+		t.Fatalf("after the sweep Redis counts %d, want the 2 admitted", used)
+	}
+	if d, _ := l.Take(ctx, "acme", p, period, at); !d.Allowed || d.QuotaUsed != 3 {
+		t.Fatalf("third request: %+v", d)
+	}
+	if _, used := redisView(t, r, "acme", p, at); used != 2+4 {
+		t.Fatalf("Redis counts %d, want 6: the 2 admitted and a block of 4 (twice the 2 used)", used)
+	}
+}
+
 // A refusal is answered from memory until the bucket can admit again, with the right
 // Retry-After; the first request after that asks Redis again.
 func TestLeased_RefusalIsRememberedUntilRetry(t *testing.T) {
