@@ -51,8 +51,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/saasgate", "the gateway binary")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the full pipeline (none: the in-process limiter)")
-	flag.IntVar(&o.rounds, "rounds", 7, "rounds per configuration (alternating)")
-	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one round")
+	flag.IntVar(&o.rounds, "rounds", 11, "rounds per configuration (alternating)")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of one round")
 	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants created and cached before the load")
 	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
