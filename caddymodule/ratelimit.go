@@ -70,20 +70,21 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	hdr := w.Header()
 	hdr["Ratelimit-Policy"] = ph.policy
 	hdr["X-Ratelimit-Limit"] = ph.limit
-	// The remaining count, formatted once (above 1023 it costs an allocation) for the two
-	// headers and the placeholder, which holds a pointer to it: boxing that allocates nothing.
-	remaining := intList(out.Remaining)
+	var remaining *string // for the placeholder: a pointer, which boxing does not allocate
 	if out.Unlimited {
 		// Redis is down and on_limiter_error is allow: no figures worth showing.
 		hdr["Ratelimit"] = ph.unknown
+		remaining = &intList(out.Remaining)[0]
 	} else {
 		reset := ceilSeconds(out.ResetAfter)
-		hdr["Ratelimit"] = []string{ph.prefix + remaining[0] + ";t=" + smallInt(reset)}
-		hdr["X-Ratelimit-Remaining"] = remaining
+		lists := rateLimitLists(ph.prefix, out.Remaining, reset)
+		hdr["Ratelimit"] = lists[0:1:1]
+		hdr["X-Ratelimit-Remaining"] = lists[1:2:2]
 		hdr["X-Ratelimit-Reset"] = intList(reset)
+		remaining = &lists[1]
 	}
 	if vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); vars != nil {
-		vars[varRemaining] = &remaining[0]
+		vars[varRemaining] = remaining
 		vars[varLimiter] = boxedResults[out.Result()]
 	}
 	if out.Allowed {
@@ -141,27 +142,31 @@ func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHea
 	return sh.plans[svc.Plans.Default().ID]
 }
 
-func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
-
-// The decimal forms of 0..1023, the common header values, made once: as strings and as
-// single-value header lists (shared: never appended to).
-var (
-	smallInts     [1024]string
-	smallIntLists [1024][]string
-)
-
-func init() {
-	for i := range smallInts {
-		smallInts[i] = strconv.Itoa(i)
-		smallIntLists[i] = []string{smallInts[i]}
-	}
+// rateLimitLists returns the values of RateLimit (`"<plan>";r=<remaining>;t=<reset>`) and
+// X-RateLimit-Remaining in two allocations whatever the figures: one string, the second value
+// a substring of the first, and one array behind both header lists.
+func rateLimitLists(prefix string, remaining, reset int64) []string {
+	var buf [96]byte
+	b := append(buf[:0], prefix...)
+	start := len(b)
+	b = strconv.AppendInt(b, remaining, 10)
+	end := len(b)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, reset, 10)
+	v := string(b)
+	return []string{v, v[start:end]}
 }
 
-func smallInt(n int64) string {
-	if n >= 0 && n < int64(len(smallInts)) {
-		return smallInts[n]
+func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+// The decimal forms of 0..1023, the common header values, made once as single-value header
+// lists (shared: never appended to).
+var smallIntLists [1024][]string
+
+func init() {
+	for i := range smallIntLists {
+		smallIntLists[i] = []string{strconv.Itoa(i)}
 	}
-	return strconv.FormatInt(n, 10)
 }
 
 func intList(n int64) []string {
