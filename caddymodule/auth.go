@@ -70,13 +70,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return serviceUnavailable(w, r)
 	}
 	hdr := r.Header
-	delete(hdr, headerUserID)
-	delete(hdr, headerUserRole)
 	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
 	if snap == nil {
-		// Without saas_tenant before it, the token alone says which tenant the request is for.
+		// Without saas_tenant before it (which removed the client's copies of all four), the
+		// token alone says which tenant the request is for.
 		delete(hdr, headerTenantID)
 		delete(hdr, headerTenantPlan)
+		delete(hdr, headerUserID)
+		delete(hdr, headerUserRole)
 	}
 
 	authz := hdr.Get("Authorization")

@@ -343,6 +343,8 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 		sites: []gatewaySite{
 			{"gw", pipeline},
 			{"optional", "saas_tenant\nsaas_auth {\n optional\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
+			{"authonly", "saas_auth\nreverse_proxy UPSTREAM"},
+			{"authoptional", "saas_auth {\n optional\n}\nreverse_proxy UPSTREAM"},
 		},
 	})
 	acme := g.newTenant(t, "acme")
@@ -401,6 +403,32 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 			}
 		})
 	}
+
+	// saas_auth alone: the tenant comes from the token, and no client copy of any of the four
+	// headers gets through.
+	t.Run("AuthAloneSpoofing", func(t *testing.T) {
+		g.up.Reset()
+		r := g.get(t, "authonly", "", acme.UserAccess, withTenantHeader("globex")...)
+		if !wantStatus(t, r, http.StatusOK) {
+			return
+		}
+		h := g.up.Last(t).Header
+		wantHeader(t, "upstream", h, "X-Tenant-Id", "acme")
+		wantHeader(t, "upstream", h, "X-Tenant-Plan")
+		wantHeader(t, "upstream", h, "X-User-Id", acme.UserID)
+		wantHeader(t, "upstream", h, "X-User-Role", "user")
+	})
+	t.Run("AuthAloneOptionalAnonymousSpoofing", func(t *testing.T) {
+		g.up.Reset()
+		r := g.get(t, "authoptional", "", "", withTenantHeader("globex")...)
+		if !wantStatus(t, r, http.StatusOK) {
+			return
+		}
+		h := g.up.Last(t).Header
+		for _, k := range []string{"X-Tenant-Id", "X-Tenant-Plan", "X-User-Id", "X-User-Role"} {
+			wantHeader(t, "upstream", h, k)
+		}
+	})
 
 	t.Run("OptionalStillRefusesAnInvalidToken", func(t *testing.T) {
 		g.up.Reset()
