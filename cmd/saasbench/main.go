@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "concurrent keep-alive connections of the closed-loop load")
 	flag.IntVar(&o.tenants, "tenants", 10000, "tenants created and cached before the load")
 	flag.IntVar(&o.active, "active", 1000, "tenants the load is spread over")
-	flag.DurationVar(&o.serial, "serial", 3*time.Second, "time at concurrency 1 per configuration (in six alternating passes)")
+	flag.DurationVar(&o.serial, "serial", 3*time.Second, "time at concurrency 1 per configuration (one request to each in turn)")
 	flag.StringVar(&o.pipeline, "pipeline", "saas_tenant,saas_auth,saas_rate_limit", "the directives of the full configuration, to see what each costs")
 	flag.BoolVar(&o.control, "control", true, "also drive a control gateway: bare plus the nine headers the contract adds, set by Caddy's own header directives, to tell the headers' cost from the modules'")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of both gateways, taken during their second round, to this file with .bare and .full appended")
@@ -256,28 +256,7 @@ http://*.localhost:%d {
 				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.errors)
 		}
 	}
-	// Concurrency 1: six short passes per configuration, alternating, the order reversed every
-	// pass, so that a slow spell of the machine falls on all of them.
-	const passes = 6
-	serial := map[string]result{}
-	var serialOrder []target
-	for i := 0; i < passes; i++ {
-		order := slices.Clone(targets)
-		if i%2 == 1 {
-			slices.Reverse(order)
-		}
-		serialOrder = append(serialOrder, order...)
-	}
-	for _, t := range serialOrder {
-		res := drive(t, 1, o.serial/passes, tokens[:o.active])
-		if prev, ok := serial[t.name]; ok {
-			res.latencies = append(res.latencies, prev.latencies...)
-			res.p50 = percentile(res.latencies, 50)
-			res.cpu += prev.cpu
-			res.cpuPer1k = res.cpu / float64(len(res.latencies)) * 1000
-		}
-		serial[t.name] = res
-	}
+	serial := driveSerial(targets, o.serial*time.Duration(len(targets)), tokens[:o.active])
 	rssAfterLoad := rssMB(full.pid())
 	report(o, results, serial, rssAfterWarm, rssAfterLoad)
 	return nil
@@ -344,6 +323,42 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 	}
 	res.p50, res.p99 = percentile(all, 50), percentile(all, 99)
 	return res
+}
+
+// driveSerial measures concurrency 1: one request at a time, to each gateway in turn (the
+// order rotating), so that every gateway sees the same moments of the machine: a slow spell
+// cannot fall on one configuration only. Each gateway keeps its own keep-alive connection.
+func driveSerial(targets []target, d time.Duration, tokens []string) map[string]result {
+	clients := make([]*http.Client, len(targets))
+	urls := make([]string, len(targets))
+	lat := make([][]time.Duration, len(targets))
+	cpuBefore := make([]float64, len(targets))
+	for i, t := range targets {
+		tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+		defer tr.CloseIdleConnections()
+		clients[i] = &http.Client{Transport: tr}
+		urls[i] = fmt.Sprintf("http://127.0.0.1:%d/bench", t.port)
+		cpuBefore[i] = cpuSeconds(t.pid)
+	}
+	deadline := time.Now().Add(d)
+	for n := 0; time.Now().Before(deadline); n++ {
+		for k := range targets {
+			i := (n + k) % len(targets)
+			begin := time.Now()
+			if _, answered := send(clients[i], urls[i], n%len(tokens), tokens); answered {
+				lat[i] = append(lat[i], time.Since(begin))
+			}
+		}
+	}
+	out := make(map[string]result, len(targets))
+	for i, t := range targets {
+		r := result{latencies: lat[i], p50: percentile(lat[i], 50), p99: percentile(lat[i], 99)}
+		if len(lat[i]) > 0 {
+			r.cpuPer1k = (cpuSeconds(t.pid) - cpuBefore[i]) / float64(len(lat[i])) * 1000
+		}
+		out[t.name] = r
+	}
+	return out
 }
 
 // saveProfile fetches a CPU profile (path) and a heap profile (path.heap) from the gateway's
