@@ -16,8 +16,13 @@ import (
 //
 // Blocks follow demand: the first is 16 requests; a block used up within its lease makes the
 // next four times larger, a lease that ends with requests left makes the next twice what was
-// used, never more than BlockSize(p). A refusal is remembered until the bucket can admit again
-// (at most a second for the quota), so a tenant over its limit costs no round trips either.
+// used, never more than BlockSize(p). With Prefetch, a block still in use in the last fifth of
+// its lease is renewed in the background, before the request path needs it: brought to twice
+// what it served (topped up, or its excess handed back) and its lease extended, so a tenant
+// with steady traffic does not wait for Redis when its lease ends. (A block used up still
+// waits for the next: leasing ahead of a burst would hold requests no one may need.) A
+// refusal is remembered until the bucket can admit again (at most a second for the quota), so
+// a tenant over its limit costs no round trips either.
 //
 // Accuracy: a request is admitted only from a block Redis granted, so across a fleet the
 // admitted requests never exceed what the bucket and quota allow, except that tokens granted
@@ -28,9 +33,13 @@ import (
 type Leased struct {
 	Redis    *Redis
 	LeaseTTL time.Duration // default 1s
+	// Prefetch renews blocks in the background before they run out or expire (NewLeased
+	// turns it on). Without it every renewal is made by the request that needs it.
+	Prefetch bool
 
-	seed   maphash.Seed
-	shards [localShards]leaseShard
+	seed     maphash.Seed
+	shards   [localShards]leaseShard
+	renewals sync.WaitGroup // background renewals in flight
 }
 
 type leaseShard struct {
@@ -45,6 +54,7 @@ type leaseState struct {
 	left    int64 // requests still admissible from the block
 	granted int64 // the size of the current block
 	next    int64 // the size of the next block, when Sweep ended this one; else 0
+	served  int64 // requests admitted since the block was leased or renewed
 	expires int64 // unix ns
 	tat     int64 // the Redis TAT after our last lease
 	used    int64 // the Redis quota count after our last lease
@@ -54,6 +64,9 @@ type leaseState struct {
 	// A refusal from Redis, answered locally until refusedUntil (unix ns).
 	refusedUntil int64
 	refusal      verdict
+
+	// renewing is closed when the background renewal in flight ends; nil when none is.
+	renewing chan struct{}
 }
 
 // NewLeased builds a leasing store over r.
@@ -61,7 +74,7 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	if ttl <= 0 {
 		ttl = time.Second
 	}
-	l := &Leased{Redis: r, LeaseTTL: ttl, seed: maphash.MakeSeed()}
+	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed()}
 	for i := range l.shards {
 		l.shards[i].keys = make(map[string]*leaseState)
 	}
@@ -76,6 +89,9 @@ func BlockSize(p Policy) int64 { return min(max(p.Burst/16, 1), 1024) }
 // enough that a busy tenant reaches full blocks in three leases, small enough to be handed back
 // quickly.
 const firstBlock = 16
+
+// renewTimeout bounds a background renewal's call to Redis.
+const renewTimeout = 2 * time.Second
 
 // quotaRecheck bounds how long a quota refusal is answered locally: another instance handing
 // back its unused requests can make room before the period ends.
@@ -111,8 +127,7 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	}
 	st.policy, st.period = p, period
 	if st.left > 0 && ns < st.expires {
-		st.left--
-		return st.decision(p, period, ns), nil
+		return l.admit(key, st, p, period, now), nil
 	}
 	if ns < st.refusedUntil {
 		v := st.refusal
@@ -120,6 +135,21 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 			v.retryAfter = st.refusedUntil - ns
 		}
 		return decision(p, period, ns, v.tat, v, st.used), nil
+	}
+	if done := st.renewing; done != nil {
+		// A renewal is on its way: wait for it rather than lease a second block.
+		st.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		st.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return Decision{}, err
+		}
+		if st.left > 0 && ns < st.expires && st.policy.Name == p.Name && st.period.Start == period.Start {
+			return l.admit(key, st, p, period, now), nil
+		}
 	}
 	back := st.left // an expired block's leftovers go back with the next lease
 	want := st.nextBlock(p)
@@ -139,8 +169,63 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		}
 		return decision(p, period, ns, v.tat, v, used), nil
 	}
-	st.granted, st.left, st.expires = granted, granted-1, ns+int64(l.LeaseTTL)
+	st.granted, st.left, st.served, st.expires = granted, granted-1, 1, ns+int64(l.LeaseTTL)
 	return st.decision(p, period, ns), nil
+}
+
+// admit takes one request from the block, and starts a renewal when its lease nears its end.
+// Called with st.mu held.
+func (l *Leased) admit(key string, st *leaseState, p Policy, period Period, now time.Time) Decision {
+	ns := now.UnixNano()
+	st.left--
+	st.served++
+	d := st.decision(p, period, ns)
+	if l.Prefetch && st.renewing == nil && ns >= st.expires-int64(l.LeaseTTL)/5 {
+		l.renew(key, st, p, period, now)
+	}
+	return d
+}
+
+// renew brings the block to twice what it served in this lease (topping it up, or handing the
+// excess back) in the background, and extends its lease. Called with st.mu held.
+func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now time.Time) {
+	target := min(max(2*st.served, 1), BlockSize(p))
+	want, excess := max(target-st.left, 0), max(st.left-target, 0)
+	st.left -= excess // handed back: no longer admissible here
+	done := make(chan struct{})
+	st.renewing = done
+	l.renewals.Add(1)
+	go func() {
+		defer l.renewals.Done()
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+		granted, v, used, _, err := l.Redis.take(ctx, key, p, period, now, want, excess, excess)
+		cancel()
+		st.mu.Lock()
+		st.renewing = nil
+		if err != nil {
+			// The excess may or may not have gone back: it is not admissible here either way.
+			st.mu.Unlock()
+			return
+		}
+		if st.policy.Name != p.Name || st.period.Start != period.Start {
+			// The plan or the period changed meanwhile: the new requests belong to a bucket
+			// no longer used here.
+			st.mu.Unlock()
+			if granted > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+				_, _, _, _, _ = l.Redis.take(ctx, key, p, period, now, 0, granted, granted)
+				cancel()
+			}
+			return
+		}
+		ns := now.UnixNano()
+		st.tat, st.used = v.tat, used
+		st.left += granted
+		st.granted, st.served = st.left, 0
+		st.expires = max(st.expires, ns+int64(l.LeaseTTL))
+		st.mu.Unlock()
+	}()
 }
 
 // nextBlock sizes the next lease from how the last one went.
@@ -185,8 +270,15 @@ func (l *Leased) Sweep(ctx context.Context, now time.Time) error {
 	return l.release(ctx, now, false)
 }
 
-// Release hands back every block in hand, expired or not: for an instance that stops.
+// Release hands back every block in hand, expired or not, once the renewals in flight have
+// ended (or ctx has): for an instance that stops.
 func (l *Leased) Release(ctx context.Context, now time.Time) error {
+	settled := make(chan struct{})
+	go func() { l.renewals.Wait(); close(settled) }()
+	select {
+	case <-settled:
+	case <-ctx.Done():
+	}
 	return l.release(ctx, now, true)
 }
 
@@ -201,7 +293,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 			if !st.mu.TryLock() {
 				continue // in a lease call: in use
 			}
-			if st.left > 0 && (all || st.expires <= ns) {
+			if st.left > 0 && (all || st.expires <= ns) && (all || st.renewing == nil) {
 				back = append(back, handBack{key: k, policy: st.policy, period: st.period, left: st.left})
 				st.next = max(2*(st.granted-st.left), 1) // as if the next lease had handed them back
 				st.left, st.granted = 0, 0

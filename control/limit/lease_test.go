@@ -56,7 +56,9 @@ func leasedStore(t *testing.T, ttl time.Duration) (*limit.Leased, *limit.Redis, 
 	calls := new(scriptCalls)
 	client.AddHook(calls)
 	view := &limit.Redis{Client: testenv.RedisClient(t), Prefix: prefix}
-	return limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, ttl), view, calls
+	l := limit.NewLeased(&limit.Redis{Client: client, Prefix: prefix}, ttl)
+	l.Prefetch = false // every renewal on the request path, where a test can count it
+	return l, view, calls
 }
 
 // redisView is what Redis holds for key: the requests the bucket still has and the quota used,
@@ -199,6 +201,60 @@ func TestLeased_BlockAfterSweepFollowsUse(t *testing.T) {
 	}
 	if _, used := redisView(t, r, "acme", p, at); used != 2+4 {
 		t.Fatalf("Redis counts %d, want 6: the 2 admitted and a block of 4 (twice the 2 used)", used)
+	}
+}
+
+// With Prefetch, a block still in use in the last fifth of its lease is renewed in the
+// background: brought to twice what it served (the excess handed back, or topped up) and its
+// lease extended, so the request after the old lease's end does not wait for Redis.
+func TestLeased_PrefetchRenewsBeforeTheLeaseEnds(t *testing.T) {
+	ctx := context.Background()
+	l, r, calls := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
+	period := limit.MonthOf(t0)
+	take := func(key string, at time.Duration, wantUsed int64) {
+		t.Helper()
+		d, err := l.Take(ctx, key, p, period, t0.Add(at))
+		if err != nil || !d.Allowed || d.QuotaUsed != wantUsed {
+			t.Fatalf("%s at +%v: %+v, %v; want admitted, quota used %d", key, at, d, err, wantUsed)
+		}
+	}
+	// trim: 4 served by +8.5s (in the last fifth): the block of 16 is cut to 8, 4 go back.
+	for i, at := range []time.Duration{0, time.Second, 2 * time.Second, 8500 * time.Millisecond} {
+		take("trim", at, int64(i+1))
+	}
+	l.WaitRenewals()
+	if n := calls.n.Load(); n != 2 {
+		t.Fatalf("%d script calls, want 2: the first lease and one renewal", n)
+	}
+	if _, used := redisView(t, r, "trim", p, t0.Add(9*time.Second)); used != 12 {
+		t.Fatalf("Redis counts %d, want 12: 16 leased, 4 handed back", used)
+	}
+	take("trim", 12*time.Second, 5) // after the first lease's end: from the renewed block
+	if n := calls.n.Load(); n != 2 {
+		t.Fatalf("the request after the lease's end made a script call (%d in all)", n)
+	}
+
+	// top up: 12 served by +9s: the block of 16 (4 left) grows to 24.
+	for i := 0; i < 11; i++ {
+		take("grow", 0, int64(i+1))
+	}
+	take("grow", 9*time.Second, 12)
+	l.WaitRenewals()
+	if _, used := redisView(t, r, "grow", p, t0.Add(9*time.Second)); used != 16+20 {
+		t.Fatalf("Redis counts %d, want 36: 16 leased, then 20 more", used)
+	}
+	before := calls.n.Load()
+	for i := int64(13); i <= 36; i++ {
+		take("grow", 15*time.Second, i)
+	}
+	if n := calls.n.Load() - before; n != 0 {
+		t.Fatalf("24 requests from the 24 in hand made %d script calls", n)
+	}
+	take("grow", 15*time.Second, 37) // the block used up: this one leases
+	if n := calls.n.Load() - before; n != 1 {
+		t.Fatalf("the request after the block ran out made %d script calls, want 1", n)
 	}
 }
 

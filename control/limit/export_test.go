@@ -1,0 +1,4 @@
+package limit
+
+// WaitRenewals waits for the background renewals in flight.
+func (l *Leased) WaitRenewals() { l.renewals.Wait() }
