@@ -40,7 +40,12 @@ type Leased struct {
 	seed     maphash.Seed
 	shards   [localShards]leaseShard
 	renewals sync.WaitGroup // background renewals in flight
+	slots    chan struct{}  // bounds them: when all are taken, the request path renews
 }
+
+// maxRenewals bounds the background renewals in flight, so that thousands of leases ending
+// together cost at most that many goroutines waiting for a Redis connection.
+const maxRenewals = 64
 
 type leaseShard struct {
 	mu   sync.Mutex
@@ -74,7 +79,7 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	if ttl <= 0 {
 		ttl = time.Second
 	}
-	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed()}
+	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), slots: make(chan struct{}, maxRenewals)}
 	for i := range l.shards {
 		l.shards[i].keys = make(map[string]*leaseState)
 	}
@@ -181,7 +186,11 @@ func (l *Leased) admit(key string, st *leaseState, p Policy, period Period, now 
 	st.served++
 	d := st.decision(p, period, ns)
 	if l.Prefetch && st.renewing == nil && ns >= st.expires-int64(l.LeaseTTL)/5 {
-		l.renew(key, st, p, period, now)
+		select {
+		case l.slots <- struct{}{}:
+			l.renew(key, st, p, period, now)
+		default: // too many in flight: this block renews on the request path when it ends
+		}
 	}
 	return d
 }
@@ -197,6 +206,7 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 	l.renewals.Add(1)
 	go func() {
 		defer l.renewals.Done()
+		defer func() { <-l.slots }()
 		defer close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
 		granted, v, used, _, err := l.Redis.take(ctx, key, p, period, now, want, excess, excess)

@@ -258,6 +258,32 @@ func TestLeased_PrefetchRenewsBeforeTheLeaseEnds(t *testing.T) {
 	}
 }
 
+// Background renewals are bounded: with every slot taken, a block in its lease's last fifth is
+// not renewed ahead, and the request after the lease's end renews it itself.
+func TestLeased_PrefetchBoundedFallsBackToTheRequestPath(t *testing.T) {
+	ctx := context.Background()
+	l, _, calls := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	l.TakeAllRenewalSlots()
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000}
+	period := limit.MonthOf(t0)
+	for _, at := range []time.Duration{0, 9 * time.Second} {
+		if d, _ := l.Take(ctx, "acme", p, period, t0.Add(at)); !d.Allowed {
+			t.Fatalf("refused at +%v", at)
+		}
+	}
+	l.WaitRenewals()
+	if n := calls.n.Load(); n != 1 {
+		t.Fatalf("%d script calls with no renewal slot free, want the first lease only", n)
+	}
+	if d, _ := l.Take(ctx, "acme", p, period, t0.Add(11*time.Second)); !d.Allowed {
+		t.Fatal("refused after the lease's end")
+	}
+	if n := calls.n.Load(); n != 2 {
+		t.Fatalf("%d script calls, want 2: the request after the lease's end leased", n)
+	}
+}
+
 // A refusal is answered from memory until the bucket can admit again, with the right
 // Retry-After; the first request after that asks Redis again.
 func TestLeased_RefusalIsRememberedUntilRetry(t *testing.T) {
