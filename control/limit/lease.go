@@ -58,8 +58,7 @@ type leaseState struct {
 	mu      sync.Mutex
 	left    int64 // requests still admissible from the block
 	granted int64 // the size of the current block
-	next    int64 // the size of the next block, when Sweep ended this one; else 0
-	served  int64 // requests admitted since the block was leased or renewed
+	served  int64 // requests admitted from it: served < granted once it ends means unused
 	expires int64 // unix ns
 	tat     int64 // the Redis TAT after our last lease
 	used    int64 // the Redis quota count after our last lease
@@ -95,7 +94,9 @@ func BlockSize(p Policy) int64 { return min(max(p.Burst/16, 1), 1024) }
 // quickly.
 const firstBlock = 16
 
-// renewTimeout bounds a background renewal's call to Redis.
+// renewTimeout is a ceiling on a background renewal's call; the client's own timeouts
+// (redis_timeout on every dial, read, write and pool wait) bound it well before, which also
+// bounds how long a request waits for a renewal in flight.
 const renewTimeout = 2 * time.Second
 
 // quotaRecheck bounds how long a quota refusal is answered locally: another instance handing
@@ -128,7 +129,7 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		if st.period.Start == period.Start {
 			backQuota = st.left
 		}
-		st.left, st.granted, st.next, st.refusedUntil = 0, 0, 0, 0
+		st.left, st.granted, st.served, st.refusedUntil = 0, 0, 0, 0
 	}
 	st.policy, st.period = p, period
 	if st.left > 0 && ns < st.expires {
@@ -160,7 +161,6 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	want := st.nextBlock(p)
 	st.left = 0 // if the call fails, whether the hand-back happened is unknown: never repeat it
 	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, want, back, back+backQuota)
-	st.next = 0
 	if err != nil {
 		st.granted = 0
 		return Decision{}, err
@@ -224,7 +224,7 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 			st.mu.Unlock()
 			if granted > 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-				_, _, _, _, _ = l.Redis.take(ctx, key, p, period, now, 0, granted, granted)
+				_ = l.handBack(ctx, now, []handBack{{key: key, policy: p, period: period, left: granted}})
 				cancel()
 			}
 			return
@@ -242,14 +242,12 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 func (st *leaseState) nextBlock(p Policy) int64 {
 	var n int64
 	switch {
-	case st.next > 0: // Sweep handed the last block's leftovers back
-		n = st.next
 	case st.granted == 0: // the first lease, or the last one was refused or failed
 		n = firstBlock
-	case st.left == 0: // used up within the lease
+	case st.served >= st.granted: // used up within the lease
 		n = 4 * st.granted
-	default: // the lease ended first
-		n = 2 * (st.granted - st.left)
+	default: // the lease ended first (its leftovers go back now, or Sweep took them)
+		n = 2 * st.served
 	}
 	return min(max(n, 1), BlockSize(p))
 }
@@ -305,8 +303,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 			}
 			if st.left > 0 && (all || st.expires <= ns) && (all || st.renewing == nil) {
 				back = append(back, handBack{key: k, policy: st.policy, period: st.period, left: st.left})
-				st.next = max(2*(st.granted-st.left), 1) // as if the next lease had handed them back
-				st.left, st.granted = 0, 0
+				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
 			if st.expires < forget && st.refusedUntil < ns {
 				delete(s.keys, k)
@@ -324,19 +321,24 @@ func (l *Leased) handBack(ctx context.Context, now time.Time, back []handBack) e
 	var firstErr error
 	for len(back) > 0 {
 		n := min(len(back), batch)
+		type call struct {
+			keys []string
+			args []any
+			cmd  *redis.Cmd
+		}
+		calls := make([]call, n)
 		pipe := l.Redis.Client.Pipeline()
-		cmds := make([]*redis.Cmd, n)
 		for i, b := range back[:n] {
 			// The quota period of the block: the quota key must be the one it was counted in.
 			rateKey, quotaKey, args := l.Redis.scriptArgs(b.key, b.policy, b.period, now, 0, b.left, b.left)
-			cmds[i] = takeScript.EvalSha(ctx, pipe, []string{rateKey, quotaKey}, args...)
+			calls[i] = call{keys: []string{rateKey, quotaKey}, args: args}
+			calls[i].cmd = takeScript.EvalSha(ctx, pipe, calls[i].keys, args...)
 		}
 		_, _ = pipe.Exec(ctx)
-		for i, cmd := range cmds {
-			err := cmd.Err()
-			if redis.HasErrorPrefix(err, "NOSCRIPT") {
-				rateKey, quotaKey, args := l.Redis.scriptArgs(back[i].key, back[i].policy, back[i].period, now, 0, back[i].left, back[i].left)
-				err = takeScript.Run(ctx, l.Redis.Client, []string{rateKey, quotaKey}, args...).Err()
+		for _, c := range calls {
+			err := c.cmd.Err()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") { // the script cache was flushed
+				err = takeScript.Run(ctx, l.Redis.Client, c.keys, c.args...).Err()
 			}
 			if err != nil && firstErr == nil {
 				firstErr = err

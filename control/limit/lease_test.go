@@ -496,3 +496,37 @@ func TestLeased_QuotaCountsExactlyWhatWasAdmitted(t *testing.T) {
 	}
 	t.Logf("%d of %d requests admitted", total, 8*400)
 }
+
+// A background renewal that fails leaves the block serving what it still holds (the excess it
+// meant to hand back is dropped, never handed back twice), and the next renewal can start.
+func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	good := l.Redis
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
+	period := limit.MonthOf(t0)
+	if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
+		t.Fatal("first request refused")
+	}
+	l.Redis = &limit.Redis{Client: deadRedis(t), Prefix: good.Prefix}
+	// In the lease's last fifth: a renewal to twice the 2 served starts, and fails.
+	if d, _ := l.Take(ctx, "acme", p, period, t0.Add(9*time.Second)); !d.Allowed {
+		t.Fatal("second request refused")
+	}
+	l.WaitRenewals()
+	l.Redis = good
+	if _, used := redisView(t, r, "acme", p, t0); used != 16 {
+		t.Fatalf("Redis counts %d, want 16: the failed renewal handed nothing back", used)
+	}
+	// The block, trimmed to 4 by the failed renewal, still serves; the 10 it meant to hand back
+	// stay counted (16 used, 3 in hand: 13). Being in its lease's last fifth, this request
+	// starts the next renewal: to twice the 3 served, 3 more from Redis.
+	if d, err := l.Take(ctx, "acme", p, period, t0.Add(9500*time.Millisecond)); err != nil || !d.Allowed || d.QuotaUsed != 13 {
+		t.Fatalf("third request after the failed renewal: %+v, %v; want admitted, quota used 13", d, err)
+	}
+	l.WaitRenewals()
+	if _, used := redisView(t, r, "acme", p, t0); used != 16+3 {
+		t.Fatalf("Redis counts %d, want 19: the renewal after the failed one topped the block up", used)
+	}
+}
