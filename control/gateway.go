@@ -33,6 +33,9 @@ func (s *Service) PolicyOf(planID string) limit.Policy {
 // QuotaPeriod is the quota window of a tenant at now: months anchored at its subscription's
 // period start, or calendar months (UTC) without a subscription.
 func (s *Service) QuotaPeriod(t *tenant.Snapshot, now time.Time) limit.Period {
+	if t.PeriodAnchor.IsZero() {
+		return limit.ThisMonth(now)
+	}
 	return t.Quota.Get(t.PeriodAnchor, now)
 }
 

@@ -51,12 +51,8 @@ func MonthFrom(anchor, t time.Time) Period {
 type PeriodCache struct{ last atomic.Pointer[Period] }
 
 // Get is the quota period containing now: the calendar month (MonthOf) when anchor is zero,
-// else the month from anchor (MonthFrom). One cache serves one anchor; calendar months come
-// from one cache shared by every tenant without an anchor.
+// else the month from anchor (MonthFrom). One cache serves one anchor.
 func (c *PeriodCache) Get(anchor, now time.Time) Period {
-	if anchor.IsZero() && c != &calendar {
-		return calendar.Get(anchor, now)
-	}
 	if p := c.last.Load(); p != nil && !now.Before(p.Start) && now.Before(p.End) {
 		return *p
 	}
@@ -70,8 +66,11 @@ func (c *PeriodCache) Get(anchor, now time.Time) Period {
 	return p
 }
 
-// calendar caches the current calendar month for every PeriodCache without an anchor.
+// calendar is the cache of ThisMonth, shared by every tenant without an anchor.
 var calendar PeriodCache
+
+// ThisMonth is MonthOf(now), computed once a month.
+func ThisMonth(now time.Time) Period { return calendar.Get(time.Time{}, now) }
 
 func addMonths(anchor time.Time, k int) time.Time {
 	first := time.Date(anchor.Year(), anchor.Month()+time.Month(k), 1, 0, 0, 0, 0, time.UTC)

@@ -58,6 +58,9 @@ func TestPeriodCache_FollowsTime(t *testing.T) {
 			if got := c.Get(a, at); got != want {
 				t.Errorf("anchored %v, at %s: %s..%s, want %s..%s", anchored, at, got.Start, got.End, want.Start, want.End)
 			}
+			if got := ThisMonth(at); got != MonthOf(at) {
+				t.Errorf("ThisMonth(%s) = %s..%s, want the calendar month", at, got.Start, got.End)
+			}
 		}
 	}
 }

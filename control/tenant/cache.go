@@ -31,7 +31,8 @@ type Snapshot struct {
 	BoxedID, BoxedPlan, BoxedStatus any
 	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
 
-	// Quota caches the quota period (from PeriodAnchor) for the request path.
+	// Quota caches the quota period from PeriodAnchor for the request path (tenants without an
+	// anchor share limit.ThisMonth).
 	Quota limit.PeriodCache
 
 	values [2]string // backing array of HeaderID and HeaderPlan: one object, not two
