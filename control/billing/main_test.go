@@ -3,6 +3,7 @@ package billing_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -143,6 +144,14 @@ func (f *fixture) tenantState(t testing.TB, id string) *tenant.Tenant {
 		tn.Billing = &tenant.Billing{}
 	}
 	return tn
+}
+
+// wantUnchanged fails t when the tenant's stored document differs from before.
+func (f *fixture) wantUnchanged(t testing.TB, id string, before *tenant.Tenant) {
+	t.Helper()
+	if after := f.tenantState(t, id); !reflect.DeepEqual(after, before) {
+		t.Errorf("%s changed: plan %s → %s, billing %+v → %+v", id, before.Plan, after.Plan, before.Billing, after.Billing)
+	}
 }
 
 // auditEntries returns the tenant's audit entries of action.
