@@ -27,10 +27,18 @@ type subscribeBody struct {
 	PlanID   string `json:"plan_id"`
 }
 
-func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
-	if !a.Billing.Enabled() {
-		return billing.ErrDisabled
+// billingRoute answers 503 billing_disabled, before reading anything, when Stripe is not
+// configured.
+func (a *API) billingRoute(h func(http.ResponseWriter, *http.Request, *call) error) func(http.ResponseWriter, *http.Request, *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		if !a.Billing.Enabled() {
+			return billing.ErrDisabled
+		}
+		return h(w, r, c)
 	}
+}
+
+func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 	var b subscribeBody
 	if err := decode(w, r, &b); err != nil {
 		return err
@@ -50,9 +58,6 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (a *API) currentSubscription(w http.ResponseWriter, r *http.Request, c *call) error {
-	if !a.Billing.Enabled() {
-		return billing.ErrDisabled
-	}
 	id, err := a.callerTenant(r, c)
 	if err != nil {
 		return err
@@ -65,9 +70,6 @@ func (a *API) currentSubscription(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (a *API) portal(w http.ResponseWriter, r *http.Request, c *call) error {
-	if !a.Billing.Enabled() {
-		return billing.ErrDisabled
-	}
 	id, err := a.callerTenant(r, c)
 	if err != nil {
 		return err
@@ -82,9 +84,6 @@ func (a *API) portal(w http.ResponseWriter, r *http.Request, c *call) error {
 // stripeWebhook reads the raw body (the signature covers its exact bytes) and hands it to
 // billing, which verifies it before anything else.
 func (a *API) stripeWebhook(w http.ResponseWriter, r *http.Request, c *call) error {
-	if !a.Billing.Enabled() {
-		return billing.ErrDisabled
-	}
 	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

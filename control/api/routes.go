@@ -26,10 +26,10 @@ func (a *API) routes() {
 	a.handle("GET /tenants/{id}/users", identity.RoleOwner, a.listUsers)
 	a.handle("PATCH /tenants/{id}/users/{uid}", identity.RoleOwner, a.patchUser)
 
-	a.handle("POST /subscriptions", identity.RoleOwner, a.subscribe)
-	a.handle("GET /subscriptions/current", identity.RoleOwner, a.currentSubscription)
-	a.handle("POST /subscriptions/portal", identity.RoleOwner, a.portal)
-	a.handle("POST /webhooks/stripe", anyone, a.stripeWebhook)
+	a.handle("POST /subscriptions", identity.RoleOwner, a.billingRoute(a.subscribe))
+	a.handle("GET /subscriptions/current", identity.RoleOwner, a.billingRoute(a.currentSubscription))
+	a.handle("POST /subscriptions/portal", identity.RoleOwner, a.billingRoute(a.portal))
+	a.handle("POST /webhooks/stripe", anyone, a.billingRoute(a.stripeWebhook))
 
 	a.handle("GET /rate-limit", identity.RoleUser, a.rateLimit)
 
