@@ -530,3 +530,27 @@ func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
 		t.Fatalf("Redis counts %d, want 19: the renewal after the failed one topped the block up", used)
 	}
 }
+
+// A sweep against a Redis that is down reports the error and drops the leftovers: whether they
+// reached Redis is unknown, so they are never handed back a second time.
+func TestLeased_SweepWithRedisDown(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	good := l.Redis
+	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000} // a block of 10
+	period := limit.MonthOf(t0)
+	if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
+		t.Fatal("refused")
+	}
+	l.Redis = &limit.Redis{Client: deadRedis(t), Prefix: good.Prefix}
+	if err := l.Sweep(ctx, t0.Add(2*time.Second)); err == nil {
+		t.Fatal("a sweep against a dead Redis reported no error")
+	}
+	l.Redis = good
+	if err := l.Sweep(ctx, t0.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, used := redisView(t, r, "acme", p, t0); used != 10 {
+		t.Fatalf("Redis counts %d, want 10: the leftovers of the failed sweep stay counted", used)
+	}
+}
