@@ -86,6 +86,7 @@ func run(o options) error {
 	}
 	o.bin = bin
 	redisLines := ""
+	var meter redisMeter
 	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 	if o.redisURL != "none" {
 		rdb, err := store.OpenRedis(store.RedisOptions{URL: o.redisURL})
@@ -96,6 +97,7 @@ func run(o options) error {
 			return fmt.Errorf("redis at %s does not answer (start one: redis-server --daemonize yes): %w", o.redisURL, err)
 		}
 		defer cleanRedis(rdb, prefix)
+		meter = redisMeter{rdb}
 		redisLines = "redis_url " + o.redisURL + "\n\t\tredis_prefix " + prefix
 	}
 	dir, err := os.MkdirTemp("", "saasbench")
@@ -123,11 +125,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tokens := make([]string, o.tenants)
-	for i := range tokens {
-		if tokens[i], err = keys.Issue(identity.Principal{UserID: "usr_bench" + strconv.Itoa(i), TenantID: tenantID(i), Role: identity.RoleUser}); err != nil {
+	// Every tenant's request is built once: the load sends bytes, it does not build requests.
+	reqs := make([][]byte, o.tenants)
+	for i := range reqs {
+		tok, err := keys.Issue(identity.Principal{UserID: "usr_bench" + strconv.Itoa(i), TenantID: tenantID(i), Role: identity.RoleUser})
+		if err != nil {
 			return err
 		}
+		reqs[i] = buildRequest("/bench", tenantID(i)+".localhost", tok)
 	}
 
 	barePort, fullPort, controlPort := freePort(), freePort(), freePort()
@@ -220,7 +225,7 @@ http://*.localhost:%d {
 
 	started := time.Now()
 	fmt.Printf("warming: one request per tenant (%d) through the full pipeline...\n", o.tenants)
-	if errs := warm(fullTarget, o.tenants, tokens); errs > 0 {
+	if errs := warm(fullTarget, reqs); errs > 0 {
 		return fmt.Errorf("%d warm-up requests failed", errs)
 	}
 	rssAfterWarm := rssMB(full.pid())
@@ -230,7 +235,7 @@ http://*.localhost:%d {
 		o.rounds, o.duration, o.conns, o.active, runtime.GOMAXPROCS(0))
 	results := map[string][]result{}
 	for _, t := range targets {
-		drive(t, o.conns, o.duration/2, tokens[:o.active]) // warm-up round, not counted
+		drive(t, o.conns, o.duration/2, reqs[:o.active], meter) // warm-up round, not counted
 	}
 	for r := 0; r < o.rounds; r++ {
 		// Change which goes first every round: the second of a pair runs on a machine the
@@ -245,18 +250,18 @@ http://*.localhost:%d {
 				profiled = make(chan error, 1)
 				go func() { profiled <- saveProfile(adminPorts[t.name], o.duration-time.Second, o.profile+"."+t.name) }()
 			}
-			res := drive(t, o.conns, o.duration, tokens[:o.active])
+			res := drive(t, o.conns, o.duration, reqs[:o.active], meter)
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					fmt.Printf("  (profile not saved: %v)\n", err)
 				}
 			}
 			results[t.name] = append(results[t.name], res)
-			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %6.0fµs  p99 %6.0fµs  cpu %.3fs/1k  errors %d\n",
-				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.errors)
+			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %6.0fµs  p99 %6.0fµs  cpu %.3fs/1k  load %.3fs/1k  redis %.3fs/1k (%.1f scripts/1k)  errors %d\n",
+				r+1, t.name, res.rps, us(res.p50), us(res.p99), res.cpuPer1k, res.loadPer1k, res.redisPer1k, res.scriptsPer1k, res.errors)
 		}
 	}
-	serial := driveSerial(targets, o.serial*time.Duration(len(targets)), tokens[:o.active])
+	serial := driveSerial(targets, o.serial*time.Duration(len(targets)), reqs[:o.active])
 	rssAfterLoad := rssMB(full.pid())
 	report(o, results, serial, rssAfterWarm, rssAfterLoad)
 	return nil
@@ -268,22 +273,24 @@ type target struct {
 	pid  int
 }
 
+func (t target) addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
+
 type result struct {
 	rps, cpuPer1k float64
 	cpu           float64 // the gateway's CPU seconds
+	loadPer1k     float64 // this process's (the load's and the upstream's) CPU seconds per 1,000
+	redisPer1k    float64 // the Redis server's CPU seconds per 1,000
+	scriptsPer1k  float64 // limiter scripts Redis ran per 1,000
 	p50, p99      time.Duration
 	errors        int64
 	latencies     []time.Duration
 }
 
-// drive runs a closed loop: conns workers, each sending its next request when the last one
-// answered, for d.
-func drive(t target, conns int, d time.Duration, tokens []string) result {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	url := fmt.Sprintf("http://127.0.0.1:%d/bench", t.port)
-	cpuBefore := cpuSeconds(t.pid)
+// drive runs a closed loop: conns workers, each on its own keep-alive connection, sending its
+// next request when the last one answered, for d.
+func drive(t target, conns int, d time.Duration, reqs [][]byte, redis redisMeter) result {
+	cpuBefore, loadBefore := cpuSeconds(t.pid), cpuSeconds(os.Getpid())
+	callsBefore, redisBefore := redis.read()
 	var (
 		wg     sync.WaitGroup
 		errs   atomic.Int64
@@ -296,14 +303,16 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := &wireConn{addr: t.addr()}
+			defer c.close()
 			lat := make([]time.Duration, 0, 1<<16)
 			for i := w; !stop.Load(); i += conns {
 				begin := time.Now()
-				ok, answered := send(client, url, i%len(tokens), tokens)
-				if answered {
+				status, err := c.roundTrip(reqs[i%len(reqs)])
+				if err == nil {
 					lat = append(lat, time.Since(begin))
 				}
-				if !ok {
+				if status != http.StatusOK {
 					errs.Add(1)
 				}
 			}
@@ -316,10 +325,14 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(starts)
-	cpu := cpuSeconds(t.pid) - cpuBefore
+	cpu, load := cpuSeconds(t.pid)-cpuBefore, cpuSeconds(os.Getpid())-loadBefore
+	calls, redisCPU := redis.read()
 	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), latencies: all, cpu: cpu}
-	if len(all) > 0 {
-		res.cpuPer1k = cpu / float64(len(all)) * 1000
+	if n := float64(len(all)); n > 0 {
+		res.cpuPer1k = cpu / n * 1000
+		res.loadPer1k = load / n * 1000
+		res.redisPer1k = (redisCPU - redisBefore) / n * 1000
+		res.scriptsPer1k = float64(calls-callsBefore) / n * 1000
 	}
 	res.p50, res.p99 = percentile(all, 50), percentile(all, 99)
 	return res
@@ -328,16 +341,13 @@ func drive(t target, conns int, d time.Duration, tokens []string) result {
 // driveSerial measures concurrency 1: one request at a time, to each gateway in turn (the
 // order rotating), so that every gateway sees the same moments of the machine: a slow spell
 // cannot fall on one configuration only. Each gateway keeps its own keep-alive connection.
-func driveSerial(targets []target, d time.Duration, tokens []string) map[string]result {
-	clients := make([]*http.Client, len(targets))
-	urls := make([]string, len(targets))
+func driveSerial(targets []target, d time.Duration, reqs [][]byte) map[string]result {
+	conns := make([]*wireConn, len(targets))
 	lat := make([][]time.Duration, len(targets))
 	cpuBefore := make([]float64, len(targets))
 	for i, t := range targets {
-		tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
-		defer tr.CloseIdleConnections()
-		clients[i] = &http.Client{Transport: tr}
-		urls[i] = fmt.Sprintf("http://127.0.0.1:%d/bench", t.port)
+		conns[i] = &wireConn{addr: t.addr()}
+		defer conns[i].close()
 		cpuBefore[i] = cpuSeconds(t.pid)
 	}
 	deadline := time.Now().Add(d)
@@ -345,7 +355,7 @@ func driveSerial(targets []target, d time.Duration, tokens []string) map[string]
 		for k := range targets {
 			i := (n + k) % len(targets)
 			begin := time.Now()
-			if _, answered := send(clients[i], urls[i], n%len(tokens), tokens); answered {
+			if _, err := conns[i].roundTrip(reqs[n%len(reqs)]); err == nil {
 				lat[i] = append(lat[i], time.Since(begin))
 			}
 		}
@@ -401,15 +411,15 @@ func percentile(d []time.Duration, p int) time.Duration {
 
 func report(o options, results map[string][]result, serial map[string]result, rssWarm, rssLoad float64) {
 	fmt.Println()
-	fmt.Println("configuration   req/s (median)   p50       p99       CPU s/1k req")
+	fmt.Println("configuration   req/s (median)   p50       p99       CPU s/1k req   load+upstream CPU s/1k req")
 	for _, name := range []string{"bare", "headers", "full"} {
 		rs := results[name]
 		if len(rs) == 0 {
 			continue
 		}
-		fmt.Printf("%-15s %9.0f        %6.0fµs  %6.0fµs  %.3f\n", name, median(rs, func(r result) float64 { return r.rps }),
+		fmt.Printf("%-15s %9.0f        %6.0fµs  %6.0fµs  %.3f          %.3f\n", name, median(rs, func(r result) float64 { return r.rps }),
 			median(rs, func(r result) float64 { return us(r.p50) }), median(rs, func(r result) float64 { return us(r.p99) }),
-			median(rs, func(r result) float64 { return r.cpuPer1k }))
+			median(rs, func(r result) float64 { return r.cpuPer1k }), median(rs, func(r result) float64 { return r.loadPer1k }))
 	}
 	fmt.Println()
 	printRatio(results, "full", "bare", "   target >= 0.90")
@@ -466,28 +476,6 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 
 func tenantID(i int) string { return "bench-" + strconv.Itoa(i) }
 
-// startUpstream is the real upstream both gateways proxy to.
-func startUpstream() (*upstreamServer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	body := []byte(`{"ok":true}`)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	return &upstreamServer{Addr: l.Addr().String(), srv: srv}, nil
-}
-
-type upstreamServer struct {
-	Addr string
-	srv  *http.Server
-}
-
-func (u *upstreamServer) Close() { _ = u.srv.Close() }
-
 func startDatabase(dir string) (*store.DB, string, func(), error) {
 	e, err := store.StartEmbedded(filepath.Join(dir, "db"), nil)
 	if err != nil {
@@ -519,31 +507,18 @@ func seedTenants(db *store.DB, n int) error {
 	return nil
 }
 
-// send makes one request as tenant i with its token; ok means 200, answered that a response
-// came at all.
-func send(client *http.Client, url string, i int, tokens []string) (ok, answered bool) {
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Host = tenantID(i) + ".localhost"
-	req.Header.Set("Authorization", "Bearer "+tokens[i])
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK, true
-}
-
-func warm(t target, n int, tokens []string) int {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+// warm sends one request per tenant over 8 connections and counts those not answered 200.
+func warm(t target, reqs [][]byte) int {
 	var wg sync.WaitGroup
 	var errs atomic.Int64
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				if ok, _ := send(client, fmt.Sprintf("http://127.0.0.1:%d/warm", t.port), i, tokens); !ok {
+			c := &wireConn{addr: t.addr()}
+			defer c.close()
+			for i := w; i < len(reqs); i += 8 {
+				if status, _ := c.roundTrip(reqs[i]); status != http.StatusOK {
 					errs.Add(1)
 				}
 			}
@@ -638,6 +613,33 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// redisMeter reads what the Redis server has done so far: the limiter scripts it ran (EVAL and
+// EVALSHA calls) and its CPU seconds. The zero meter (no Redis) reads zeros.
+type redisMeter struct{ rdb redis.UniversalClient }
+
+func (m redisMeter) read() (scripts int64, cpu float64) {
+	if m.rdb == nil {
+		return 0, 0
+	}
+	info, err := m.rdb.Info(context.Background(), "commandstats", "cpu").Result()
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, value, _ := strings.Cut(line, ":")
+		switch name {
+		case "cmdstat_evalsha", "cmdstat_eval":
+			calls, _, _ := strings.Cut(strings.TrimPrefix(value, "calls="), ",")
+			n, _ := strconv.ParseInt(calls, 10, 64)
+			scripts += n
+		case "used_cpu_sys", "used_cpu_user":
+			f, _ := strconv.ParseFloat(value, 64)
+			cpu += f
+		}
+	}
+	return scripts, cpu
 }
 
 func cleanRedis(rdb redis.UniversalClient, prefix string) {
