@@ -1,11 +1,20 @@
 package limit
 
-// WaitRenewals waits for the background renewals in flight.
+// WaitRenewals waits for the background renewals queued or in flight.
 func (l *Leased) WaitRenewals() { l.renewals.Wait() }
 
-// TakeAllRenewalSlots leaves no room for a background renewal.
-func (l *Leased) TakeAllRenewalSlots() {
-	for len(l.slots) < cap(l.slots) {
-		l.slots <- struct{}{}
+// NoRenewalRoom leaves no room in the queue for a background renewal.
+func (l *Leased) NoRenewalRoom() { l.maxQueued = 0 }
+
+// HoldRenewals keeps renewals queued, unsent, until the returned func is called.
+func (l *Leased) HoldRenewals() (release func()) {
+	l.qmu.Lock()
+	held := !l.draining
+	l.draining = true // no goroutine starts: renew sees one running
+	l.qmu.Unlock()
+	return func() {
+		if held {
+			l.drain()
+		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Leased admits requests from blocks of the tenant's bucket leased from Redis, so most
@@ -39,13 +37,35 @@ type Leased struct {
 
 	seed     maphash.Seed
 	shards   [localShards]leaseShard
-	renewals sync.WaitGroup // background renewals in flight
-	slots    chan struct{}  // bounds them: when all are taken, the request path renews
+	renewals sync.WaitGroup // background renewals queued or in flight
+
+	// Background renewals wait in queue for one goroutine that sends them to Redis in
+	// pipelines: leases that end together (all of a busy instance's tenants after a restart)
+	// cost a round trip per batch instead of one each.
+	qmu       sync.Mutex
+	queue     []*renewal
+	draining  bool // a goroutine is sending the queue
+	maxQueued int  // when the queue is this long, the request path renews
 }
 
-// maxRenewals bounds the background renewals in flight, so that thousands of leases ending
-// together cost at most that many goroutines waiting for a Redis connection.
-const maxRenewals = 64
+// maxQueued bounds the renewals waiting: with the queue full, a block is renewed by the
+// request that needs it, as without Prefetch. It also bounds a request's wait for a renewal
+// queued: a few pipelines, each bounded by the client's timeouts.
+const maxQueued = 1024
+
+// renewBatch is the most renewals sent in one pipeline.
+const renewBatch = 128
+
+// renewal is a background renewal of one tenant's block: want more requests, excess back.
+type renewal struct {
+	key          string
+	st           *leaseState
+	policy       Policy
+	period       Period
+	now          time.Time
+	want, excess int64
+	done         chan struct{} // the block's renewing
+}
 
 type leaseShard struct {
 	mu   sync.Mutex
@@ -78,7 +98,7 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	if ttl <= 0 {
 		ttl = time.Second
 	}
-	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), slots: make(chan struct{}, maxRenewals)}
+	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), maxQueued: maxQueued}
 	for i := range l.shards {
 		l.shards[i].keys = make(map[string]*leaseState)
 	}
@@ -186,56 +206,92 @@ func (l *Leased) admit(key string, st *leaseState, p Policy, period Period, now 
 	st.served++
 	d := st.decision(p, period, ns)
 	if l.Prefetch && st.renewing == nil && ns >= st.expires-int64(l.LeaseTTL)/5 {
-		select {
-		case l.slots <- struct{}{}:
-			l.renew(key, st, p, period, now)
-		default: // too many in flight: this block renews on the request path when it ends
-		}
+		l.renew(key, st, p, period, now)
 	}
 	return d
 }
 
-// renew brings the block to twice what it served in this lease (topping it up, or handing the
-// excess back) in the background, and extends its lease. Called with st.mu held.
+// renew queues a background renewal that brings the block to twice what it served in this
+// lease (topping it up, or handing the excess back) and extends its lease; with the queue full
+// it does nothing. Called with st.mu held.
 func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now time.Time) {
 	target := min(max(2*st.served, 1), BlockSize(p))
-	want, excess := max(target-st.left, 0), max(st.left-target, 0)
-	st.left -= excess // handed back: no longer admissible here
-	done := make(chan struct{})
-	st.renewing = done
+	r := &renewal{key: key, st: st, policy: p, period: period, now: now,
+		want: max(target-st.left, 0), excess: max(st.left-target, 0), done: make(chan struct{})}
+	l.qmu.Lock()
+	if len(l.queue) >= l.maxQueued {
+		l.qmu.Unlock()
+		return
+	}
+	l.queue = append(l.queue, r)
 	l.renewals.Add(1)
-	go func() {
-		defer l.renewals.Done()
-		defer func() { <-l.slots }()
-		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-		granted, v, used, _, err := l.Redis.take(ctx, key, p, period, now, want, excess, excess)
-		cancel()
+	start := !l.draining
+	l.draining = true
+	l.qmu.Unlock()
+	st.left -= r.excess // handed back: no longer admissible here
+	st.renewing = r.done
+	if start {
+		go l.drain()
+	}
+}
+
+// drain sends the queued renewals, renewBatch to a pipeline, until the queue is empty.
+func (l *Leased) drain() {
+	for {
+		l.qmu.Lock()
+		n := min(len(l.queue), renewBatch)
+		if n == 0 {
+			l.draining = false
+			l.qmu.Unlock()
+			return
+		}
+		batch := make([]*renewal, n)
+		copy(batch, l.queue)
+		l.queue = append(l.queue[:0], l.queue[n:]...)
+		l.qmu.Unlock()
+		l.renewAll(batch)
+	}
+}
+
+// renewAll sends a batch of renewals in one pipeline and brings their answers to the blocks.
+func (l *Leased) renewAll(batch []*renewal) {
+	calls := make([]scriptCall, len(batch))
+	for i, r := range batch {
+		calls[i] = l.Redis.call(r.key, r.policy, r.period, r.now, r.want, r.excess, r.excess)
+	}
+	var stale []*renewal
+	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+	l.Redis.pipelined(ctx, calls, func(i int, granted int64, v verdict, used int64, err error) {
+		r := batch[i]
+		st := r.st
 		st.mu.Lock()
 		st.renewing = nil
-		if err != nil {
+		switch {
+		case err != nil:
 			// The excess may or may not have gone back: it is not admissible here either way.
-			st.mu.Unlock()
-			return
-		}
-		if st.policy.Name != p.Name || st.period.Start != period.Start {
+		case st.policy.Name != r.policy.Name || st.period.Start != r.period.Start:
 			// The plan or the period changed meanwhile: the new requests belong to a bucket
 			// no longer used here.
-			st.mu.Unlock()
 			if granted > 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-				_ = l.handBack(ctx, now, []handBack{{key: key, policy: p, period: period, left: granted}})
-				cancel()
+				r.want = granted // what goes back
+				stale = append(stale, r)
 			}
-			return
+		default:
+			st.tat, st.used = v.tat, used
+			st.left += granted
+			st.granted, st.served = st.left, 0
+			st.expires = max(st.expires, r.now.UnixNano()+int64(l.LeaseTTL))
 		}
-		ns := now.UnixNano()
-		st.tat, st.used = v.tat, used
-		st.left += granted
-		st.granted, st.served = st.left, 0
-		st.expires = max(st.expires, ns+int64(l.LeaseTTL))
 		st.mu.Unlock()
-	}()
+		close(r.done)
+	})
+	cancel()
+	for _, r := range stale { // rare: one call each
+		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+		_ = l.handBack(ctx, r.now, []handBack{{key: r.key, policy: r.policy, period: r.period, left: r.want}})
+		cancel()
+	}
+	l.renewals.Add(-len(batch))
 }
 
 // nextBlock sizes the next lease from how the last one went.
@@ -315,36 +371,18 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 	return l.handBack(ctx, now, back)
 }
 
-// handBack returns unused requests in pipelines of up to 256 calls.
+// handBack returns unused requests to Redis, pipelined.
 func (l *Leased) handBack(ctx context.Context, now time.Time, back []handBack) error {
-	const batch = 256
-	var firstErr error
-	for len(back) > 0 {
-		n := min(len(back), batch)
-		type call struct {
-			keys []string
-			args []any
-			cmd  *redis.Cmd
-		}
-		calls := make([]call, n)
-		pipe := l.Redis.Client.Pipeline()
-		for i, b := range back[:n] {
-			// The quota period of the block: the quota key must be the one it was counted in.
-			rateKey, quotaKey, args := l.Redis.scriptArgs(b.key, b.policy, b.period, now, 0, b.left, b.left)
-			calls[i] = call{keys: []string{rateKey, quotaKey}, args: args}
-			calls[i].cmd = takeScript.EvalSha(ctx, pipe, calls[i].keys, args...)
-		}
-		_, _ = pipe.Exec(ctx)
-		for _, c := range calls {
-			err := c.cmd.Err()
-			if redis.HasErrorPrefix(err, "NOSCRIPT") { // the script cache was flushed
-				err = takeScript.Run(ctx, l.Redis.Client, c.keys, c.args...).Err()
-			}
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}
-		back = back[n:]
+	calls := make([]scriptCall, len(back))
+	for i, b := range back {
+		// The quota period of the block: the quota key must be the one it was counted in.
+		calls[i] = l.Redis.call(b.key, b.policy, b.period, now, 0, b.left, b.left)
 	}
+	var firstErr error
+	l.Redis.pipelined(ctx, calls, func(_ int, _ int64, _ verdict, _ int64, err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	})
 	return firstErr
 }

@@ -2,6 +2,7 @@ package limit_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ func TestBlockSize(t *testing.T) {
 
 // scriptCalls counts the limiter scripts a client sends to Redis (EVALSHA and EVAL), each
 // command of a pipeline included.
-type scriptCalls struct{ n atomic.Int64 }
+type scriptCalls struct{ n, pipelines atomic.Int64 }
 
 func (c *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -36,8 +37,12 @@ func (c *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		before := c.n.Load()
 		for _, cmd := range cmds {
 			c.count(cmd)
+		}
+		if c.n.Load() > before {
+			c.pipelines.Add(1)
 		}
 		return next(ctx, cmds)
 	}
@@ -258,13 +263,55 @@ func TestLeased_PrefetchRenewsBeforeTheLeaseEnds(t *testing.T) {
 	}
 }
 
-// Background renewals are bounded: with every slot taken, a block in its lease's last fifth is
+// Renewals that fall due together go to Redis in pipelines, not a round trip each.
+func TestLeased_RenewalsDueTogetherArePipelined(t *testing.T) {
+	ctx := context.Background()
+	l, r, calls := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
+	period := limit.MonthOf(t0)
+	const tenants = 300
+	key := func(i int) string { return "t" + strconv.Itoa(i) }
+	for i := 0; i < tenants; i++ {
+		if d, err := l.Take(ctx, key(i), p, period, t0); err != nil || !d.Allowed {
+			t.Fatalf("first lease of %s: %+v, %v", key(i), d, err)
+		}
+	}
+	release := l.HoldRenewals()
+	for i := 0; i < tenants; i++ { // the lease's last fifth: each queues a renewal
+		if d, err := l.Take(ctx, key(i), p, period, t0.Add(9*time.Second)); err != nil || !d.Allowed {
+			t.Fatalf("%s at +9s: %+v, %v", key(i), d, err)
+		}
+	}
+	if n := calls.n.Load(); n != tenants {
+		t.Fatalf("%d script calls before the renewals were sent, want %d", n, tenants)
+	}
+	release()
+	l.WaitRenewals()
+	if n, pipes := calls.n.Load(), calls.pipelines.Load(); n != 2*tenants || pipes != 3 {
+		t.Fatalf("%d script calls in %d pipelines, want %d in 3 (batches of 128)", n, pipes, 2*tenants)
+	}
+	for _, i := range []int{0, 150, tenants - 1} {
+		// 2 served: the block of 16 (14 left) is cut to 4, 10 go back.
+		if _, used := redisView(t, r, key(i), p, t0.Add(9*time.Second)); used != 6 {
+			t.Fatalf("Redis counts %d for %s, want 6: 16 leased, 10 handed back", used, key(i))
+		}
+		if d, err := l.Take(ctx, key(i), p, period, t0.Add(12*time.Second)); err != nil || !d.Allowed || d.QuotaUsed != 3 {
+			t.Fatalf("%s after the first lease's end: %+v, %v; want admitted from the renewed block", key(i), d, err)
+		}
+	}
+	if n := calls.n.Load(); n != 2*tenants {
+		t.Fatalf("requests from renewed blocks made %d script calls", n-2*tenants)
+	}
+}
+
+// Background renewals are bounded: with the queue full, a block in its lease's last fifth is
 // not renewed ahead, and the request after the lease's end renews it itself.
 func TestLeased_PrefetchBoundedFallsBackToTheRequestPath(t *testing.T) {
 	ctx := context.Background()
 	l, _, calls := leasedStore(t, 10*time.Second)
 	l.Prefetch = true
-	l.TakeAllRenewalSlots()
+	l.NoRenewalRoom()
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000}
 	period := limit.MonthOf(t0)
 	for _, at := range []time.Duration{0, 9 * time.Second} {
@@ -274,7 +321,7 @@ func TestLeased_PrefetchBoundedFallsBackToTheRequestPath(t *testing.T) {
 	}
 	l.WaitRenewals()
 	if n := calls.n.Load(); n != 1 {
-		t.Fatalf("%d script calls with no renewal slot free, want the first lease only", n)
+		t.Fatalf("%d script calls with no room to queue a renewal, want the first lease only", n)
 	}
 	if d, _ := l.Take(ctx, "acme", p, period, t0.Add(11*time.Second)); !d.Allowed {
 		t.Fatal("refused after the lease's end")

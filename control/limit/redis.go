@@ -141,6 +141,50 @@ func (r *Redis) take(ctx context.Context, key string, p Policy, period Period, n
 	return granted, v, used, p, err
 }
 
+// scriptCall is one takeScript call of a pipeline and, once run, its reply.
+type scriptCall struct {
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+// call builds the takeScript call for key, like take.
+func (r *Redis) call(key string, p Policy, period Period, now time.Time, want, back, backQuota int64) scriptCall {
+	rateKey, quotaKey, args := r.scriptArgs(key, p, period, now, want, back, backQuota)
+	return scriptCall{keys: []string{rateKey, quotaKey}, args: args}
+}
+
+// pipelineBatch is the most script calls sent in one round trip.
+const pipelineBatch = 256
+
+// pipelined runs the calls, pipelineBatch to a round trip, and reports each call's reply
+// (granted, verdict, used) or error through result, in order. A call whose script the server
+// no longer holds (its script cache flushed) is run again on its own.
+func (r *Redis) pipelined(ctx context.Context, calls []scriptCall, result func(i int, granted int64, v verdict, used int64, err error)) {
+	for start := 0; start < len(calls); start += pipelineBatch {
+		batch := calls[start:min(start+pipelineBatch, len(calls))]
+		pipe := r.Client.Pipeline()
+		for i := range batch {
+			batch[i].cmd = takeScript.EvalSha(ctx, pipe, batch[i].keys, batch[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for i, c := range batch {
+			res, err := c.cmd.Slice()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				res, err = takeScript.Run(ctx, r.Client, c.keys, c.args...).Slice()
+			}
+			var (
+				granted, used int64
+				v             verdict
+			)
+			if err == nil {
+				granted, v, used, err = reply(res)
+			}
+			result(start+i, granted, v, used, err)
+		}
+	}
+}
+
 // scriptArgs are the keys and arguments of one takeScript call.
 func (r *Redis) scriptArgs(key string, p Policy, period Period, now time.Time, want, back, backQuota int64) (rateKey, quotaKey string, args []any) {
 	rateKey, quotaKey = r.Keys(key, p, period)
