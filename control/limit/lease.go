@@ -53,8 +53,14 @@ type Leased struct {
 // queued: a few pipelines, each bounded by the client's timeouts.
 const maxQueued = 1024
 
-// renewBatch is the most renewals sent in one pipeline.
-const renewBatch = 128
+// renewBatch is the most renewals sent in one pipeline, and renewLinger how long the first
+// renewal of a batch waits for others: a renewal is due a fifth of a lease before it is
+// needed, so a few milliseconds cost nothing, and tenants' renewals trickle in otherwise (each
+// is queued by its tenant's first request in the last fifth) and would go one per round trip.
+const (
+	renewBatch  = 128
+	renewLinger = 20 * time.Millisecond
+)
 
 // renewal is a background renewal of one tenant's block: want more requests, excess back.
 type renewal struct {
@@ -238,6 +244,7 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 // drain sends the queued renewals, renewBatch to a pipeline, until the queue is empty.
 func (l *Leased) drain() {
 	for {
+		time.Sleep(renewLinger)
 		l.qmu.Lock()
 		n := min(len(l.queue), renewBatch)
 		if n == 0 {
