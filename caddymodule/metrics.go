@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"errors"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,23 +57,33 @@ func registerMetrics(reg prometheus.Registerer) error {
 type limiterMetrics struct{}
 
 // decisionCounters caches the counter of each (plan, result): WithLabelValues on every
-// request would hash the labels and allocate.
-var decisionCounters = struct {
-	sync.RWMutex
-	m map[[2]string]prometheus.Counter
-}{m: make(map[[2]string]prometheus.Counter)}
+// request would hash the labels and allocate. Every request reads it, so it is copied on
+// write, and a read is one atomic load: no lock shared by the cores.
+var decisionCounters struct {
+	sync.Mutex // serializes writers
+	m          atomic.Pointer[map[[2]string]prometheus.Counter]
+}
 
 func (limiterMetrics) Decided(policy, result string) {
 	key := [2]string{policy, result}
-	decisionCounters.RLock()
-	c := decisionCounters.m[key]
-	decisionCounters.RUnlock()
+	if m := decisionCounters.m.Load(); m != nil {
+		if c := (*m)[key]; c != nil {
+			c.Inc()
+			return
+		}
+	}
+	decisionCounters.Lock()
+	next := map[[2]string]prometheus.Counter{}
+	if m := decisionCounters.m.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	c := next[key]
 	if c == nil {
 		c = limiterDecisions.WithLabelValues(policy, result)
-		decisionCounters.Lock()
-		decisionCounters.m[key] = c
-		decisionCounters.Unlock()
+		next[key] = c
 	}
+	decisionCounters.m.Store(&next)
+	decisionCounters.Unlock()
 	c.Inc()
 }
 func (limiterMetrics) StoreError() { redisErrors.Inc() }

@@ -158,3 +158,16 @@ func TestNewSnapshot_Billing(t *testing.T) {
 		})
 	}
 }
+
+func TestReserved(t *testing.T) {
+	for _, id := range []string{"api", "www", "admin", "app", "auth", "billing", "docs", "static", "status", "system", "mail"} {
+		if !Reserved(id) {
+			t.Errorf("%q is not reserved", id)
+		}
+	}
+	for _, id := range []string{"apis", "ap", "API", "acme", "mail-co", ""} {
+		if Reserved(id) {
+			t.Errorf("%q is reserved", id)
+		}
+	}
+}
