@@ -1,5 +1,7 @@
 package limit
 
+import "time"
+
 // WaitRenewals waits for the background renewals queued or in flight.
 func (l *Leased) WaitRenewals() { l.renewals.Wait() }
 
@@ -18,3 +20,6 @@ func (l *Leased) HoldRenewals() (release func()) {
 		}
 	}
 }
+
+// LingerForever keeps queued renewals waiting until a request needs one.
+func (l *Leased) LingerForever() { l.linger = time.Hour }

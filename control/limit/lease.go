@@ -44,7 +44,9 @@ type Leased struct {
 	// cost a round trip per batch instead of one each.
 	qmu       sync.Mutex
 	queue     []*renewal
-	draining  bool // a goroutine is sending the queue
+	draining  bool          // a goroutine is sending the queue
+	urgent    chan struct{} // a request waits for a queued renewal: send without lingering
+	linger    time.Duration // renewLinger
 	maxQueued int  // when the queue is this long, the request path renews
 }
 
@@ -57,6 +59,7 @@ const maxQueued = 1024
 // renewal of a batch waits for others: a renewal is due a fifth of a lease before it is
 // needed, so a few milliseconds cost nothing, and tenants' renewals trickle in otherwise (each
 // is queued by its tenant's first request in the last fifth) and would go one per round trip.
+// A request that needs a renewal still lingering (its block ran out) has it sent at once.
 const (
 	renewBatch  = 128
 	renewLinger = 20 * time.Millisecond
@@ -104,7 +107,7 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	if ttl <= 0 {
 		ttl = time.Second
 	}
-	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), maxQueued: maxQueued}
+	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), maxQueued: maxQueued, urgent: make(chan struct{}, 1), linger: renewLinger}
 	for i := range l.shards {
 		l.shards[i].keys = make(map[string]*leaseState)
 	}
@@ -169,7 +172,12 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		return decision(p, period, ns, v.tat, v, st.used), nil
 	}
 	if done := st.renewing; done != nil {
-		// A renewal is on its way: wait for it rather than lease a second block.
+		// A renewal is on its way: wait for it rather than lease a second block, and have it
+		// sent now if it is still lingering in the queue.
+		select {
+		case l.urgent <- struct{}{}:
+		default:
+		}
 		st.mu.Unlock()
 		select {
 		case <-done:
@@ -243,8 +251,14 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 
 // drain sends the queued renewals, renewBatch to a pipeline, until the queue is empty.
 func (l *Leased) drain() {
+	linger := time.NewTimer(l.linger)
+	defer linger.Stop()
 	for {
-		time.Sleep(renewLinger)
+		linger.Reset(l.linger)
+		select {
+		case <-linger.C:
+		case <-l.urgent:
+		}
 		l.qmu.Lock()
 		n := min(len(l.queue), renewBatch)
 		if n == 0 {

@@ -305,6 +305,40 @@ func TestLeased_RenewalsDueTogetherArePipelined(t *testing.T) {
 	}
 }
 
+// A request whose block ran out while its renewal lingers in the queue has it sent at once,
+// and is admitted from it.
+func TestLeased_RequestWaitingForALingeringRenewalSendsIt(t *testing.T) {
+	l, _, calls := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	l.LingerForever()
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000}
+	period := limit.MonthOf(t0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 15; i++ { // 15 of the first block of 16
+		if d, err := l.Take(ctx, "acme", p, period, t0.Add(time.Duration(i)*time.Millisecond)); err != nil || !d.Allowed {
+			t.Fatalf("request %d: %+v, %v", i+1, d, err)
+		}
+	}
+	at := t0.Add(9 * time.Second) // the lease's last fifth
+	if d, err := l.Take(ctx, "acme", p, period, at); err != nil || !d.Allowed {
+		t.Fatalf("the last of the block: %+v, %v", d, err) // and it queues a renewal
+	}
+	if n := calls.n.Load(); n != 1 {
+		t.Fatalf("%d script calls before the renewal was sent, want 1", n)
+	}
+	// The block ran out with the renewal still queued: this request waits for it, which
+	// would be forever without the nudge, and is answered from it (no lease of its own).
+	d, err := l.Take(ctx, "acme", p, period, at)
+	if err != nil || !d.Allowed {
+		t.Fatalf("the request waiting for the renewal: %+v, %v", d, err)
+	}
+	l.WaitRenewals()
+	if n := calls.n.Load(); n != 2 {
+		t.Fatalf("%d script calls, want 2: the first lease and the renewal", n)
+	}
+}
+
 // Background renewals are bounded: with the queue full, a block in its lease's last fifth is
 // not renewed ahead, and the request after the lease's end renews it itself.
 func TestLeased_PrefetchBoundedFallsBackToTheRequestPath(t *testing.T) {
