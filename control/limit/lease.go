@@ -47,7 +47,7 @@ type Leased struct {
 	draining  bool          // a goroutine is sending the queue
 	urgent    chan struct{} // a request waits for a queued renewal: send without lingering
 	linger    time.Duration // renewLinger
-	maxQueued int  // when the queue is this long, the request path renews
+	maxQueued int           // when the queue is this long, the request path renews
 }
 
 // maxQueued bounds the renewals waiting: with the queue full, a block is renewed by the
