@@ -249,28 +249,29 @@ func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now 
 	}
 }
 
-// drain sends the queued renewals, renewBatch to a pipeline, until the queue is empty.
+// drain sends the queued renewals, renewBatch to a pipeline, each batch after lingering for
+// more, until the queue is empty.
 func (l *Leased) drain() {
 	linger := time.NewTimer(l.linger)
 	defer linger.Stop()
 	for {
-		linger.Reset(l.linger)
 		select {
 		case <-linger.C:
 		case <-l.urgent:
 		}
 		l.qmu.Lock()
 		n := min(len(l.queue), renewBatch)
-		if n == 0 {
-			l.draining = false
-			l.qmu.Unlock()
-			return
-		}
 		batch := make([]*renewal, n)
 		copy(batch, l.queue)
 		l.queue = append(l.queue[:0], l.queue[n:]...)
+		more := len(l.queue) > 0
+		l.draining = more // when not, the next renewal queued starts a goroutine of its own
 		l.qmu.Unlock()
 		l.renewAll(batch)
+		if !more {
+			return
+		}
+		linger.Reset(l.linger)
 	}
 }
 

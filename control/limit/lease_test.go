@@ -2,6 +2,7 @@ package limit_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -336,6 +337,49 @@ func TestLeased_RequestWaitingForALingeringRenewalSendsIt(t *testing.T) {
 	l.WaitRenewals()
 	if n := calls.n.Load(); n != 2 {
 		t.Fatalf("%d script calls, want 2: the first lease and the renewal", n)
+	}
+}
+
+// A plan change that lands while a renewal is on its way: the renewal's requests belong to the
+// old plan's bucket and go back, so the quota counts only what was admitted and is held.
+func TestLeased_RenewalOvertakenByAPlanChangeGoesBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, r, calls := leasedStore(t, 10*time.Second)
+	l.Prefetch = true
+	l.LingerForever() // the renewal goes when the request under plan b waits for it
+	a := limit.Policy{Name: "a", Interval: time.Millisecond, Burst: 16000, Quota: 100000}
+	b := a
+	b.Name = "b"
+	period := limit.MonthOf(t0)
+	for i := 0; i < 12; i++ { // 12 of the first block of 16
+		if d, err := l.Take(ctx, "acme", a, period, t0); err != nil || !d.Allowed {
+			t.Fatalf("request %d: %+v, %v", i+1, d, err)
+		}
+	}
+	at := t0.Add(9 * time.Second)
+	if d, err := l.Take(ctx, "acme", a, period, at); err != nil || !d.Allowed { // 3 left: renew to 26
+		t.Fatalf("the 13th request: %+v, %v", d, err)
+	}
+	changed := make(chan error, 1)
+	go func() { // waits for the renewal in flight, then leases under plan b
+		d, err := l.Take(ctx, "acme", b, period, at)
+		if err == nil && !d.Allowed {
+			err = errors.New("refused")
+		}
+		changed <- err
+	}()
+	if err := <-changed; err != nil {
+		t.Fatalf("the first request under plan b: %v", err)
+	}
+	l.WaitRenewals()
+	if n := calls.n.Load(); n != 4 {
+		t.Fatalf("%d script calls, want 4: the first lease, the renewal, its hand-back, plan b's lease", n)
+	}
+	// 13 admitted under a, 16 leased under b (1 admitted): the renewal's 23 went back, and
+	// the 3 a's block still held went back with b's lease.
+	if _, used := redisView(t, r, "acme", b, at); used != 13+16 {
+		t.Fatalf("Redis counts %d, want 29", used)
 	}
 }
 
