@@ -433,6 +433,8 @@ func report(o options, results map[string][]result, serial map[string]result, rs
 	}
 	fmt.Println()
 	printRatio(results, "full", "bare", "   target >= 0.90")
+	printRatioOf(results, "bare", "full", "CPU", func(bare, full result) float64 { return bare.cpuPer1k / full.cpuPer1k },
+		"   (the gateways' CPU per request: the throughput ratio without the load's share)")
 	if len(results["headers"]) > 0 {
 		printRatio(results, "headers", "bare", "   (the contract's headers alone)")
 		printRatio(results, "full", "headers", "   (the modules' own work)")
@@ -464,12 +466,17 @@ func report(o options, results map[string][]result, serial map[string]result, rs
 // printRatio prints the throughput of a over b: the median of the rounds' ratios, and their
 // spread.
 func printRatio(results map[string][]result, a, b, note string) {
+	printRatioOf(results, a, b, "throughput", func(x, y result) float64 { return x.rps / y.rps }, note)
+}
+
+// printRatioOf prints f over the rounds' pairs of a and b: the median and the spread.
+func printRatioOf(results map[string][]result, a, b, what string, f func(a, b result) float64, note string) {
 	var ratios []float64
 	for i := range results[b] {
-		ratios = append(ratios, results[a][i].rps/results[b][i].rps)
+		ratios = append(ratios, f(results[a][i], results[b][i]))
 	}
 	slices.Sort(ratios)
-	fmt.Printf("%-21s median %.3f (rounds: min %.3f, max %.3f)%s\n", a+"/"+b+" throughput:",
+	fmt.Printf("%-21s median %.3f (rounds: min %.3f, max %.3f)%s\n", a+"/"+b+" "+what+":",
 		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], note)
 }
 
