@@ -78,6 +78,16 @@ func redisView(t *testing.T, r *limit.Redis, key string, p limit.Policy, at time
 	return d.Remaining, d.QuotaUsed
 }
 
+// admit takes one request of key at `at` through l, failing the test unless it is admitted.
+func admit(t *testing.T, ctx context.Context, l *limit.Leased, key string, p limit.Policy, period limit.Period, at time.Time) limit.Decision {
+	t.Helper()
+	d, err := l.Take(ctx, key, p, period, at)
+	if err != nil || !d.Allowed {
+		t.Fatalf("%s at %v: %+v, %v; want admitted", key, at.Sub(t0), d, err)
+	}
+	return d
+}
+
 // A tenant's blocks grow with its traffic: 16 requests, then four times more each time one is
 // used up, up to the plan's largest block; each lease is one script call, and the requests in a
 // block count in Redis at once.
@@ -116,9 +126,7 @@ func TestLeased_UnusedRequestsGoBackWithTheNextLease(t *testing.T) {
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
 	period := limit.MonthOf(t0)
 	for i := 0; i < 2; i++ { // a block of 10 (the plan's largest), 8 left
-		if d, err := l.Take(ctx, "acme", p, period, t0); err != nil || !d.Allowed {
-			t.Fatalf("request %d: %+v, %v", i, d, err)
-		}
+		admit(t, ctx, l, "acme", p, period, t0)
 	}
 	if _, used := redisView(t, r, "acme", p, t0); used != 10 {
 		t.Fatalf("Redis counts %d, want the block (10)", used)
@@ -145,9 +153,7 @@ func TestLeased_SweepAndReleaseHandBack(t *testing.T) {
 	period := limit.MonthOf(t0)
 	take6 := func(key string, at time.Time) { // a block of 10: 10 counted, 6 admitted
 		for i := 0; i < 6; i++ {
-			if d, err := l.Take(ctx, key, p, period, at); err != nil || !d.Allowed {
-				t.Fatalf("%s request %d: %+v, %v", key, i, d, err)
-			}
+			admit(t, ctx, l, key, p, period, at)
 		}
 	}
 	take6("quiet", t0)
@@ -191,9 +197,7 @@ func TestLeased_BlockAfterSweepFollowsUse(t *testing.T) {
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
 	period := limit.MonthOf(t0)
 	for i := 0; i < 2; i++ {
-		if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
-			t.Fatalf("request %d refused", i)
-		}
+		admit(t, ctx, l, "acme", p, period, t0)
 	}
 	if err := l.Sweep(ctx, t0.Add(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
@@ -202,7 +206,7 @@ func TestLeased_BlockAfterSweepFollowsUse(t *testing.T) {
 	if _, used := redisView(t, r, "acme", p, at); used != 2 {
 		t.Fatalf("after the sweep Redis counts %d, want the 2 admitted", used)
 	}
-	if d, _ := l.Take(ctx, "acme", p, period, at); !d.Allowed || d.QuotaUsed != 3 {
+	if d := admit(t, ctx, l, "acme", p, period, at); d.QuotaUsed != 3 {
 		t.Fatalf("third request: %+v", d)
 	}
 	if _, used := redisView(t, r, "acme", p, at); used != 2+4 {
@@ -221,9 +225,8 @@ func TestLeased_PrefetchRenewsBeforeTheLeaseEnds(t *testing.T) {
 	period := limit.MonthOf(t0)
 	take := func(key string, at time.Duration, wantUsed int64) {
 		t.Helper()
-		d, err := l.Take(ctx, key, p, period, t0.Add(at))
-		if err != nil || !d.Allowed || d.QuotaUsed != wantUsed {
-			t.Fatalf("%s at +%v: %+v, %v; want admitted, quota used %d", key, at, d, err, wantUsed)
+		if d := admit(t, ctx, l, key, p, period, t0.Add(at)); d.QuotaUsed != wantUsed {
+			t.Fatalf("%s at +%v: %+v; want quota used %d", key, at, d, wantUsed)
 		}
 	}
 	// trim: 4 served by +8.5s (in the last fifth): the block of 16 is cut to 8, 4 go back.
@@ -274,15 +277,11 @@ func TestLeased_RenewalsDueTogetherArePipelined(t *testing.T) {
 	const tenants = 300
 	key := func(i int) string { return "t" + strconv.Itoa(i) }
 	for i := 0; i < tenants; i++ {
-		if d, err := l.Take(ctx, key(i), p, period, t0); err != nil || !d.Allowed {
-			t.Fatalf("first lease of %s: %+v, %v", key(i), d, err)
-		}
+		admit(t, ctx, l, key(i), p, period, t0)
 	}
 	release := l.HoldRenewals()
 	for i := 0; i < tenants; i++ { // the lease's last fifth: each queues a renewal
-		if d, err := l.Take(ctx, key(i), p, period, t0.Add(9*time.Second)); err != nil || !d.Allowed {
-			t.Fatalf("%s at +9s: %+v, %v", key(i), d, err)
-		}
+		admit(t, ctx, l, key(i), p, period, t0.Add(9*time.Second))
 	}
 	if n := calls.n.Load(); n != tenants {
 		t.Fatalf("%d script calls before the renewals were sent, want %d", n, tenants)
@@ -297,8 +296,8 @@ func TestLeased_RenewalsDueTogetherArePipelined(t *testing.T) {
 		if _, used := redisView(t, r, key(i), p, t0.Add(9*time.Second)); used != 6 {
 			t.Fatalf("Redis counts %d for %s, want 6: 16 leased, 10 handed back", used, key(i))
 		}
-		if d, err := l.Take(ctx, key(i), p, period, t0.Add(12*time.Second)); err != nil || !d.Allowed || d.QuotaUsed != 3 {
-			t.Fatalf("%s after the first lease's end: %+v, %v; want admitted from the renewed block", key(i), d, err)
+		if d := admit(t, ctx, l, key(i), p, period, t0.Add(12*time.Second)); d.QuotaUsed != 3 {
+			t.Fatalf("%s after the first lease's end: %+v; want quota used 3, from the renewed block", key(i), d)
 		}
 	}
 	if n := calls.n.Load(); n != 2*tenants {
@@ -317,14 +316,10 @@ func TestLeased_RequestWaitingForALingeringRenewalSendsIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := 0; i < 15; i++ { // 15 of the first block of 16
-		if d, err := l.Take(ctx, "acme", p, period, t0.Add(time.Duration(i)*time.Millisecond)); err != nil || !d.Allowed {
-			t.Fatalf("request %d: %+v, %v", i+1, d, err)
-		}
+		admit(t, ctx, l, "acme", p, period, t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	at := t0.Add(9 * time.Second) // the lease's last fifth
-	if d, err := l.Take(ctx, "acme", p, period, at); err != nil || !d.Allowed {
-		t.Fatalf("the last of the block: %+v, %v", d, err) // and it queues a renewal
-	}
+	admit(t, ctx, l, "acme", p, period, at)
 	if n := calls.n.Load(); n != 1 {
 		t.Fatalf("%d script calls before the renewal was sent, want 1", n)
 	}
@@ -353,14 +348,10 @@ func TestLeased_RenewalOvertakenByAPlanChangeGoesBack(t *testing.T) {
 	b.Name = "b"
 	period := limit.MonthOf(t0)
 	for i := 0; i < 12; i++ { // 12 of the first block of 16
-		if d, err := l.Take(ctx, "acme", a, period, t0); err != nil || !d.Allowed {
-			t.Fatalf("request %d: %+v, %v", i+1, d, err)
-		}
+		admit(t, ctx, l, "acme", a, period, t0)
 	}
 	at := t0.Add(9 * time.Second)
-	if d, err := l.Take(ctx, "acme", a, period, at); err != nil || !d.Allowed { // 3 left: renew to 26
-		t.Fatalf("the 13th request: %+v, %v", d, err)
-	}
+	admit(t, ctx, l, "acme", a, period, at) // 3 left: renew to 26
 	changed := make(chan error, 1)
 	go func() { // waits for the renewal in flight, then leases under plan b
 		d, err := l.Take(ctx, "acme", b, period, at)
@@ -393,17 +384,13 @@ func TestLeased_PrefetchBoundedFallsBackToTheRequestPath(t *testing.T) {
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000}
 	period := limit.MonthOf(t0)
 	for _, at := range []time.Duration{0, 9 * time.Second} {
-		if d, _ := l.Take(ctx, "acme", p, period, t0.Add(at)); !d.Allowed {
-			t.Fatalf("refused at +%v", at)
-		}
+		admit(t, ctx, l, "acme", p, period, t0.Add(at))
 	}
 	l.WaitRenewals()
 	if n := calls.n.Load(); n != 1 {
 		t.Fatalf("%d script calls with no room to queue a renewal, want the first lease only", n)
 	}
-	if d, _ := l.Take(ctx, "acme", p, period, t0.Add(11*time.Second)); !d.Allowed {
-		t.Fatal("refused after the lease's end")
-	}
+	admit(t, ctx, l, "acme", p, period, t0.Add(11*time.Second))
 	if n := calls.n.Load(); n != 2 {
 		t.Fatalf("%d script calls, want 2: the request after the lease's end leased", n)
 	}
@@ -417,9 +404,7 @@ func TestLeased_RefusalIsRememberedUntilRetry(t *testing.T) {
 	p := limit.Policy{Name: "p", Interval: 100 * time.Millisecond, Burst: 2}
 	period := limit.MonthOf(t0)
 	for i := 0; i < 2; i++ {
-		if d, _ := l.Take(ctx, "busy", p, period, t0); !d.Allowed {
-			t.Fatalf("request %d refused", i)
-		}
+		admit(t, ctx, l, "busy", p, period, t0)
 	}
 	before := calls.n.Load()
 	for i, at := range []time.Duration{0, 40 * time.Millisecond, 99 * time.Millisecond} {
@@ -431,9 +416,7 @@ func TestLeased_RefusalIsRememberedUntilRetry(t *testing.T) {
 	if n := calls.n.Load() - before; n != 1 {
 		t.Fatalf("three refusals made %d script calls, want 1", n)
 	}
-	if d, _ := l.Take(ctx, "busy", p, period, t0.Add(100*time.Millisecond)); !d.Allowed {
-		t.Fatalf("refused once the bucket had room: %+v", d)
-	}
+	admit(t, ctx, l, "busy", p, period, t0.Add(100*time.Millisecond))
 	if n := calls.n.Load() - before; n != 2 {
 		t.Fatalf("the request after the retry time made %d script calls in all, want 2", n)
 	}
@@ -450,9 +433,7 @@ func TestLeased_QuotaRefusalRecheckedAfterHandBack(t *testing.T) {
 	period := limit.MonthOf(t0)
 	// one leases 16, which the quota caps at 10: 10 counted, 6 admitted.
 	for i := 0; i < 6; i++ {
-		if d, _ := one.Take(ctx, "shared", p, period, t0); !d.Allowed {
-			t.Fatalf("request %d through one refused", i)
-		}
+		admit(t, ctx, one, "shared", p, period, t0)
 	}
 	d, _ := two.Take(ctx, "shared", p, period, t0)
 	if d.Allowed || d.Reason != limit.ReasonQuota {
@@ -464,7 +445,7 @@ func TestLeased_QuotaRefusalRecheckedAfterHandBack(t *testing.T) {
 	if d, _ := two.Take(ctx, "shared", p, period, t0.Add(500*time.Millisecond)); d.Allowed {
 		t.Fatalf("two within a second of its refusal: %+v, want the remembered refusal", d)
 	}
-	if d, _ := two.Take(ctx, "shared", p, period, t0.Add(time.Second)); !d.Allowed || d.QuotaUsed != 7 {
+	if d := admit(t, ctx, two, "shared", p, period, t0.Add(time.Second)); d.QuotaUsed != 7 {
 		t.Fatalf("two a second later: %+v, want admitted with 7 used", d)
 	}
 }
@@ -477,9 +458,7 @@ func TestLeased_PlanChangeHandsBackQuota(t *testing.T) {
 	pro := limit.Policy{Name: "pro", Interval: time.Minute, Burst: 1600, Quota: 1000}
 	period := limit.MonthOf(t0)
 	for i := 0; i < 2; i++ { // a block of 10: 10 counted, 2 admitted
-		if d, _ := l.Take(ctx, "upgrader", free, period, t0); !d.Allowed {
-			t.Fatalf("request %d refused", i)
-		}
+		admit(t, ctx, l, "upgrader", free, period, t0)
 	}
 	d, err := l.Take(ctx, "upgrader", pro, period, t0)
 	if err != nil || !d.Allowed || d.QuotaUsed != 3 {
@@ -500,9 +479,7 @@ func TestLeased_FailedLeaseDropsLeftovers(t *testing.T) {
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000}
 	period := limit.MonthOf(t0)
 	for i := 0; i < 2; i++ { // 10 counted, 8 in hand
-		if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
-			t.Fatalf("request %d refused", i)
-		}
+		admit(t, ctx, l, "acme", p, period, t0)
 	}
 	dead := deadRedis(t)
 	l.Redis = &limit.Redis{Client: dead, Prefix: prefix}
@@ -631,14 +608,10 @@ func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
 	good := l.Redis
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
 	period := limit.MonthOf(t0)
-	if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
-		t.Fatal("first request refused")
-	}
+	admit(t, ctx, l, "acme", p, period, t0)
 	l.Redis = &limit.Redis{Client: deadRedis(t), Prefix: good.Prefix}
 	// In the lease's last fifth: a renewal to twice the 2 served starts, and fails.
-	if d, _ := l.Take(ctx, "acme", p, period, t0.Add(9*time.Second)); !d.Allowed {
-		t.Fatal("second request refused")
-	}
+	admit(t, ctx, l, "acme", p, period, t0.Add(9*time.Second))
 	l.WaitRenewals()
 	l.Redis = good
 	if _, used := redisView(t, r, "acme", p, t0); used != 16 {
@@ -647,8 +620,8 @@ func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
 	// The block, trimmed to 4 by the failed renewal, still serves; the 10 it meant to hand back
 	// stay counted (16 used, 3 in hand: 13). Being in its lease's last fifth, this request
 	// starts the next renewal: to twice the 3 served, 3 more from Redis.
-	if d, err := l.Take(ctx, "acme", p, period, t0.Add(9500*time.Millisecond)); err != nil || !d.Allowed || d.QuotaUsed != 13 {
-		t.Fatalf("third request after the failed renewal: %+v, %v; want admitted, quota used 13", d, err)
+	if d := admit(t, ctx, l, "acme", p, period, t0.Add(9500*time.Millisecond)); d.QuotaUsed != 13 {
+		t.Fatalf("third request after the failed renewal: %+v; want quota used 13", d)
 	}
 	l.WaitRenewals()
 	if _, used := redisView(t, r, "acme", p, t0); used != 16+3 {
@@ -664,9 +637,7 @@ func TestLeased_SweepWithRedisDown(t *testing.T) {
 	good := l.Redis
 	p := limit.Policy{Name: "p", Interval: time.Hour, Burst: 160, Quota: 1000} // a block of 10
 	period := limit.MonthOf(t0)
-	if d, _ := l.Take(ctx, "acme", p, period, t0); !d.Allowed {
-		t.Fatal("refused")
-	}
+	admit(t, ctx, l, "acme", p, period, t0)
 	l.Redis = &limit.Redis{Client: deadRedis(t), Prefix: good.Prefix}
 	if err := l.Sweep(ctx, t0.Add(2*time.Second)); err == nil {
 		t.Fatal("a sweep against a dead Redis reported no error")
