@@ -286,14 +286,12 @@ type target struct {
 func (t target) addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
 
 type result struct {
-	rps, cpuPer1k float64
-	cpu           float64 // the gateway's CPU seconds
+	rps, cpuPer1k float64 // cpuPer1k: the gateway's CPU seconds per 1,000 requests
 	loadPer1k     float64 // this process's (the load's and the upstream's) CPU seconds per 1,000
 	redisPer1k    float64 // the Redis server's CPU seconds per 1,000
 	scriptsPer1k  float64 // limiter scripts Redis ran per 1,000
 	p50, p99      time.Duration
 	errors        int64
-	latencies     []time.Duration
 }
 
 // drive runs a closed loop: conns workers, each on its own keep-alive connection, sending its
@@ -337,7 +335,7 @@ func drive(t target, conns int, d time.Duration, reqs [][]byte, redis redisMeter
 	elapsed := time.Since(starts)
 	cpu, load := cpuSeconds(t.pid)-cpuBefore, cpuSeconds(os.Getpid())-loadBefore
 	calls, redisCPU := redis.read()
-	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), latencies: all, cpu: cpu}
+	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load()}
 	if n := float64(len(all)); n > 0 {
 		res.cpuPer1k = cpu / n * 1000
 		res.loadPer1k = load / n * 1000
@@ -372,7 +370,7 @@ func driveSerial(targets []target, d time.Duration, reqs [][]byte) map[string]re
 	}
 	out := make(map[string]result, len(targets))
 	for i, t := range targets {
-		r := result{latencies: lat[i], p50: percentile(lat[i], 50), p99: percentile(lat[i], 99)}
+		r := result{p50: percentile(lat[i], 50), p99: percentile(lat[i], 99)}
 		if len(lat[i]) > 0 {
 			r.cpuPer1k = (cpuSeconds(t.pid) - cpuBefore[i]) / float64(len(lat[i])) * 1000
 		}

@@ -224,11 +224,11 @@ type upstream struct {
 	open map[net.Conn]struct{}
 }
 
+const upstreamBody = `{"ok":true}`
+
 // upstreamHead is the response up to the Date value; the body follows the date.
-const (
-	upstreamBody = `{"ok":true}`
-	upstreamHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nDate: "
-)
+var upstreamHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+	strconv.Itoa(len(upstreamBody)) + "\r\nDate: "
 
 func startUpstream() (*upstream, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
