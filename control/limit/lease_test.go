@@ -631,6 +631,25 @@ func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
 
 // A sweep against a Redis that is down reports the error and drops the leftovers: whether they
 // reached Redis is unknown, so they are never handed back a second time.
+// Hand-backs and renewals go in pipelines of EVALSHA; after a SCRIPT FLUSH each call falls back
+// to EVAL instead of failing (and leaving the requests counted).
+func TestLeased_PipelinesRecoverWhenTheScriptCacheIsFlushed(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000} // first block 16
+	period := limit.MonthOf(t0)
+	admit(t, ctx, l, "acme", p, period, t0)
+	if err := r.Client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sweep(ctx, t0.Add(2*time.Second)); err != nil {
+		t.Fatalf("sweep after SCRIPT FLUSH: %v", err)
+	}
+	if _, used := redisView(t, r, "acme", p, t0.Add(2*time.Second)); used != 1 {
+		t.Fatalf("Redis counts %d, want the 1 admitted: the 15 unused went back", used)
+	}
+}
+
 func TestLeased_SweepWithRedisDown(t *testing.T) {
 	ctx := context.Background()
 	l, r, _ := leasedStore(t, time.Second)
