@@ -281,7 +281,7 @@ func (l *Leased) renewAll(batch []*renewal) {
 	for i, r := range batch {
 		calls[i] = l.Redis.call(r.key, r.policy, r.period, r.now, r.want, r.excess, r.excess)
 	}
-	var stale []*renewal
+	var stale []handBack
 	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
 	l.Redis.pipelined(ctx, calls, func(i int, granted int64, v verdict, used int64, err error) {
 		r := batch[i]
@@ -295,8 +295,7 @@ func (l *Leased) renewAll(batch []*renewal) {
 			// The plan or the period changed meanwhile: the new requests belong to a bucket
 			// no longer used here.
 			if granted > 0 {
-				r.want = granted // what goes back
-				stale = append(stale, r)
+				stale = append(stale, handBack{key: r.key, policy: r.policy, period: r.period, now: r.now, left: granted})
 			}
 		default:
 			st.tat, st.used = v.tat, used
@@ -308,9 +307,9 @@ func (l *Leased) renewAll(batch []*renewal) {
 		close(r.done)
 	})
 	cancel()
-	for _, r := range stale { // rare: one call each
+	if len(stale) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-		_ = l.handBack(ctx, r.now, []handBack{{key: r.key, policy: r.policy, period: r.period, left: r.want}})
+		_ = l.handBack(ctx, stale)
 		cancel()
 	}
 	l.renewals.Add(-len(batch))
@@ -342,11 +341,12 @@ func (l *Leased) Peek(ctx context.Context, key string, p Policy, period Period, 
 	return l.Redis.Peek(ctx, key, p, period, now)
 }
 
-// handBack is an unused remainder on its way back to Redis.
+// handBack is an unused remainder on its way back to Redis, as of now.
 type handBack struct {
 	key    string
 	policy Policy
 	period Period
+	now    time.Time
 	left   int64
 }
 
@@ -380,7 +380,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 				continue // in a lease call: in use
 			}
 			if st.left > 0 && (all || st.expires <= ns) && (all || st.renewing == nil) {
-				back = append(back, handBack{key: k, policy: st.policy, period: st.period, left: st.left})
+				back = append(back, handBack{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
 				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
 			if st.expires < forget && st.refusedUntil < ns {
@@ -390,15 +390,15 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 		}
 		s.mu.Unlock()
 	}
-	return l.handBack(ctx, now, back)
+	return l.handBack(ctx, back)
 }
 
 // handBack returns unused requests to Redis, pipelined.
-func (l *Leased) handBack(ctx context.Context, now time.Time, back []handBack) error {
+func (l *Leased) handBack(ctx context.Context, back []handBack) error {
 	calls := make([]scriptCall, len(back))
 	for i, b := range back {
 		// The quota period of the block: the quota key must be the one it was counted in.
-		calls[i] = l.Redis.call(b.key, b.policy, b.period, now, 0, b.left, b.left)
+		calls[i] = l.Redis.call(b.key, b.policy, b.period, b.now, 0, b.left, b.left)
 	}
 	var firstErr error
 	l.Redis.pipelined(ctx, calls, func(_ int, _ int64, _ verdict, _ int64, err error) {
