@@ -629,8 +629,6 @@ func TestLeased_FailedRenewalKeepsTheBlock(t *testing.T) {
 	}
 }
 
-// A sweep against a Redis that is down reports the error and drops the leftovers: whether they
-// reached Redis is unknown, so they are never handed back a second time.
 // Hand-backs and renewals go in pipelines of EVALSHA; after a SCRIPT FLUSH each call falls back
 // to EVAL instead of failing (and leaving the requests counted).
 func TestLeased_PipelinesRecoverWhenTheScriptCacheIsFlushed(t *testing.T) {
@@ -650,6 +648,8 @@ func TestLeased_PipelinesRecoverWhenTheScriptCacheIsFlushed(t *testing.T) {
 	}
 }
 
+// A sweep against a Redis that is down reports the error and drops the leftovers: whether they
+// reached Redis is unknown, so they are never handed back a second time.
 func TestLeased_SweepWithRedisDown(t *testing.T) {
 	ctx := context.Background()
 	l, r, _ := leasedStore(t, time.Second)
