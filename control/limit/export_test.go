@@ -1,6 +1,10 @@
 package limit
 
-import "time"
+import (
+	"context"
+	"hash/maphash"
+	"time"
+)
 
 // WaitRenewals waits for the background renewals queued or in flight.
 func (l *Leased) WaitRenewals() { l.renewals.Wait() }
@@ -23,3 +27,18 @@ func (l *Leased) HoldRenewals() (release func()) {
 
 // LingerForever keeps queued renewals waiting until a request needs one.
 func (l *Leased) LingerForever() { l.linger = time.Hour }
+
+// SweptWhileLookedUp reports whether a request that looked key's state up just before Sweep
+// forgot it (at sweepAt) goes on with the state that replaced it.
+func (l *Leased) SweptWhileLookedUp(ctx context.Context, key string, sweepAt time.Time) (bool, error) {
+	looked := l.state(key)
+	if err := l.Sweep(ctx, sweepAt); err != nil {
+		return false, err
+	}
+	st := l.lockLive(key, looked)
+	defer st.mu.Unlock()
+	s := &l.shards[maphash.String(l.seed, key)%localShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return st != looked && s.keys[key] == st, nil
+}

@@ -100,6 +100,9 @@ type leaseState struct {
 
 	// renewing is closed when the background renewal in flight ends; nil when none is.
 	renewing chan struct{}
+	// dead is set when Sweep forgets the state: a request that looked it up just before
+	// must look again, or what it leases would never be swept.
+	dead bool
 }
 
 // NewLeased builds a leasing store over r.
@@ -144,11 +147,20 @@ func (l *Leased) state(key string) *leaseState {
 	return st
 }
 
+// lockLive locks st, key's state as looked up, or the state that replaced it if Sweep forgot
+// it in between.
+func (l *Leased) lockLive(key string, st *leaseState) *leaseState {
+	for st.mu.Lock(); st.dead; st.mu.Lock() {
+		st.mu.Unlock()
+		st = l.state(key)
+	}
+	return st
+}
+
 // Take implements Store.
 func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, now time.Time) (Decision, error) {
 	ns := now.UnixNano()
-	st := l.state(key)
-	st.mu.Lock()
+	st := l.lockLive(key, l.state(key))
 	defer st.mu.Unlock()
 	_, _, p = micro(p, now) // the interval as the script sees it
 	var backQuota int64
@@ -385,6 +397,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 			}
 			if st.expires < forget && st.refusedUntil < ns {
 				delete(s.keys, k)
+				st.dead = true
 			}
 			st.mu.Unlock()
 		}

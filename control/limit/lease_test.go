@@ -648,6 +648,19 @@ func TestLeased_PipelinesRecoverWhenTheScriptCacheIsFlushed(t *testing.T) {
 	}
 }
 
+// Sweep forgets a tenant quiet for a minute; a request that looked its state up just before
+// must not lease into the forgotten state, whose block no sweep would ever hand back.
+func TestLeased_RequestRacingSweepUsesTheLiveState(t *testing.T) {
+	ctx := context.Background()
+	l, _, _ := leasedStore(t, time.Second)
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000}
+	admit(t, ctx, l, "acme", p, limit.MonthOf(t0), t0)
+	live, err := l.SweptWhileLookedUp(ctx, "acme", t0.Add(2*time.Minute))
+	if err != nil || !live {
+		t.Fatalf("after the sweep the request holds the forgotten state (live %v, %v)", live, err)
+	}
+}
+
 // A sweep against a Redis that is down reports the error and drops the leftovers: whether they
 // reached Redis is unknown, so they are never handed back a second time.
 func TestLeased_SweepWithRedisDown(t *testing.T) {
