@@ -25,8 +25,9 @@ const (
 // InvitationTTL is how long an invitation can be used.
 const InvitationTTL = 7 * 24 * time.Hour
 
-// maxDirectoryTenants bounds the directory lookup of one email.
-const maxDirectoryTenants = 20
+// maxDirectoryTenants bounds the accounts a login without a tenant checks: each costs one
+// argon2 hash.
+const maxDirectoryTenants = 10
 
 // Manager holds the account rules and the auth flows.
 type Manager struct {
@@ -34,9 +35,15 @@ type Manager struct {
 	Tenants   *tenant.Manager
 	Keys      *token.Keys
 	Refresh   *token.Refresher
-	Passwords *Hasher
+	Passwords PasswordHasher
 	Audit     *audit.Log
 	Now       func() time.Time
+}
+
+// PasswordHasher hashes and checks passwords; *Hasher is the one in use.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (bool, error)
 }
 
 func (m *Manager) now() time.Time {
@@ -150,107 +157,178 @@ type LoginRequest struct {
 }
 
 // Login checks a password and returns tokens. Unknown tenant, unknown email and wrong
-// password get the same answer, after the same work.
+// password get the same answer, after the same work: one hash per account checked, one when
+// there is none. Without a tenant the password is checked
+// against each of the email's accounts, so that an account someone else opened with that email
+// in a tenant of their own cannot stand in the way: only its owner's password matches it.
 func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequest) (*TokenPair, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil || len(req.Password) > 4*MaxPasswordLen {
 		return nil, ErrInvalidCredentials
 	}
-	tenantID, err := m.loginTenant(ctx, email, req.Tenant)
+	tenants, err := m.loginTenants(ctx, email, req.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	key := loginKey(tenantID, email)
-	now := m.now()
-	failures, err := m.Store.LoginFailures(ctx, key)
-	if err != nil {
-		return nil, errs.Internal(err, "Could not read the login state.")
+	if len(tenants) == 0 {
+		tenants = []string{""} // no account: a check against the dummy hash, counted like one
 	}
-	if until := lockedUntil(failures); until.After(now) {
-		return nil, lockedErr(until.Sub(now))
+	var checks, matches []*loginCheck
+	for _, tenantID := range tenants {
+		c, err := m.checkLogin(ctx, tenantID, email, req.Password)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, c)
+		if c.ok {
+			matches = append(matches, c)
+		}
 	}
+	switch len(matches) {
+	case 0:
+		return nil, m.loginFailed(ctx, actor, email, checks)
+	case 1:
+		return m.loggedIn(ctx, actor, matches[0])
+	}
+	for _, c := range matches {
+		_ = m.Store.ResetLogin(ctx, c.key) // the password was right: no back-off for it
+	}
+	return nil, ErrTenantRequired
+}
 
-	var user *User
+// loginTenants names the tenants whose account of email a login checks: the hint's when given,
+// else every tenant the directory knows for the email. None means no account anywhere.
+func (m *Manager) loginTenants(ctx context.Context, email, hint string) ([]string, error) {
+	if hint != "" {
+		if hint == store.SystemTenant {
+			return []string{hint}, nil
+		}
+		if tenant.ValidateID(hint) != nil {
+			return nil, nil
+		}
+		if _, err := m.Tenants.Lookup(ctx, hint); err == tenant.ErrNotFound {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		return []string{hint}, nil
+	}
+	ids, err := m.Store.TenantsOf(ctx, email, maxDirectoryTenants+1)
+	if err != nil {
+		return nil, errs.Internal(err, "Could not read the directory.")
+	}
+	if len(ids) > maxDirectoryTenants {
+		return nil, ErrTenantRequired
+	}
+	return ids, nil
+}
+
+// loginCheck is one password checked against the account of an email in one tenant.
+type loginCheck struct {
+	tenantID string // "" when the email has no account
+	key      string
+	user     *User // nil when the tenant has no such account
+	failures LoginFailures
+	locked   time.Duration // the account's back-off had not ended: the password was not checked
+	ok       bool
+}
+
+// checkLogin counts an attempt on the account's own counter, the one logins naming the tenant
+// use too, and only then checks the password: however the attempts arrive and however many
+// run at once, an account has at most LockAfter passwords checked before its back-off.
+func (m *Manager) checkLogin(ctx context.Context, tenantID, email, password string) (*loginCheck, error) {
+	c := &loginCheck{tenantID: tenantID, key: loginKey(tenantID, email)}
 	if tenantID != "" {
-		user, err = m.Store.UserByEmail(ctx, tenantID, email)
+		user, err := m.Store.UserByEmail(ctx, tenantID, email)
 		if err != nil && err != ErrUserNotFound {
 			return nil, errs.Internal(err, "Could not read the account.")
 		}
+		c.user = user
+	}
+	var err error
+	if c.failures, c.locked, err = m.reserveAttempt(ctx, c.key); err != nil || c.locked > 0 {
+		return c, err
 	}
 	encoded := ""
-	if user != nil {
-		encoded = user.PasswordHash
+	if c.user != nil {
+		encoded = c.user.PasswordHash
 	}
-	ok, err := m.Passwords.Verify(ctx, req.Password, encoded)
-	if err != nil {
+	if c.ok, err = m.Passwords.Verify(ctx, password, encoded); err != nil {
+		// No password was checked (the hasher was busy): the attempt does not count.
+		_ = m.Store.ReleaseLogin(context.WithoutCancel(ctx), c.key, c.failures.Seq)
 		return nil, hashErr(err)
 	}
-	actor.TenantID = tenantID
-	if !ok {
-		return nil, m.loginFailed(ctx, actor, tenantID, email, key, user)
+	return c, nil
+}
+
+// reserveAttempt counts a login attempt on key before its password is checked, so that attempts
+// running at once cannot all pass the back-off: each takes the next attempt number and the
+// store gives every number to one of them. It returns the failures with this attempt among
+// them, or how long the back-off still runs. A number lost to another attempt means that one
+// was counted, so the retries end at the back-off.
+func (m *Manager) reserveAttempt(ctx context.Context, key string) (LoginFailures, time.Duration, error) {
+	for {
+		now := m.now()
+		f, err := m.Store.LoginFailures(ctx, key)
+		if err != nil {
+			return f, 0, errs.Internal(err, "Could not read the login state.")
+		}
+		if until := lockedUntil(f); until.After(now) {
+			return f, until.Sub(now), nil
+		}
+		f = LoginFailures{Count: f.Count + 1, Last: now, Seq: f.Seq + 1}
+		won, err := m.Store.ReserveLogin(ctx, key, f.Seq, now)
+		if err != nil {
+			return f, 0, errs.Internal(err, "Could not record the login attempt.")
+		}
+		if won {
+			return f, 0, nil
+		}
 	}
-	if failures.Count > 0 {
-		_ = m.Store.ResetLogin(ctx, key)
-	}
-	actor.UserID, actor.Role = user.ID, user.Role
-	pair, err := m.issue(ctx, tenantID, user, "")
+}
+
+func (m *Manager) loggedIn(ctx context.Context, actor identity.Actor, c *loginCheck) (*TokenPair, error) {
+	_ = m.Store.ResetLogin(ctx, c.key)
+	actor.TenantID, actor.UserID, actor.Role = c.tenantID, c.user.ID, c.user.Role
+	pair, err := m.issue(ctx, c.tenantID, c.user, "")
 	if err != nil {
 		return nil, err
 	}
-	m.Audit.Record(ctx, tenantID, actor, audit.ActionLogin, user.ID, audit.OutcomeSuccess, nil)
+	m.Audit.Record(ctx, c.tenantID, actor, audit.ActionLogin, c.user.ID, audit.OutcomeSuccess, nil)
 	return pair, nil
 }
 
-// loginTenant picks the tenant of a login: the hint when given, else the only tenant the
-// directory knows for the email. "" means no account anywhere.
-func (m *Manager) loginTenant(ctx context.Context, email, hint string) (string, error) {
-	if hint != "" {
-		if hint == store.SystemTenant {
-			return hint, nil
+// loginFailed audits the checked passwords and answers with the back-off when an account is
+// locked (the right one may be among them), else with invalid_credentials.
+func (m *Manager) loginFailed(ctx context.Context, actor identity.Actor, email string, checks []*loginCheck) error {
+	now := m.now()
+	var wait time.Duration
+	for _, c := range checks {
+		locked := c.locked
+		if locked == 0 {
+			m.auditFailure(ctx, actor, email, c)
+			locked = lockedUntil(c.failures).Sub(now)
 		}
-		if tenant.ValidateID(hint) != nil {
-			return "", nil
-		}
-		if _, err := m.Tenants.Lookup(ctx, hint); err == tenant.ErrNotFound {
-			return "", nil
-		} else if err != nil {
-			return "", err
-		}
-		return hint, nil
+		wait = max(wait, locked)
 	}
-	ids, err := m.Store.TenantsOf(ctx, email, maxDirectoryTenants)
-	if err != nil {
-		return "", errs.Internal(err, "Could not read the directory.")
+	if wait > 0 {
+		return lockedErr(wait)
 	}
-	switch len(ids) {
-	case 0:
-		return "", nil
-	case 1:
-		return ids[0], nil
-	}
-	return "", ErrTenantRequired
+	return ErrInvalidCredentials
 }
 
-func (m *Manager) loginFailed(ctx context.Context, actor identity.Actor, tenantID, email, key string, user *User) error {
-	now := m.now()
-	failures, err := m.Store.RecordLoginFailure(ctx, key, now)
-	if err != nil {
-		return errs.Internal(err, "Could not record the failed login.")
-	}
+func (m *Manager) auditFailure(ctx context.Context, actor identity.Actor, email string, c *loginCheck) {
+	actor.TenantID = c.tenantID
 	target := ""
-	if user != nil {
-		target = user.ID
+	if c.user != nil {
+		target = c.user.ID
 	}
-	auditTenant := tenantID
+	auditTenant := c.tenantID
 	if auditTenant == "" {
 		auditTenant = store.SystemTenant
 	}
 	m.Audit.Record(ctx, auditTenant, actor, audit.ActionLogin, target, audit.OutcomeFailure,
-		map[string]any{"email": email, "failures": failures.Count})
-	if until := lockedUntil(failures); until.After(now) {
-		return lockedErr(until.Sub(now))
-	}
-	return ErrInvalidCredentials
+		map[string]any{"email": email, "failures": c.failures.Count})
 }
 
 // lockedUntil is when the back-off after these failures ends (zero when there is none).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/store"
-	"github.com/saasgate/saasgate/control/token"
 )
 
 // Store persists users, the directory, invitations and login back-off.
@@ -31,18 +31,23 @@ type Store interface {
 	// when none matched.
 	ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error)
 
-	// LoginFailures counts the failed logins of key since its last reset, and the latest.
+	// LoginFailures counts the login attempts of key since its last reset, and the latest.
 	LoginFailures(ctx context.Context, key string) (LoginFailures, error)
-	// RecordLoginFailure adds one failure and returns the new count.
-	RecordLoginFailure(ctx context.Context, key string, now time.Time) (LoginFailures, error)
+	// ReserveLogin records login attempt number seq of key, before its password is checked;
+	// false when another attempt took that number first.
+	ReserveLogin(ctx context.Context, key string, seq int, now time.Time) (bool, error)
+	// ReleaseLogin forgets attempt seq of key, whose password was not checked.
+	ReleaseLogin(ctx context.Context, key string, seq int) error
 	ResetLogin(ctx context.Context, key string) error
 	DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error)
 }
 
-// LoginFailures sums up the consecutive failed logins of one (tenant, email).
+// LoginFailures sums up the consecutive failed logins of one (tenant, email). An attempt counts
+// as failed from the moment it is reserved until a success resets the count.
 type LoginFailures struct {
 	Count int
 	Last  time.Time
+	Seq   int // number of the latest attempt; the next one takes Seq+1
 }
 
 // MongoStore implements Store.
@@ -60,7 +65,7 @@ func (s *MongoStore) Init(ctx context.Context) error {
 		return err
 	}
 	return s.DB.EnsureCollection(ctx, store.CollLoginFailures,
-		store.Index{Keys: []string{"key", "at"}},
+		store.Index{Keys: []string{"key", "seq"}},
 		store.Index{Keys: []string{"at"}})
 }
 
@@ -215,34 +220,48 @@ func loginKey(tenantID, email string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Failed logins are one document each, counted on read: inserts are atomic on every backend,
-// where a read-modify-write counter could lose increments to concurrent attempts.
-type loginFailure struct {
+// Login attempts are one document each, whose _id is the key and the attempt's number: a
+// unique insert is the one atomic primitive of every backend (see store.Claim), so of
+// concurrent attempts that read the same count exactly one can take the next number.
+type loginAttempt struct {
 	ID  string    `bson:"_id"`
 	Key string    `bson:"key"`
+	Seq int       `bson:"seq"`
 	At  time.Time `bson:"at"`
 }
 
+func loginAttemptID(key string, seq int) string { return key + ":" + strconv.Itoa(seq) }
+
 func (s *MongoStore) LoginFailures(ctx context.Context, key string) (LoginFailures, error) {
 	coll := s.DB.C(store.CollLoginFailures)
-	n, err := coll.CountDocuments(ctx, bson.D{{Key: "key", Value: key}})
-	if err != nil || n == 0 {
-		return LoginFailures{}, err
+	var last loginAttempt
+	err := coll.FindOne(ctx, bson.D{{Key: "key", Value: key}}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&last)
+	if store.IsNotFound(err) {
+		return LoginFailures{}, nil
 	}
-	var last loginFailure
-	err = coll.FindOne(ctx, bson.D{{Key: "key", Value: key}}, options.FindOne().SetSort(bson.D{{Key: "at", Value: -1}})).Decode(&last)
-	if err != nil && !store.IsNotFound(err) {
-		return LoginFailures{}, err
-	}
-	return LoginFailures{Count: int(n), Last: last.At}, nil
-}
-
-func (s *MongoStore) RecordLoginFailure(ctx context.Context, key string, now time.Time) (LoginFailures, error) {
-	_, err := s.DB.C(store.CollLoginFailures).InsertOne(ctx, loginFailure{ID: token.RandomID(12), Key: key, At: now})
 	if err != nil {
 		return LoginFailures{}, err
 	}
-	return s.LoginFailures(ctx, key)
+	// Counted up to the latest attempt read, not beyond: an attempt inserted in between would
+	// make a count that the number does not match, and let one more attempt past the back-off.
+	n, err := coll.CountDocuments(ctx, bson.D{{Key: "key", Value: key}, {Key: "seq", Value: bson.D{{Key: "$lte", Value: last.Seq}}}})
+	if err != nil {
+		return LoginFailures{}, err
+	}
+	return LoginFailures{Count: int(n), Last: last.At, Seq: last.Seq}, nil
+}
+
+func (s *MongoStore) ReserveLogin(ctx context.Context, key string, seq int, now time.Time) (bool, error) {
+	_, err := s.DB.C(store.CollLoginFailures).InsertOne(ctx, loginAttempt{ID: loginAttemptID(key, seq), Key: key, Seq: seq, At: now})
+	if store.IsDuplicateKey(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *MongoStore) ReleaseLogin(ctx context.Context, key string, seq int) error {
+	_, err := s.DB.C(store.CollLoginFailures).DeleteOne(ctx, bson.D{{Key: "_id", Value: loginAttemptID(key, seq)}})
+	return err
 }
 
 func (s *MongoStore) ResetLogin(ctx context.Context, key string) error {
