@@ -555,9 +555,9 @@ func TestSignup_InvitationIsSingleUse(t *testing.T) {
 
 	inv := s.mustInvite(t, f.OwnerAccess, "hooli", "gavin@hooli.test", "user")
 	mustStatus(t, s.signup(t, "gavin@hooli.test", goodPassword, "hooli", inv), http.StatusCreated)
-	// The same email comes back with the same invitation: the account exists, so the answer is
-	// the conflict, and no second account appears.
-	wantProblem(t, s.signup(t, "gavin@hooli.test", "another-password", "hooli", inv), http.StatusConflict, "email_taken")
+	// The same email comes back with the same invitation: it is spent, and no second account
+	// appears.
+	wantProblem(t, s.signup(t, "gavin@hooli.test", "another-password", "hooli", inv), http.StatusForbidden, "invalid_invitation")
 	if got := s.users(t, f.OwnerAccess, "hooli"); len(got) != 3 {
 		t.Errorf("hooli has %d users, want 3", len(got))
 	}
@@ -624,6 +624,22 @@ func TestSignup_EmailAlreadyInTheTenantIsAConflict(t *testing.T) {
 	}
 	// The owner's own email in its own tenant, without an invitation, is told to get one.
 	wantProblem(t, s.signup(t, f.OwnerEmail, goodPassword, "pied-piper", ""), http.StatusForbidden, "invitation_required")
+}
+
+func TestSignup_BadInvitationAnswersAlikeForTakenAndFreeEmails(t *testing.T) {
+	s := startAPI(t)
+	f := s.newTenant(t, "vandelay")
+	foreign := s.mustInvite(t, f.OwnerAccess, "vandelay", "art@vandelay.test", "user")
+	invites := []struct{ name, token string }{
+		{"Unknown", "inv_unknown"}, {"AnotherEmails", foreign}, {"Oversized", strings.Repeat("x", 200)}}
+	emails := []struct{ name, email string }{{"Taken", f.UserEmail}, {"Free", "free@vandelay.test"}}
+	for _, inv := range invites {
+		for _, e := range emails {
+			t.Run(inv.name+"Invitation/"+e.name+"Email", func(t *testing.T) {
+				wantProblem(t, s.signup(t, e.email, goodPassword, "vandelay", inv.token), http.StatusForbidden, "invalid_invitation")
+			})
+		}
+	}
 }
 
 func TestSignup_PasswordLengthIsEightToOneHundredTwentyEightCharacters(t *testing.T) {
@@ -932,6 +948,19 @@ func TestLogin_TenantComesFromBodyHeaderSubdomainOrDirectory(t *testing.T) {
 	// A reserved subdomain (the API's own host) names no tenant.
 	wantProblem(t, s.login(t, alpha.UserEmail, goodPassword, "", withHost(fmt.Sprintf("api.localhost:%d", s.port))),
 		http.StatusBadRequest, "tenant_required")
+}
+
+func TestLogin_WithoutTenantAnotherAccountOfTheEmailStandsNotInTheWay(t *testing.T) {
+	s := startAPI(t)
+	victim := s.newTenant(t, "victim-co")
+	// Someone opens a tenant of their own with the victim's email and another password.
+	mustStatus(t, s.signup(t, victim.UserEmail, "attacker-password", "attacker-co", ""), http.StatusCreated)
+
+	c := parseAccess(t, s.mustLogin(t, victim.UserEmail, "").Access)
+	if c["tid"] != "victim-co" || c["sub"] != victim.UserID {
+		t.Errorf("victim's login without a tenant: tid %v sub %v, want victim-co %s", c["tid"], c["sub"], victim.UserID)
+	}
+	wantProblem(t, s.login(t, victim.UserEmail, "wrong-password", ""), http.StatusUnauthorized, "invalid_credentials")
 }
 
 // ---------------------------------------------------------------------------------------------

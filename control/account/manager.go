@@ -87,8 +87,16 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 	if err != nil && err != tenant.ErrNotFound {
 		return nil, err
 	}
-	if existing != nil && req.InviteToken == "" {
-		return nil, ErrInvitationRequired // before hashing: refusing costs nothing
+	if existing != nil {
+		// The invitation first, before the email is looked at or the password hashed: a bad
+		// one is refused alike whether or not the email has an account here, and cheaply.
+		hash, err := invitationHash(req.InviteToken)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := m.Store.UsableInvitation(ctx, tenantID, hash, email, m.now()); err != nil {
+			return nil, storeErr(err, "Could not read the invitation.")
+		}
 	}
 	hash, err := m.Passwords.Hash(ctx, req.Password)
 	if err != nil {
@@ -127,25 +135,31 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 	return &SignupResult{UserID: user.ID, TenantID: tenantID, Role: user.Role}, nil
 }
 
-// join adds user to an existing tenant through an invitation.
+// join adds user to an existing tenant through an invitation. An email that already has an
+// account there spends its invitation on the conflict: being for that email, it could admit
+// no one else.
 func (m *Manager) join(ctx context.Context, tenantID string, user *User, inviteToken string) error {
-	if inviteToken == "" {
-		return ErrInvitationRequired
+	hash, err := invitationHash(inviteToken)
+	if err != nil {
+		return err
 	}
-	if len(inviteToken) > 128 {
-		return ErrInvalidInvitation
-	}
-	if _, err := m.Store.UserByEmail(ctx, tenantID, user.Email); err == nil {
-		return ErrEmailTaken
-	} else if err != ErrUserNotFound {
-		return errs.Internal(err, "Could not read the account.")
-	}
-	inv, err := m.Store.ClaimInvitation(ctx, tenantID, hashInvitation(inviteToken), user.Email, m.now())
+	inv, err := m.Store.ClaimInvitation(ctx, tenantID, hash, user.Email, m.now())
 	if err != nil {
 		return storeErr(err, "Could not read the invitation.")
 	}
 	user.Role = inv.Role
 	return storeErr(m.Store.InsertUser(ctx, tenantID, user), "Could not create the account.")
+}
+
+// invitationHash refuses a missing or oversized invitation token and hashes the rest for lookup.
+func invitationHash(token string) (string, error) {
+	if token == "" {
+		return "", ErrInvitationRequired
+	}
+	if len(token) > 128 {
+		return "", ErrInvalidInvitation
+	}
+	return hashInvitation(token), nil
 }
 
 // LoginRequest is the body of POST /auth/login; Tenant is the body's tenant, else the

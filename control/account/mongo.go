@@ -27,6 +27,9 @@ type Store interface {
 	TenantsOf(ctx context.Context, email string, limit int) ([]string, error)
 
 	InsertInvitation(ctx context.Context, tenantID string, inv *Invitation) error
+	// UsableInvitation returns the unused, unexpired invitation for email; ErrInvalidInvitation
+	// when none matched.
+	UsableInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error)
 	// ClaimInvitation marks an unused, unexpired invitation for email used; ErrInvalidInvitation
 	// when none matched.
 	ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error)
@@ -182,12 +185,9 @@ func (s *MongoStore) InsertInvitation(ctx context.Context, tenantID string, inv 
 	return err
 }
 
-// ClaimInvitation uses store.Claim so that an invitation admits one signup even when two
-// arrive at once.
-func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
-	coll := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations))
+func (s *MongoStore) UsableInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
 	var inv Invitation
-	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&inv)
+	err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&inv)
 	if store.IsNotFound(err) {
 		return nil, ErrInvalidInvitation
 	}
@@ -197,6 +197,16 @@ func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email 
 	if inv.Email != email || inv.UsedAt != nil || !inv.ExpiresAt.After(now) {
 		return nil, ErrInvalidInvitation
 	}
+	return &inv, nil
+}
+
+// ClaimInvitation uses store.Claim so that an invitation admits one signup even when two
+// arrive at once.
+func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
+	inv, err := s.UsableInvitation(ctx, tenantID, hash, email, now)
+	if err != nil {
+		return nil, err
+	}
 	won, err := s.DB.Claim(ctx, "invitation:"+tenantID+":"+hash, inv.ExpiresAt)
 	if err != nil {
 		return nil, err
@@ -204,13 +214,13 @@ func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email 
 	if !won {
 		return nil, ErrInvalidInvitation
 	}
-	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
+	_, err = s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "used_at", Value: now}}}})
 	if err != nil {
 		return nil, err
 	}
 	inv.UsedAt = &now
-	return &inv, nil
+	return inv, nil
 }
 
 // loginKey hashes (tenant, email) so the collection holds no addresses of strangers who
