@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -252,6 +253,42 @@ func TestLogin_WithoutTenantALockedAccountOfAnotherStandsNotInTheWay(t *testing.
 	}
 	if _, err := f.m.Login(ctx, anon, victim); !errs.Is(err, "login_locked") {
 		t.Fatalf("the victim's right password while locked: %v, want login_locked", err)
+	}
+}
+
+func TestLogin_RefusedAsBusyDoesNotCountAsAFailure(t *testing.T) {
+	f := newManager(t)
+	ctx := context.Background()
+	if _, err := f.m.Signup(ctx, anon, account.SignupRequest{Email: "a@busy.test", Password: "right-password", Tenant: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	hasher := f.m.Passwords
+	f.m.Passwords = account.NewHasher(0) // no room in the queue: every check is refused
+	for i := 0; i <= account.LockAfter; i++ {
+		if _, err := f.m.Login(ctx, anon, account.LoginRequest{Email: "a@busy.test", Password: "right-password", Tenant: "busy"}); err != account.ErrBusy {
+			t.Fatalf("attempt %d with a full hasher: %v, want busy", i+1, err)
+		}
+	}
+	f.m.Passwords = hasher
+	if _, err := f.m.Login(ctx, anon, account.LoginRequest{Email: "a@busy.test", Password: "right-password", Tenant: "busy"}); err != nil {
+		t.Fatalf("the right password after %d busy refusals: %v", account.LockAfter+1, err)
+	}
+}
+
+func TestLogin_WithoutTenantAnEmailWithMoreThanTenAccountsMustNameOne(t *testing.T) {
+	f := newManager(t)
+	ctx := context.Background()
+	for i := range 11 {
+		req := account.SignupRequest{Email: "many@mail.test", Password: "many-password", Tenant: fmt.Sprintf("many-%02d", i)}
+		if _, err := f.m.Signup(ctx, anon, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.m.Login(ctx, anon, account.LoginRequest{Email: "many@mail.test", Password: "many-password"}); err != account.ErrTenantRequired {
+		t.Fatalf("login without a tenant of an email with 11 accounts: %v, want tenant_required", err)
+	}
+	if _, err := f.m.Login(ctx, anon, account.LoginRequest{Email: "many@mail.test", Password: "many-password", Tenant: "many-10"}); err != nil {
+		t.Fatalf("login naming the tenant: %v", err)
 	}
 }
 
