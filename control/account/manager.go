@@ -172,9 +172,9 @@ type LoginRequest struct {
 
 // Login checks a password and returns tokens. Unknown tenant, unknown email and wrong
 // password get the same answer, after the same work: one hash per account checked, one when
-// there is none. Without a tenant the password is checked
-// against each of the email's accounts, so that an account someone else opened with that email
-// in a tenant of their own cannot stand in the way: only its owner's password matches it.
+// there is none. Without a tenant the password is checked against each of the email's
+// accounts, so that an account someone else opened with that email in a tenant of their own
+// cannot stand in the way: only its owner's password matches it.
 func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequest) (*TokenPair, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil || len(req.Password) > 4*MaxPasswordLen {
@@ -237,7 +237,7 @@ func (m *Manager) loginTenants(ctx context.Context, email, hint string) ([]strin
 	return ids, nil
 }
 
-// loginCheck is one password checked against the account of an email in one tenant.
+// loginCheck is a login's try of the account of an email in one tenant.
 type loginCheck struct {
 	tenantID string // "" when the email has no account
 	key      string
