@@ -20,8 +20,9 @@ var ErrTenantSuspended = errs.E(errs.KindPaymentRequired, "tenant_suspended", "T
 var errRolesBusy = &errs.Error{Kind: errs.KindUnavailable, Code: "roles_busy",
 	Message: "The tenant's roles are being changed by another request; try again.", RetryAfter: time.Second}
 
-// Role changes: how often one re-reads after losing a revision, and how long a claimed
-// revision stays blocked when its writer dies before writing (until the claim is swept).
+// Role changes: how often one re-reads after losing a revision, how long a claimed revision
+// stays blocked when its writer dies before writing (until the claim is swept), and how long
+// a claim and its write may take, well within that.
 const (
 	roleChangeAttempts = 20
 	roleClaimTTL       = time.Minute
