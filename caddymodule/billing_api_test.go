@@ -558,15 +558,14 @@ func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing
 		t.Errorf("gateway answer while past due: Billing-Status %q, want past_due...", gw.Header.Get("Billing-Status"))
 	}
 
-	// The scheduler that suspends at the end of the grace period cannot be driven from here;
-	// the admin suspends the tenant instead.
-	b.patchTenant(t, b.admin, "vance", map[string]string{"status": "suspended"})
+	// The grace period ends unpaid (an admin's suspension would not do: it refuses the owner).
+	b.suspendForNonPayment(t, b.admin, "vance")
 	wantProblem(t, b.get(t, "app", "vance", f.OwnerAccess), http.StatusPaymentRequired, "tenant_suspended")
 
 	owner := b.mustLogin(t, f.OwnerEmail, "vance")
 	r = b.current(t, owner.Access)
-	if wantStatus(t, r, http.StatusOK) && (r.str("status") != "past_due" || r.str("subscription_id") != subID) {
-		t.Errorf("suspended tenant's subscription = %s, want past_due with %s", r.Raw, subID)
+	if wantStatus(t, r, http.StatusOK) && (r.str("status") != "suspended" || r.str("subscription_id") != subID) {
+		t.Errorf("suspended tenant's subscription = %s, want suspended with %s", r.Raw, subID)
 	}
 	p := b.portal(t, owner.Access)
 	if wantStatus(t, p, http.StatusOK) {

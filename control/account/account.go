@@ -22,6 +22,9 @@ type User struct {
 	Role         identity.Role `bson:"role" json:"role"`
 	CreatedAt    time.Time     `bson:"created_at" json:"created_at"`
 	UpdatedAt    time.Time     `bson:"updated_at" json:"updated_at"`
+	// RoleRev is the tenant's roles revision in which this user's role last changed (see
+	// Manager.ChangeRole); the highest over a tenant's users is the tenant's current one.
+	RoleRev int64 `bson:"role_rev,omitempty" json:"-"`
 }
 
 // Invitation lets one email join a tenant with a role. Only the token's hash is stored.

@@ -505,39 +505,6 @@ func (m *Manager) ListUsers(ctx context.Context, p identity.Principal, tenantID 
 	return users, nil
 }
 
-// ChangeRole sets a user's role within a tenant (user or owner); the last owner stays.
-func (m *Manager) ChangeRole(ctx context.Context, p identity.Principal, actor identity.Actor, tenantID, userID string, role identity.Role) (*User, error) {
-	if !p.CanAccessTenant(tenantID, identity.RoleOwner) {
-		return nil, errs.ErrForbidden
-	}
-	if role != identity.RoleUser && role != identity.RoleOwner {
-		return nil, errs.E(errs.KindInvalid, "invalid_role", "Role must be \"user\" or \"owner\".")
-	}
-	if _, err := m.Tenants.Lookup(ctx, tenantID); err != nil {
-		return nil, err
-	}
-	current, err := m.Store.UserByID(ctx, tenantID, userID)
-	if err != nil {
-		return nil, storeErr(err, "Could not read the account.")
-	}
-	if current.Role == identity.RoleOwner && role != identity.RoleOwner {
-		owners, err := m.Store.CountRole(ctx, tenantID, identity.RoleOwner)
-		if err != nil {
-			return nil, errs.Internal(err, "Could not count owners.")
-		}
-		if owners <= 1 {
-			return nil, ErrLastOwner
-		}
-	}
-	u, err := m.Store.SetRole(ctx, tenantID, userID, role, m.now())
-	if err != nil {
-		return nil, storeErr(err, "Could not change the role.")
-	}
-	m.Audit.Record(ctx, tenantID, actor, audit.ActionRoleChange, userID, audit.OutcomeSuccess,
-		map[string]any{"from": string(current.Role), "to": string(role)})
-	return u, nil
-}
-
 // BootstrapAdmin creates the platform admin if no admin with that email exists yet. An
 // existing admin's password is left alone: the config only seeds it.
 func (m *Manager) BootstrapAdmin(ctx context.Context, email, password string) error {

@@ -20,8 +20,14 @@ type Store interface {
 	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
 	UserByID(ctx context.Context, tenantID, id string) (*User, error)
 	ListUsers(ctx context.Context, tenantID string) ([]*User, error)
-	SetRole(ctx context.Context, tenantID, id string, role identity.Role, now time.Time) (*User, error)
 	CountRole(ctx context.Context, tenantID string, role identity.Role) (int64, error)
+	// RolesRevision is the tenant's roles revision: the highest RoleRev of its users.
+	RolesRevision(ctx context.Context, tenantID string) (int64, error)
+	// ClaimRolesRevision reserves revision rev of the tenant's roles for one writer; false
+	// when another writer holds it.
+	ClaimRolesRevision(ctx context.Context, tenantID string, rev int64, expiresAt time.Time) (bool, error)
+	// SetRole sets a user's role, as the change of roles revision rev.
+	SetRole(ctx context.Context, tenantID, id string, role identity.Role, rev int64, now time.Time) (*User, error)
 
 	AddDirectory(ctx context.Context, email, tenantID string) error
 	TenantsOf(ctx context.Context, email string, limit int) ([]string, error)
@@ -127,11 +133,27 @@ func (s *MongoStore) ListUsers(ctx context.Context, tenantID string) ([]*User, e
 	return out, nil
 }
 
-func (s *MongoStore) SetRole(ctx context.Context, tenantID, id string, role identity.Role, now time.Time) (*User, error) {
+func (s *MongoStore) RolesRevision(ctx context.Context, tenantID string) (int64, error) {
+	var top User
+	err := s.DB.C(s.users(tenantID)).FindOne(ctx, bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "role_rev", Value: -1}}).SetProjection(bson.D{{Key: "role_rev", Value: 1}})).Decode(&top)
+	if store.IsNotFound(err) {
+		return 0, nil
+	}
+	return top.RoleRev, err
+}
+
+// ClaimRolesRevision rests on store.Claim: FerretDB has no atomic conditional update, so the
+// unique claim is what lets one writer per revision through.
+func (s *MongoStore) ClaimRolesRevision(ctx context.Context, tenantID string, rev int64, expiresAt time.Time) (bool, error) {
+	return s.DB.Claim(ctx, "roles:"+tenantID+":"+strconv.FormatInt(rev, 10), expiresAt)
+}
+
+func (s *MongoStore) SetRole(ctx context.Context, tenantID, id string, role identity.Role, rev int64, now time.Time) (*User, error) {
 	var u User
 	err := s.DB.C(s.users(tenantID)).FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: role}, {Key: "updated_at", Value: now}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: role}, {Key: "role_rev", Value: rev}, {Key: "updated_at", Value: now}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&u)
 	if store.IsNotFound(err) {

@@ -101,7 +101,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request, c *call) error {
 		if err != nil {
 			return err
 		}
-		out["tenant"] = t
+		out["tenant"] = t.MemberView()
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -44,6 +44,25 @@ func (t *Tenant) EffectiveStatus() Status {
 	return t.Status
 }
 
+// SuspendedByAdmin reports whether a platform admin suspended the tenant. Its members are then
+// refused by the control plane too; a tenant suspended by billing is not (its owner must reach
+// the billing routes to pay).
+func (t *Tenant) SuspendedByAdmin() bool { return t.Status == StatusSuspended }
+
+// MemberView is what every member of a tenant may see of it: no billing identifiers and no
+// admin override, only the plan and status that apply.
+type MemberView struct {
+	ID     string `json:"tenant_id"`
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Plan   string `json:"plan"`
+}
+
+// MemberView returns the tenant as its members see it.
+func (t *Tenant) MemberView() MemberView {
+	return MemberView{ID: t.ID, Name: t.Name, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
+}
+
 // EffectivePlan is the plan the gateway enforces.
 func (t *Tenant) EffectivePlan() string {
 	if t.PlanOverride != "" {
