@@ -192,8 +192,8 @@ func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, error) {
 // event concerns no tenant of this platform) and whether the state changed.
 func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, bool, error) {
 	var (
-		metaTenant, customer string
-		edit                 func(t *tenant.Tenant, b *tenant.Billing)
+		named, customer string // the tenant the event's metadata names, and its customer
+		edit            func(t *tenant.Tenant, b *tenant.Billing)
 	)
 	switch ev.Type {
 	case evCheckoutCompleted:
@@ -204,9 +204,9 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if s.Mode != stripe.CheckoutSessionModeSubscription {
 			return "", false, nil
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
-		if metaTenant == "" {
-			metaTenant = s.ClientReferenceID
+		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
+		if named == "" {
+			named = s.ClientReferenceID
 		}
 		edit = m.checkoutEdit(ev.Created, &s)
 	case evSubCreated, evSubUpdated, evSubDeleted:
@@ -217,7 +217,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if ev.Type == evSubDeleted {
 			s.Status = stripe.SubscriptionStatusCanceled
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
+		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
 		edit = m.subscriptionEdit(ev.Created, &s)
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
@@ -228,16 +228,13 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 			return "", false, nil // a one-off invoice: nothing to do with plans
 		}
 		if inv.SubscriptionDetails != nil {
-			metaTenant = inv.SubscriptionDetails.Metadata["tenant_id"]
+			named = inv.SubscriptionDetails.Metadata["tenant_id"]
 		}
 		customer = customerID(inv.Customer)
 		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv)
 	}
-	t, err := m.tenantOf(ctx, metaTenant, customer)
+	t, err := m.tenantOf(ctx, ev, customer, named)
 	if err != nil || t == nil {
-		if t == nil && err == nil {
-			m.logger().Info("Stripe event for no tenant of this platform ignored", zap.String("event", ev.ID), zap.String("type", string(ev.Type)))
-		}
 		return "", false, err
 	}
 	var before tenant.Billing
@@ -261,43 +258,29 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	return t.ID, changed, nil
 }
 
-// tenantOf finds the tenant an event is about: from the metadata saasgate set on the customer,
-// session and subscription, else by the customer id. An event whose customer is not the
-// tenant's own is ignored: metadata alone never moves another tenant's state.
-func (m *Manager) tenantOf(ctx context.Context, metaTenant, customer string) (*tenant.Tenant, error) {
+// tenantOf finds the tenant an event is about: the one whose Stripe customer the event
+// carries, that customer being the one saasgate made for it and stored before its first
+// Checkout. Metadata and client_reference_id are chosen by whoever makes the session (a Payment
+// Link takes client_reference_id from its URL), so they never bind a tenant; an event whose
+// metadata names a tenant other than its customer's is inconsistent and changes no tenant.
+func (m *Manager) tenantOf(ctx context.Context, ev *stripe.Event, customer, named string) (*tenant.Tenant, error) {
 	var t *tenant.Tenant
-	var err error
-	switch {
-	case metaTenant != "" && tenant.ValidateID(metaTenant) == nil:
-		t, err = m.Tenants.Store.Get(ctx, metaTenant)
-	case customer != "":
-		t, err = m.Tenants.Store.FindByCustomer(ctx, customer)
-	default:
-		return nil, nil
+	var err error = tenant.ErrNotFound // an event without a customer is no tenant's either
+	if customer != "" {
+		t, err = m.Tenants.ByCustomer(ctx, customer)
 	}
 	if errors.Is(err, tenant.ErrNotFound) {
+		m.logger().Info("Stripe event for no customer of this platform ignored", zap.String("event", ev.ID),
+			zap.String("type", string(ev.Type)), zap.String("customer", customer))
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if t.Billing != nil && t.Billing.CustomerID != "" && customer != "" && t.Billing.CustomerID != customer {
-		m.logger().Warn("Stripe event names a tenant whose customer differs; ignored",
-			zap.String("tenant", t.ID), zap.String("customer", customer))
+	if named != "" && named != t.ID {
+		m.logger().Warn("Stripe event's metadata names another tenant than its customer's; ignored",
+			zap.String("event", ev.ID), zap.String("tenant", t.ID), zap.String("customer", customer))
 		return nil, nil
-	}
-	if customer != "" && (t.Billing == nil || t.Billing.CustomerID == "") {
-		// A tenant without a customer yet may adopt the event's customer, unless that customer
-		// is another tenant's: the metadata would hand it the other tenant's subscription.
-		owner, err := m.Tenants.Store.FindByCustomer(ctx, customer)
-		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
-			return nil, err
-		}
-		if err == nil && owner.ID != t.ID {
-			m.logger().Warn("Stripe event names a tenant but another tenant's customer; ignored",
-				zap.String("tenant", t.ID), zap.String("customer", customer), zap.String("customer_tenant", owner.ID))
-			return nil, nil
-		}
 	}
 	return t, nil
 }
@@ -311,9 +294,6 @@ func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant
 		}
 		if p, ok := m.Plans.Get(s.Metadata["plan_id"]); ok && p.Purchasable() {
 			t.Plan = p.ID
-		}
-		if b.CustomerID == "" {
-			b.CustomerID = customerID(s.Customer)
 		}
 		b.SubscriptionID, b.SubVersion = subID, at
 		paid := s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired

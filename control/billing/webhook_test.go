@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/errs"
@@ -502,5 +503,51 @@ func TestWebhook_EveryDeliveryIsObservedWithItsResult(t *testing.T) {
 	}
 	if len(seen) != 6 {
 		t.Fatalf("observed %d deliveries, want 6: %q", len(seen), seen)
+	}
+}
+
+// A tenant is bound by its own customer only. A Payment Link's Checkout names the victim in
+// client_reference_id (taken from the link's URL) with no metadata and a customer of its own,
+// or none; its completion, and the later payment failure of that customer's subscription, are
+// acknowledged, logged at INFO with their event ids and change no tenant: the victim neither
+// adopts the customer nor goes past due.
+func TestWebhook_ClientReferenceIDCannotBindAVictim(t *testing.T) {
+	f := newManager(t, opts{})
+	logs := f.observeLogs()
+	now := time.Now().Truncate(time.Second)
+	for i, tc := range []struct {
+		name                   string
+		victim, victimCustomer string
+		customer               string // the event's
+	}{
+		{"victim without a customer, the link's customer", "victim-a", "", "cus_attacker"},
+		{"victim without a customer, no customer", "victim-b", "", ""},
+		{"victim with its customer, the link's customer", "victim-c", "cus_victim_c", "cus_attacker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.newTenant(t, tc.victim, tc.victimCustomer)
+			before := f.tenantState(t, tc.victim)
+			sub, completedID, failedID := uniq("sub_link", i), uniq("evt_link_completed", i), uniq("evt_link_failed", i)
+			// In Stripe's order: the completion, then the failure.
+			for _, ev := range []struct {
+				id      string
+				payload []byte
+			}{
+				{completedID, event(t, completedID, "checkout.session.completed", now, testenv.StripeCheckoutSession{
+					ID: uniq("cs_link", i), Tenant: tc.victim, Customer: tc.customer, Subscription: sub, ReferenceOnly: true}.Object())},
+				{failedID, event(t, failedID, "invoice.payment_failed", now.Add(time.Second), testenv.StripeInvoice{
+					ID: uniq("in_link", i), Customer: tc.customer, Subscription: sub, Status: "open"}.Object())},
+			} {
+				mustDeliver(t, f.m, ev.payload)
+				f.wantUnchanged(t, tc.victim, before)
+				wantLogged(t, logs, zapcore.InfoLevel, ev.id)
+				if rec := f.eventRecord(t, ev.id); rec["state"] != "done" {
+					t.Errorf("event %s recorded as %v, want done (acknowledged)", ev.id, rec)
+				}
+			}
+			if n := len(f.auditEntries(t, tc.victim, billing.ActionChange)); n != 0 {
+				t.Errorf("%d %s audit entries for the victim, want 0", n, billing.ActionChange)
+			}
+		})
 	}
 }
