@@ -38,6 +38,8 @@ var (
 // Event types that change billing state; others are acknowledged and ignored.
 const (
 	evCheckoutCompleted = "checkout.session.completed"
+	evCheckoutPaidLater = "checkout.session.async_payment_succeeded"
+	evCheckoutNotPaid   = "checkout.session.async_payment_failed"
 	evSubCreated        = "customer.subscription.created"
 	evSubUpdated        = "customer.subscription.updated"
 	evSubDeleted        = "customer.subscription.deleted"
@@ -47,7 +49,7 @@ const (
 )
 
 var handled = map[stripe.EventType]bool{
-	evCheckoutCompleted: true, evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
+	evCheckoutCompleted: true, evCheckoutPaidLater: true, evCheckoutNotPaid: true, evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
 	evInvoicePaid: true, evInvoiceFailed: true, evInvoiceAction: true,
 }
 
@@ -196,7 +198,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		edit            func(t *tenant.Tenant, b *tenant.Billing)
 	)
 	switch ev.Type {
-	case evCheckoutCompleted:
+	case evCheckoutCompleted, evCheckoutPaidLater, evCheckoutNotPaid:
 		var s stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
 			return "", false, errBadEvent
@@ -208,7 +210,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if named == "" {
 			named = s.ClientReferenceID
 		}
-		edit = m.checkoutEdit(ev.Created, &s)
+		edit = m.checkoutEdit(ev.Created, &s, checkoutPaid(ev.Type, &s))
 	case evSubCreated, evSubUpdated, evSubDeleted:
 		var s stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
@@ -218,7 +220,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 			s.Status = stripe.SubscriptionStatusCanceled
 		}
 		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
-		edit = m.subscriptionEdit(ev.Created, &s)
+		edit = m.subscriptionEdit(ev.ID, ev.Created, &s)
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
@@ -285,19 +287,32 @@ func (m *Manager) tenantOf(ctx context.Context, ev *stripe.Event, customer, name
 	return t, nil
 }
 
-// checkoutEdit: a completed Checkout starts the subscription on the plan it was opened for.
-func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant.Tenant, *tenant.Billing) {
+// checkoutPaid reports whether a Checkout event grants its plan: a completion paid at once (or
+// owing nothing), or the later success of a delayed payment (a bank debit completes the session
+// unpaid). An unpaid completion waits for that success; async_payment_failed grants nothing.
+func checkoutPaid(typ stripe.EventType, s *stripe.CheckoutSession) bool {
+	switch typ {
+	case evCheckoutCompleted:
+		return s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
+	case evCheckoutPaidLater:
+		return true
+	}
+	return false
+}
+
+// checkoutEdit: a paid Checkout starts the subscription on the plan it was opened for; an
+// unpaid one changes nothing.
+func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession, paid bool) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
 		subID := subscriptionID(s.Subscription)
-		if subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
+		if !paid || subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
 			return
 		}
 		if p, ok := m.Plans.Get(s.Metadata["plan_id"]); ok && p.Purchasable() {
 			t.Plan = p.ID
 		}
 		b.SubscriptionID, b.SubVersion = subID, at
-		paid := s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
-		if paid && at >= b.StatusVersion {
+		if at >= b.StatusVersion {
 			b.StatusVersion = at
 			if b.Status != tenant.BillingTrialing {
 				b.Status = tenant.BillingActive
@@ -308,10 +323,15 @@ func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant
 }
 
 // subscriptionEdit: the subscription's plan and period follow the newest subscription event,
-// its status the newest status-bearing event.
-func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenant.Tenant, *tenant.Billing) {
+// its status the newest status-bearing event. A subscription not yet paid for (incomplete,
+// incomplete_expired) or paused grants nothing and changes nothing.
+func (m *Manager) subscriptionEdit(eventID string, at int64, s *stripe.Subscription) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
-		canceled := s.Status == stripe.SubscriptionStatusCanceled || s.Status == stripe.SubscriptionStatusIncompleteExpired
+		switch s.Status {
+		case stripe.SubscriptionStatusIncomplete, stripe.SubscriptionStatusIncompleteExpired, stripe.SubscriptionStatusPaused:
+			return
+		}
+		canceled := s.Status == stripe.SubscriptionStatusCanceled
 		if b.SubscriptionID != "" && b.SubscriptionID != s.ID && (at < b.SubVersion || canceled) {
 			return // an older subscription of the same customer
 		}
@@ -321,8 +341,8 @@ func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenan
 		if at >= b.SubVersion {
 			b.SubscriptionID, b.SubVersion, b.CancelAtEnd = s.ID, at, s.CancelAtPeriodEnd
 			b.PeriodStart, b.PeriodEnd = unixTime(s.CurrentPeriodStart), unixTime(s.CurrentPeriodEnd)
-			if p := m.planOf(s); p != "" && !canceled {
-				t.Plan = p
+			if !canceled {
+				t.Plan = m.planOf(eventID, s)
 			}
 		}
 		if at < b.StatusVersion {
@@ -340,7 +360,6 @@ func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenan
 			b.StatusVersion = at
 			m.markPastDue(b, at, invoiceID(s.LatestInvoice))
 		}
-		// incomplete and paused change nothing: Checkout has not finished, or the owner paused.
 	}
 }
 
@@ -381,8 +400,11 @@ func clearPastDue(b *tenant.Billing) {
 	b.FailedAt, b.GraceUntil, b.InvoiceID, b.Retries = time.Time{}, time.Time{}, "", 0
 }
 
-// planOf maps the subscription's price to a plan ("" for a price no plan has).
-func (m *Manager) planOf(s *stripe.Subscription) string {
+// planOf maps the subscription's price to a plan. A price no plan has (a plan removed from
+// the configuration, a price made in the dashboard) pays for nothing saasgate sells: the tenant
+// gets the default plan rather than keeping what it had, and the operator is warned.
+func (m *Manager) planOf(eventID string, s *stripe.Subscription) string {
+	var prices []string
 	if s.Items != nil {
 		for _, item := range s.Items.Data {
 			if item.Price == nil {
@@ -391,9 +413,12 @@ func (m *Manager) planOf(s *stripe.Subscription) string {
 			if p, ok := m.Plans.ByPrice(item.Price.ID); ok {
 				return p.ID
 			}
+			prices = append(prices, item.Price.ID)
 		}
 	}
-	return ""
+	m.logger().Warn("Stripe subscription's price maps to no plan; the tenant gets the default plan",
+		zap.String("event", eventID), zap.String("subscription", s.ID), zap.Strings("prices", prices))
+	return m.Plans.Default().ID
 }
 
 func sameBilling(a, b *tenant.Billing) bool {
