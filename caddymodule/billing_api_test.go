@@ -322,8 +322,9 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 	// Before anything: no subscription, the default plan, and no portal.
 	r := b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if r.str("tenant_id") != "initech" || r.str("status") != "none" || r.str("plan") != billDefault || r.str("subscription_id") != "" {
-		t.Errorf("subscription before any checkout = %s, want status none on plan %s", r.Raw, billDefault)
+	if customer, ok := r.Body["customer_id"]; r.str("tenant_id") != "initech" || r.str("status") != "none" || r.str("plan") != billDefault ||
+		r.str("subscription_id") != "" || !ok || customer != nil {
+		t.Errorf("subscription before any checkout = %s, want status none on plan %s, customer_id null", r.Raw, billDefault)
 	}
 	wantProblem(t, b.portal(t, f.OwnerAccess), http.StatusConflict, "no_subscription")
 	if n := len(b.stripe.Calls("POST", "/v1/billing_portal/sessions")); n != 0 {
@@ -332,8 +333,8 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	// A started but unfinished Checkout changes nothing.
 	customer := b.mustSubscribe(t, f.OwnerAccess, "initech")
-	if r := b.current(t, f.OwnerAccess); r.str("status") != "none" || r.str("plan") != billDefault {
-		t.Errorf("subscription after an unfinished checkout = %s, want still none on %s", r.Raw, billDefault)
+	if r := b.current(t, f.OwnerAccess); r.str("status") != "none" || r.str("plan") != billDefault || r.str("customer_id") != customer {
+		t.Errorf("subscription after an unfinished checkout = %s, want still none on %s, customer_id %s", r.Raw, billDefault, customer)
 	}
 
 	// Stripe reports the Checkout completed.
@@ -343,8 +344,9 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	r = b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID || r.str("tenant_id") != "initech" {
-		t.Errorf("subscription after checkout.session.completed = %s, want active on pro with %s", r.Raw, subID)
+	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID || r.str("tenant_id") != "initech" ||
+		r.str("customer_id") != customer {
+		t.Errorf("subscription after checkout.session.completed = %s, want active on pro with %s for %s", r.Raw, subID, customer)
 	}
 	// An admin names the tenant with X-Tenant-ID and sees the same.
 	if a := b.current(t, b.admin, withHeader("X-Tenant-ID", "initech")); !wantStatus(t, a, http.StatusOK) || !bytes.Equal(a.Raw, r.Raw) {
