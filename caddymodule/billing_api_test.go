@@ -581,3 +581,33 @@ func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing
 	// The gateway still refuses the tenant's traffic.
 	wantProblem(t, b.get(t, "app", "vance", owner.Access), http.StatusPaymentRequired, "tenant_suspended")
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. What binds an event to a tenant
+
+// A Payment Link's Checkout names a victim in client_reference_id (taken from the link's URL),
+// with no metadata and a customer of its own; its completion and the later payment failure of
+// that customer are acknowledged with 200 and leave the victim as it was: no customer, no
+// subscription, no past due, and no Billing-Status on its gateway answers.
+func TestBillingAPI_PaymentLinkNamingAVictimChangesNothing(t *testing.T) {
+	b := billServer(t)
+	victim := b.newTenant(t, "wayne")
+	stranger, subID, now := "cus_link"+unique(), "sub_link"+unique(), time.Now()
+	before := b.current(t, victim.OwnerAccess)
+	mustStatus(t, before, http.StatusOK)
+
+	completed := testenv.StripeEvent(t, billEventID("link"), "checkout.session.completed", now, testenv.StripeCheckoutSession{
+		ID: "cs_link" + unique(), Tenant: "wayne", Customer: stranger, Subscription: subID, ReferenceOnly: true,
+	}.Object())
+	wantWebhookOK(t, billDeliver(t, b.apiClient, completed, billSign(completed)))
+	failed := billPaymentFailed(t, billEventID("link_failed"), "", stranger, subID, now.Add(time.Second))
+	wantWebhookOK(t, billDeliver(t, b.apiClient, failed, billSign(failed)))
+
+	if after := b.current(t, victim.OwnerAccess); !bytes.Equal(after.Raw, before.Raw) {
+		t.Errorf("victim's subscription %s, was %s", after.Raw, before.Raw)
+	}
+	gw := b.get(t, "app", "wayne", victim.OwnerAccess)
+	if wantStatus(t, gw, http.StatusOK) && gw.Header.Get("Billing-Status") != "" {
+		t.Errorf("victim's gateway answer carries Billing-Status %q", gw.Header.Get("Billing-Status"))
+	}
+}
