@@ -49,7 +49,8 @@ const (
 )
 
 var handled = map[stripe.EventType]bool{
-	evCheckoutCompleted: true, evCheckoutPaidLater: true, evCheckoutNotPaid: true, evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
+	evCheckoutCompleted: true, evCheckoutPaidLater: true, evCheckoutNotPaid: true,
+	evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
 	evInvoicePaid: true, evInvoiceFailed: true, evInvoiceAction: true,
 }
 
