@@ -376,8 +376,8 @@ func TestWebhook_StaleFailureAfterPaymentLeavesActive(t *testing.T) {
 	}
 }
 
-// An event is about the tenant its metadata names only if the customer is that tenant's own:
-// an event naming tenant A with tenant B's customer moves neither A nor B.
+// The customer binds the tenant, and metadata naming another tenant makes the event
+// inconsistent: an event naming tenant A with tenant B's customer moves neither A nor B.
 func TestWebhook_MetadataCannotMoveAnotherTenant(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "tenant-a", "cus_a")
