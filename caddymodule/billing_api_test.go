@@ -322,8 +322,9 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 	// Before anything: no subscription, the default plan, and no portal.
 	r := b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if r.str("tenant_id") != "initech" || r.str("status") != "none" || r.str("plan") != billDefault || r.str("subscription_id") != "" {
-		t.Errorf("subscription before any checkout = %s, want status none on plan %s", r.Raw, billDefault)
+	if customer, ok := r.Body["customer_id"]; r.str("tenant_id") != "initech" || r.str("status") != "none" || r.str("plan") != billDefault ||
+		r.str("subscription_id") != "" || !ok || customer != nil {
+		t.Errorf("subscription before any checkout = %s, want status none on plan %s, customer_id null", r.Raw, billDefault)
 	}
 	wantProblem(t, b.portal(t, f.OwnerAccess), http.StatusConflict, "no_subscription")
 	if n := len(b.stripe.Calls("POST", "/v1/billing_portal/sessions")); n != 0 {
@@ -332,8 +333,8 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	// A started but unfinished Checkout changes nothing.
 	customer := b.mustSubscribe(t, f.OwnerAccess, "initech")
-	if r := b.current(t, f.OwnerAccess); r.str("status") != "none" || r.str("plan") != billDefault {
-		t.Errorf("subscription after an unfinished checkout = %s, want still none on %s", r.Raw, billDefault)
+	if r := b.current(t, f.OwnerAccess); r.str("status") != "none" || r.str("plan") != billDefault || r.str("customer_id") != customer {
+		t.Errorf("subscription after an unfinished checkout = %s, want still none on %s, customer_id %s", r.Raw, billDefault, customer)
 	}
 
 	// Stripe reports the Checkout completed.
@@ -343,8 +344,9 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	r = b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID || r.str("tenant_id") != "initech" {
-		t.Errorf("subscription after checkout.session.completed = %s, want active on pro with %s", r.Raw, subID)
+	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID || r.str("tenant_id") != "initech" ||
+		r.str("customer_id") != customer {
+		t.Errorf("subscription after checkout.session.completed = %s, want active on pro with %s for %s", r.Raw, subID, customer)
 	}
 	// An admin names the tenant with X-Tenant-ID and sees the same.
 	if a := b.current(t, b.admin, withHeader("X-Tenant-ID", "initech")); !wantStatus(t, a, http.StatusOK) || !bytes.Equal(a.Raw, r.Raw) {
@@ -577,4 +579,34 @@ func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing
 	}
 	// The gateway still refuses the tenant's traffic.
 	wantProblem(t, b.get(t, "app", "vance", owner.Access), http.StatusPaymentRequired, "tenant_suspended")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. What binds an event to a tenant
+
+// A Payment Link's Checkout names a victim in client_reference_id (taken from the link's URL),
+// with no metadata and a customer of its own; its completion and the later payment failure of
+// that customer are acknowledged with 200 and leave the victim as it was: no customer, no
+// subscription, no past due, and no Billing-Status on its gateway answers.
+func TestBillingAPI_PaymentLinkNamingAVictimChangesNothing(t *testing.T) {
+	b := billServer(t)
+	victim := b.newTenant(t, "wayne")
+	stranger, subID, now := "cus_link"+unique(), "sub_link"+unique(), time.Now()
+	before := b.current(t, victim.OwnerAccess)
+	mustStatus(t, before, http.StatusOK)
+
+	completed := testenv.StripeEvent(t, billEventID("link"), "checkout.session.completed", now, testenv.StripeCheckoutSession{
+		ID: "cs_link" + unique(), Tenant: "wayne", Customer: stranger, Subscription: subID, ReferenceOnly: true,
+	}.Object())
+	wantWebhookOK(t, billDeliver(t, b.apiClient, completed, billSign(completed)))
+	failed := billPaymentFailed(t, billEventID("link_failed"), "", stranger, subID, now.Add(time.Second))
+	wantWebhookOK(t, billDeliver(t, b.apiClient, failed, billSign(failed)))
+
+	if after := b.current(t, victim.OwnerAccess); !bytes.Equal(after.Raw, before.Raw) {
+		t.Errorf("victim's subscription %s, was %s", after.Raw, before.Raw)
+	}
+	gw := b.get(t, "app", "wayne", victim.OwnerAccess)
+	if wantStatus(t, gw, http.StatusOK) && gw.Header.Get("Billing-Status") != "" {
+		t.Errorf("victim's gateway answer carries Billing-Status %q", gw.Header.Get("Billing-Status"))
+	}
 }

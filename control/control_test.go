@@ -49,6 +49,10 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	if _, err := svc.Tenants.Create(ctx, identity.Actor{UserID: "usr_test"}, "runco"); err != nil {
 		t.Fatal(err)
 	}
+	// The tenant's Stripe customer, as POST /subscriptions stores it: the event binds by it.
+	if _, err := svc.Tenants.Store.Update(ctx, "runco", tenant.Patch{Billing: &tenant.Billing{CustomerID: "cus_run"}, UpdatedAt: failedAt}); err != nil {
+		t.Fatal(err)
+	}
 	payload := testenv.StripeEvent(t, "evt_run_failed", "invoice.payment_failed", failedAt, testenv.StripeInvoice{
 		ID: "in_run", Tenant: "runco", Customer: "cus_run", Subscription: "sub_run", Status: "open",
 	}.Object())

@@ -94,16 +94,19 @@ func (m *Manager) customer(ctx context.Context, actor identity.Actor, t *tenant.
 
 // Subscription is GET /subscriptions/current.
 type Subscription struct {
-	TenantID       string               `json:"tenant_id"`
-	Plan           string               `json:"plan"`
-	Status         tenant.BillingStatus `json:"status"` // "none" before any subscription
-	SubscriptionID string               `json:"subscription_id,omitempty"`
-	PeriodStart    *time.Time           `json:"current_period_start,omitempty"`
-	PeriodEnd      *time.Time           `json:"current_period_end,omitempty"`
-	CancelAtEnd    bool                 `json:"cancel_at_period_end"`
-	GraceUntil     *time.Time           `json:"grace_until,omitempty"`
-	PaymentRetries int                  `json:"payment_retries,omitempty"`
-	NextRetryAt    *time.Time           `json:"next_payment_retry_at,omitempty"`
+	TenantID string               `json:"tenant_id"`
+	Plan     string               `json:"plan"`
+	Status   tenant.BillingStatus `json:"status"` // "none" before any subscription
+	// CustomerID is the tenant's Stripe customer, null before its first Checkout: the owner
+	// matches it with what Stripe's receipts and dashboard show.
+	CustomerID     *string    `json:"customer_id"`
+	SubscriptionID string     `json:"subscription_id,omitempty"`
+	PeriodStart    *time.Time `json:"current_period_start,omitempty"`
+	PeriodEnd      *time.Time `json:"current_period_end,omitempty"`
+	CancelAtEnd    bool       `json:"cancel_at_period_end"`
+	GraceUntil     *time.Time `json:"grace_until,omitempty"`
+	PaymentRetries int        `json:"payment_retries,omitempty"`
+	NextRetryAt    *time.Time `json:"next_payment_retry_at,omitempty"`
 }
 
 // Current returns the tenant's subscription as billing last recorded it.
@@ -122,6 +125,9 @@ func (m *Manager) Current(ctx context.Context, p identity.Principal, tenantID st
 	if b := t.Billing; b != nil {
 		if b.Status != tenant.BillingNone {
 			s.Status = b.Status
+		}
+		if b.CustomerID != "" {
+			s.CustomerID = &b.CustomerID
 		}
 		s.SubscriptionID, s.CancelAtEnd, s.PaymentRetries = b.SubscriptionID, b.CancelAtEnd, b.Retries
 		s.PeriodStart, s.PeriodEnd = timePtr(b.PeriodStart), timePtr(b.PeriodEnd)

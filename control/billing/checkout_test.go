@@ -35,6 +35,9 @@ func TestCheckout_CustomerOnceSessionForThePlanThenSubscriptionExists(t *testing
 	f := newManager(t, opts{})
 	f.newTenant(t, "acme", "")
 	ctx := context.Background()
+	if cur, err := f.m.Current(ctx, acmeOwner, "acme"); err != nil || cur.CustomerID != nil {
+		t.Fatalf("Current before any checkout = %+v, %v; want no customer", cur, err)
+	}
 
 	s1, err := f.m.Checkout(ctx, acmeOwner, ownerAct, "acme", "pro")
 	if err != nil {
@@ -94,7 +97,7 @@ func TestCheckout_CustomerOnceSessionForThePlanThenSubscriptionExists(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur.Plan != "pro" || cur.Status != tenant.BillingActive || cur.SubscriptionID != "sub_acme" {
+	if cur.Plan != "pro" || cur.Status != tenant.BillingActive || cur.SubscriptionID != "sub_acme" || cur.CustomerID == nil || *cur.CustomerID != customer {
 		t.Errorf("Current = %+v", cur)
 	}
 	_, err = f.m.Checkout(ctx, acmeOwner, ownerAct, "acme", "team")

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/billing"
@@ -131,6 +134,24 @@ func (f *fixture) newTenant(t testing.TB, id, customer string) *tenant.Tenant {
 		}
 	}
 	return tn
+}
+
+// observeLogs makes the fixture's manager log, from Debug up, into the returned observer.
+func (f *fixture) observeLogs() *observer.ObservedLogs {
+	core, logs := observer.New(zapcore.DebugLevel)
+	f.m.Logger = zap.New(core)
+	return logs
+}
+
+// wantLogged fails t unless logs hold an entry at level that carries the event's id.
+func wantLogged(t testing.TB, logs *observer.ObservedLogs, level zapcore.Level, eventID string) {
+	t.Helper()
+	for _, e := range logs.FilterLevelExact(level).All() {
+		if e.ContextMap()["event"] == eventID {
+			return
+		}
+	}
+	t.Errorf("no %s log with event %s; logged: %v", level, eventID, logs.All())
 }
 
 // tenantState reads the tenant's document as stored.

@@ -38,6 +38,8 @@ var (
 // Event types that change billing state; others are acknowledged and ignored.
 const (
 	evCheckoutCompleted = "checkout.session.completed"
+	evCheckoutPaidLater = "checkout.session.async_payment_succeeded"
+	evCheckoutNotPaid   = "checkout.session.async_payment_failed"
 	evSubCreated        = "customer.subscription.created"
 	evSubUpdated        = "customer.subscription.updated"
 	evSubDeleted        = "customer.subscription.deleted"
@@ -47,7 +49,8 @@ const (
 )
 
 var handled = map[stripe.EventType]bool{
-	evCheckoutCompleted: true, evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
+	evCheckoutCompleted: true, evCheckoutPaidLater: true, evCheckoutNotPaid: true,
+	evSubCreated: true, evSubUpdated: true, evSubDeleted: true,
 	evInvoicePaid: true, evInvoiceFailed: true, evInvoiceAction: true,
 }
 
@@ -192,11 +195,11 @@ func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, error) {
 // event concerns no tenant of this platform) and whether the state changed.
 func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, bool, error) {
 	var (
-		metaTenant, customer string
-		edit                 func(t *tenant.Tenant, b *tenant.Billing)
+		named, customer string // the tenant the event's metadata names, and its customer
+		edit            func(t *tenant.Tenant, b *tenant.Billing)
 	)
 	switch ev.Type {
-	case evCheckoutCompleted:
+	case evCheckoutCompleted, evCheckoutPaidLater, evCheckoutNotPaid:
 		var s stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
 			return "", false, errBadEvent
@@ -204,11 +207,11 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if s.Mode != stripe.CheckoutSessionModeSubscription {
 			return "", false, nil
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
-		if metaTenant == "" {
-			metaTenant = s.ClientReferenceID
+		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
+		if named == "" {
+			named = s.ClientReferenceID
 		}
-		edit = m.checkoutEdit(ev.Created, &s)
+		edit = m.checkoutEdit(ev.Created, &s, checkoutPaid(ev.Type, &s))
 	case evSubCreated, evSubUpdated, evSubDeleted:
 		var s stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
@@ -217,8 +220,8 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 		if ev.Type == evSubDeleted {
 			s.Status = stripe.SubscriptionStatusCanceled
 		}
-		metaTenant, customer = s.Metadata["tenant_id"], customerID(s.Customer)
-		edit = m.subscriptionEdit(ev.Created, &s)
+		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
+		edit = m.subscriptionEdit(ev.ID, ev.Created, &s)
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
@@ -228,16 +231,13 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 			return "", false, nil // a one-off invoice: nothing to do with plans
 		}
 		if inv.SubscriptionDetails != nil {
-			metaTenant = inv.SubscriptionDetails.Metadata["tenant_id"]
+			named = inv.SubscriptionDetails.Metadata["tenant_id"]
 		}
 		customer = customerID(inv.Customer)
 		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv)
 	}
-	t, err := m.tenantOf(ctx, metaTenant, customer)
+	t, err := m.tenantOf(ctx, ev, customer, named)
 	if err != nil || t == nil {
-		if t == nil && err == nil {
-			m.logger().Info("Stripe event for no tenant of this platform ignored", zap.String("event", ev.ID), zap.String("type", string(ev.Type)))
-		}
 		return "", false, err
 	}
 	var before tenant.Billing
@@ -261,63 +261,59 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	return t.ID, changed, nil
 }
 
-// tenantOf finds the tenant an event is about: from the metadata saasgate set on the customer,
-// session and subscription, else by the customer id. An event whose customer is not the
-// tenant's own is ignored: metadata alone never moves another tenant's state.
-func (m *Manager) tenantOf(ctx context.Context, metaTenant, customer string) (*tenant.Tenant, error) {
+// tenantOf finds the tenant an event is about: the one whose Stripe customer the event
+// carries, that customer being the one saasgate made for it and stored before its first
+// Checkout. Metadata and client_reference_id are chosen by whoever makes the session (a Payment
+// Link takes client_reference_id from its URL), so they never bind a tenant; an event whose
+// metadata names a tenant other than its customer's is inconsistent and changes no tenant.
+func (m *Manager) tenantOf(ctx context.Context, ev *stripe.Event, customer, named string) (*tenant.Tenant, error) {
 	var t *tenant.Tenant
-	var err error
-	switch {
-	case metaTenant != "" && tenant.ValidateID(metaTenant) == nil:
-		t, err = m.Tenants.Store.Get(ctx, metaTenant)
-	case customer != "":
-		t, err = m.Tenants.Store.FindByCustomer(ctx, customer)
-	default:
-		return nil, nil
+	var err error = tenant.ErrNotFound // an event without a customer is no tenant's either
+	if customer != "" {
+		t, err = m.Tenants.ByCustomer(ctx, customer)
 	}
 	if errors.Is(err, tenant.ErrNotFound) {
+		m.logger().Info("Stripe event for no customer of this platform ignored", zap.String("event", ev.ID),
+			zap.String("type", string(ev.Type)), zap.String("customer", customer))
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if t.Billing != nil && t.Billing.CustomerID != "" && customer != "" && t.Billing.CustomerID != customer {
-		m.logger().Warn("Stripe event names a tenant whose customer differs; ignored",
-			zap.String("tenant", t.ID), zap.String("customer", customer))
+	if named != "" && named != t.ID {
+		m.logger().Warn("Stripe event's metadata names another tenant than its customer's; ignored",
+			zap.String("event", ev.ID), zap.String("tenant", t.ID), zap.String("customer", customer))
 		return nil, nil
-	}
-	if customer != "" && (t.Billing == nil || t.Billing.CustomerID == "") {
-		// A tenant without a customer yet may adopt the event's customer, unless that customer
-		// is another tenant's: the metadata would hand it the other tenant's subscription.
-		owner, err := m.Tenants.Store.FindByCustomer(ctx, customer)
-		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
-			return nil, err
-		}
-		if err == nil && owner.ID != t.ID {
-			m.logger().Warn("Stripe event names a tenant but another tenant's customer; ignored",
-				zap.String("tenant", t.ID), zap.String("customer", customer), zap.String("customer_tenant", owner.ID))
-			return nil, nil
-		}
 	}
 	return t, nil
 }
 
-// checkoutEdit: a completed Checkout starts the subscription on the plan it was opened for.
-func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant.Tenant, *tenant.Billing) {
+// checkoutPaid reports whether a Checkout event grants its plan: a completion paid at once (or
+// owing nothing), or the later success of a delayed payment (a bank debit completes the session
+// unpaid). An unpaid completion waits for that success; async_payment_failed grants nothing.
+func checkoutPaid(typ stripe.EventType, s *stripe.CheckoutSession) bool {
+	switch typ {
+	case evCheckoutCompleted:
+		return s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
+	case evCheckoutPaidLater:
+		return true
+	}
+	return false
+}
+
+// checkoutEdit: a paid Checkout starts the subscription on the plan it was opened for; an
+// unpaid one changes nothing.
+func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession, paid bool) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
 		subID := subscriptionID(s.Subscription)
-		if subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
+		if !paid || subID == "" || at < b.SubVersion || (b.Status == tenant.BillingCanceled && b.SubscriptionID == subID) {
 			return
 		}
 		if p, ok := m.Plans.Get(s.Metadata["plan_id"]); ok && p.Purchasable() {
 			t.Plan = p.ID
 		}
-		if b.CustomerID == "" {
-			b.CustomerID = customerID(s.Customer)
-		}
 		b.SubscriptionID, b.SubVersion = subID, at
-		paid := s.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid || s.PaymentStatus == stripe.CheckoutSessionPaymentStatusNoPaymentRequired
-		if paid && at >= b.StatusVersion {
+		if at >= b.StatusVersion {
 			b.StatusVersion = at
 			if b.Status != tenant.BillingTrialing {
 				b.Status = tenant.BillingActive
@@ -328,10 +324,15 @@ func (m *Manager) checkoutEdit(at int64, s *stripe.CheckoutSession) func(*tenant
 }
 
 // subscriptionEdit: the subscription's plan and period follow the newest subscription event,
-// its status the newest status-bearing event.
-func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenant.Tenant, *tenant.Billing) {
+// its status the newest status-bearing event. A subscription not yet paid for (incomplete,
+// incomplete_expired) or paused grants nothing and changes nothing.
+func (m *Manager) subscriptionEdit(eventID string, at int64, s *stripe.Subscription) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
-		canceled := s.Status == stripe.SubscriptionStatusCanceled || s.Status == stripe.SubscriptionStatusIncompleteExpired
+		switch s.Status {
+		case stripe.SubscriptionStatusIncomplete, stripe.SubscriptionStatusIncompleteExpired, stripe.SubscriptionStatusPaused:
+			return
+		}
+		canceled := s.Status == stripe.SubscriptionStatusCanceled
 		if b.SubscriptionID != "" && b.SubscriptionID != s.ID && (at < b.SubVersion || canceled) {
 			return // an older subscription of the same customer
 		}
@@ -341,8 +342,8 @@ func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenan
 		if at >= b.SubVersion {
 			b.SubscriptionID, b.SubVersion, b.CancelAtEnd = s.ID, at, s.CancelAtPeriodEnd
 			b.PeriodStart, b.PeriodEnd = unixTime(s.CurrentPeriodStart), unixTime(s.CurrentPeriodEnd)
-			if p := m.planOf(s); p != "" && !canceled {
-				t.Plan = p
+			if !canceled {
+				t.Plan = m.planOf(eventID, s)
 			}
 		}
 		if at < b.StatusVersion {
@@ -360,7 +361,6 @@ func (m *Manager) subscriptionEdit(at int64, s *stripe.Subscription) func(*tenan
 			b.StatusVersion = at
 			m.markPastDue(b, at, invoiceID(s.LatestInvoice))
 		}
-		// incomplete and paused change nothing: Checkout has not finished, or the owner paused.
 	}
 }
 
@@ -401,8 +401,11 @@ func clearPastDue(b *tenant.Billing) {
 	b.FailedAt, b.GraceUntil, b.InvoiceID, b.Retries = time.Time{}, time.Time{}, "", 0
 }
 
-// planOf maps the subscription's price to a plan ("" for a price no plan has).
-func (m *Manager) planOf(s *stripe.Subscription) string {
+// planOf maps the subscription's price to a plan. A price no plan has (a plan removed from
+// the configuration, a price made in the dashboard) pays for nothing saasgate sells: the tenant
+// gets the default plan rather than keeping what it had, and the operator is warned.
+func (m *Manager) planOf(eventID string, s *stripe.Subscription) string {
+	var prices []string
 	if s.Items != nil {
 		for _, item := range s.Items.Data {
 			if item.Price == nil {
@@ -411,9 +414,12 @@ func (m *Manager) planOf(s *stripe.Subscription) string {
 			if p, ok := m.Plans.ByPrice(item.Price.ID); ok {
 				return p.ID
 			}
+			prices = append(prices, item.Price.ID)
 		}
 	}
-	return ""
+	m.logger().Warn("Stripe subscription's price maps to no plan; the tenant gets the default plan",
+		zap.String("event", eventID), zap.String("subscription", s.ID), zap.Strings("prices", prices))
+	return m.Plans.Default().ID
 }
 
 func sameBilling(a, b *tenant.Billing) bool {

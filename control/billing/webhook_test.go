@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/errs"
@@ -219,6 +221,28 @@ func (h history) events(t testing.TB) [5][]byte {
 	}
 }
 
+// delayed is a Checkout paid by a delayed method (a bank debit) in four events: the session
+// completes unpaid (t1) beside its incomplete subscription (t2); then the payment succeeds (t3)
+// and the subscription becomes active on pro (t4), or the payment fails (t3) and the
+// subscription expires (t4).
+func (h history) delayed(t testing.TB, succeeds bool) [][]byte {
+	completed := testenv.StripeCheckoutSession{ID: "cs_" + h.tenant, Tenant: h.tenant, Plan: "pro", Customer: h.customer,
+		Subscription: h.sub, PaymentStatus: "unpaid"}
+	sub := testenv.StripeSubscription{ID: h.sub, Tenant: h.tenant, Customer: h.customer, Status: "incomplete", Price: "price_pro",
+		Start: h.period[1][0], End: h.period[1][1]}
+	outcome, settled, last := "checkout.session.async_payment_failed", completed, sub
+	last.Status = "incomplete_expired"
+	if succeeds {
+		outcome, settled.PaymentStatus, last.Status = "checkout.session.async_payment_succeeded", "paid", "active"
+	}
+	return [][]byte{
+		event(t, uniq("evt", h.tenant, "completed"), "checkout.session.completed", h.at[0], completed.Object()),
+		event(t, uniq("evt", h.tenant, "created"), "customer.subscription.created", h.at[1], sub.Object()),
+		event(t, uniq("evt", h.tenant, "outcome"), outcome, h.at[2], settled.Object()),
+		event(t, uniq("evt", h.tenant, "updated"), "customer.subscription.updated", h.at[3], last.Object()),
+	}
+}
+
 // permutations returns every ordering of 0..n-1.
 func permutations(n int) [][]int {
 	if n == 0 {
@@ -248,15 +272,18 @@ func permName(p []int) string {
 // Stripe does not deliver in order. Whatever the order of a subscription's five events, the
 // tenant ends canceled on the default plan; without the deletion, whatever the order of the
 // other four, it ends active on team with the period of the update and no grace period: an
-// older event delivered late never wins. Every one of the 120 + 24 orders is tried, each on a
-// tenant of its own.
+// older event delivered late never wins. A Checkout paid by a delayed method ends active on pro
+// whatever the order of its four events, and, when the payment fails, leaves the tenant as it
+// was: no order grants the plan early. Every one of the 120 + 24 + 24 + 24 orders is tried,
+// each on a tenant of its own.
 func TestWebhook_AnyDeliveryOrderEndsInTheNewestState(t *testing.T) {
 	f := newManager(t, opts{})
-	check := func(t *testing.T, order []int, prefix string, want func(t *testing.T, h history, tn *tenant.Tenant)) {
+	five := func(t testing.TB, h history) [][]byte { evs := h.events(t); return evs[:] }
+	check := func(t *testing.T, order []int, prefix string, events func(testing.TB, history) [][]byte, want func(t *testing.T, h history, tn *tenant.Tenant)) {
 		id := prefix + "-" + permName(order)
 		h := newHistory(id)
 		f.newTenant(t, id, h.customer)
-		evs := h.events(t)
+		evs := events(t, h)
 		for _, i := range order {
 			mustDeliver(t, f.m, evs[i])
 		}
@@ -266,7 +293,7 @@ func TestWebhook_AnyDeliveryOrderEndsInTheNewestState(t *testing.T) {
 		for _, order := range permutations(5) {
 			t.Run(permName(order), func(t *testing.T) {
 				t.Parallel()
-				check(t, order, "five", func(t *testing.T, h history, tn *tenant.Tenant) {
+				check(t, order, "five", five, func(t *testing.T, h history, tn *tenant.Tenant) {
 					b := tn.Billing
 					if b.Status != tenant.BillingCanceled || tn.Plan != "free" || tn.EffectivePlan() != "free" ||
 						b.SubscriptionID != h.sub || !b.GraceUntil.IsZero() {
@@ -280,7 +307,7 @@ func TestWebhook_AnyDeliveryOrderEndsInTheNewestState(t *testing.T) {
 		for _, order := range permutations(4) {
 			t.Run(permName(order), func(t *testing.T) {
 				t.Parallel()
-				check(t, order, "four", func(t *testing.T, h history, tn *tenant.Tenant) {
+				check(t, order, "four", five, func(t *testing.T, h history, tn *tenant.Tenant) {
 					b := tn.Billing
 					if b.Status != tenant.BillingActive || tn.Plan != "team" || b.SubscriptionID != h.sub {
 						t.Errorf("plan %s, billing %+v; want active on team", tn.Plan, b)
@@ -292,6 +319,33 @@ func TestWebhook_AnyDeliveryOrderEndsInTheNewestState(t *testing.T) {
 						t.Errorf("billing %+v still carries the failed payment", b)
 					}
 				})
+			})
+		}
+	})
+	t.Run("delayed payment succeeds", func(t *testing.T) {
+		for _, order := range permutations(4) {
+			t.Run(permName(order), func(t *testing.T) {
+				t.Parallel()
+				check(t, order, "paidlater", func(t testing.TB, h history) [][]byte { return h.delayed(t, true) },
+					func(t *testing.T, h history, tn *tenant.Tenant) {
+						b := tn.Billing
+						if b.Status != tenant.BillingActive || tn.Plan != "pro" || b.SubscriptionID != h.sub {
+							t.Errorf("plan %s, billing %+v; want active on pro", tn.Plan, b)
+						}
+					})
+			})
+		}
+	})
+	t.Run("delayed payment fails", func(t *testing.T) {
+		for _, order := range permutations(4) {
+			t.Run(permName(order), func(t *testing.T) {
+				t.Parallel()
+				check(t, order, "notpaid", func(t testing.TB, h history) [][]byte { return h.delayed(t, false) },
+					func(t *testing.T, _ history, tn *tenant.Tenant) {
+						if b := tn.Billing; b.Status != tenant.BillingNone || tn.Plan != "free" || b.SubscriptionID != "" || b.Rev != 0 {
+							t.Errorf("plan %s, billing %+v; want untouched on free", tn.Plan, b)
+						}
+					})
 			})
 		}
 	})
@@ -322,8 +376,8 @@ func TestWebhook_StaleFailureAfterPaymentLeavesActive(t *testing.T) {
 	}
 }
 
-// An event is about the tenant its metadata names only if the customer is that tenant's own:
-// an event naming tenant A with tenant B's customer moves neither A nor B.
+// The customer binds the tenant, and metadata naming another tenant makes the event
+// inconsistent: an event naming tenant A with tenant B's customer moves neither A nor B.
 func TestWebhook_MetadataCannotMoveAnotherTenant(t *testing.T) {
 	f := newManager(t, opts{})
 	f.newTenant(t, "tenant-a", "cus_a")
@@ -503,4 +557,117 @@ func TestWebhook_EveryDeliveryIsObservedWithItsResult(t *testing.T) {
 	if len(seen) != 6 {
 		t.Fatalf("observed %d deliveries, want 6: %q", len(seen), seen)
 	}
+}
+
+// A tenant is bound by its own customer only. A Payment Link's Checkout names the victim in
+// client_reference_id (taken from the link's URL) with no metadata and a customer of its own,
+// or none; its completion, and the later payment failure of that customer's subscription, are
+// acknowledged, logged at INFO with their event ids and change no tenant: the victim neither
+// adopts the customer nor goes past due.
+func TestWebhook_ClientReferenceIDCannotBindAVictim(t *testing.T) {
+	f := newManager(t, opts{})
+	logs := f.observeLogs()
+	now := time.Now().Truncate(time.Second)
+	for i, tc := range []struct {
+		name                   string
+		victim, victimCustomer string
+		customer               string // the event's
+	}{
+		{"victim without a customer, the link's customer", "victim-a", "", "cus_attacker"},
+		{"victim without a customer, no customer", "victim-b", "", ""},
+		{"victim with its customer, the link's customer", "victim-c", "cus_victim_c", "cus_attacker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.newTenant(t, tc.victim, tc.victimCustomer)
+			before := f.tenantState(t, tc.victim)
+			sub, completedID, failedID := uniq("sub_link", i), uniq("evt_link_completed", i), uniq("evt_link_failed", i)
+			// In Stripe's order: the completion, then the failure.
+			for _, ev := range []struct {
+				id      string
+				payload []byte
+			}{
+				{completedID, event(t, completedID, "checkout.session.completed", now, testenv.StripeCheckoutSession{
+					ID: uniq("cs_link", i), Tenant: tc.victim, Customer: tc.customer, Subscription: sub, ReferenceOnly: true}.Object())},
+				{failedID, event(t, failedID, "invoice.payment_failed", now.Add(time.Second), testenv.StripeInvoice{
+					ID: uniq("in_link", i), Customer: tc.customer, Subscription: sub, Status: "open"}.Object())},
+			} {
+				mustDeliver(t, f.m, ev.payload)
+				f.wantUnchanged(t, tc.victim, before)
+				wantLogged(t, logs, zapcore.InfoLevel, ev.id)
+				if rec := f.eventRecord(t, ev.id); rec["state"] != "done" {
+					t.Errorf("event %s recorded as %v, want done (acknowledged)", ev.id, rec)
+				}
+			}
+			if n := len(f.auditEntries(t, tc.victim, billing.ActionChange)); n != 0 {
+				t.Errorf("%d %s audit entries for the victim, want 0", n, billing.ActionChange)
+			}
+		})
+	}
+}
+
+// A plan is granted only once paid for: by a checkout.session.completed paid (or owing
+// nothing), by checkout.session.async_payment_succeeded after an unpaid completion, or by an
+// active subscription. An unpaid completion, a failed delayed payment, and a subscription
+// incomplete, incomplete_expired or paused change nothing at all.
+func TestWebhook_PlanIsGrantedOnlyOncePaid(t *testing.T) {
+	f := newManager(t, opts{})
+	now := time.Now().Truncate(time.Second)
+	type step struct{ typ, status string } // status: the session's payment_status, or the subscription's
+	for i, tc := range []struct {
+		name    string
+		steps   []step
+		granted bool // active on pro; otherwise the tenant is untouched
+	}{
+		{"card payment", []step{{"checkout.session.completed", "paid"}}, true},
+		{"nothing to pay", []step{{"checkout.session.completed", "no_payment_required"}}, true},
+		{"subscription active", []step{{"customer.subscription.created", "active"}}, true},
+		{"unpaid completion", []step{{"checkout.session.completed", "unpaid"}}, false},
+		{"delayed payment succeeds", []step{{"checkout.session.completed", "unpaid"}, {"checkout.session.async_payment_succeeded", "paid"}}, true},
+		{"delayed payment fails", []step{{"checkout.session.completed", "unpaid"}, {"checkout.session.async_payment_failed", "unpaid"}}, false},
+		{"subscription incomplete", []step{{"customer.subscription.created", "incomplete"}}, false},
+		{"subscription incomplete then expired", []step{{"customer.subscription.created", "incomplete"}, {"customer.subscription.updated", "incomplete_expired"}}, false},
+		{"subscription paused", []step{{"customer.subscription.updated", "paused"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("paid-%d", i)
+			customer, sub := "cus_"+id, "sub_"+id
+			f.newTenant(t, id, customer)
+			before := f.tenantState(t, id)
+			for j, st := range tc.steps {
+				object := testenv.StripeSubscription{ID: sub, Tenant: id, Customer: customer, Status: st.status, Price: "price_pro", Start: now}.Object()
+				if strings.HasPrefix(st.typ, "checkout.") {
+					object = testenv.StripeCheckoutSession{ID: "cs_" + id, Tenant: id, Plan: "pro", Customer: customer, Subscription: sub,
+						PaymentStatus: st.status}.Object()
+				}
+				mustDeliver(t, f.m, event(t, uniq("evt", id, j), st.typ, now.Add(time.Duration(j)*time.Second), object))
+			}
+			if !tc.granted {
+				f.wantUnchanged(t, id, before)
+				return
+			}
+			if tn := f.tenantState(t, id); tn.Billing.Status != tenant.BillingActive || tn.Plan != "pro" || tn.Billing.SubscriptionID != sub {
+				t.Errorf("plan %s, billing %+v; want active on pro with %s", tn.Plan, tn.Billing, sub)
+			}
+		})
+	}
+}
+
+// A subscription whose price maps to no plan (a price made in the dashboard, a plan taken out
+// of the configuration) moves the tenant from the plan it had to the default plan, with a WARN
+// naming the event.
+func TestWebhook_PriceOfNoPlanMovesToTheDefaultPlan(t *testing.T) {
+	f := newManager(t, opts{})
+	logs := f.observeLogs()
+	f.newTenant(t, "acme", "cus_acme")
+	now := time.Now().Truncate(time.Second)
+	mustDeliver(t, f.m, acmeSubscribed(t, "evt_on_pro", now.Add(-time.Minute), now))
+	if tn := f.tenantState(t, "acme"); tn.Plan != "pro" {
+		t.Fatalf("plan %s after subscribing to pro", tn.Plan)
+	}
+	mustDeliver(t, f.m, event(t, "evt_price_gone", "customer.subscription.updated", now, testenv.StripeSubscription{
+		ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_gone", Start: now}.Object()))
+	if tn := f.tenantState(t, "acme"); tn.Plan != "free" || tn.Billing.Status != tenant.BillingActive {
+		t.Errorf("plan %s, billing %+v; want active on the default plan free", tn.Plan, tn.Billing)
+	}
+	wantLogged(t, logs, zapcore.WarnLevel, "evt_price_gone")
 }

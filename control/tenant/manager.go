@@ -98,6 +98,12 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Tenant, error) {
 	return t, nil
 }
 
+// ByCustomer returns the tenant whose Stripe customer is customerID, for billing's webhooks;
+// ErrNotFound when none.
+func (m *Manager) ByCustomer(ctx context.Context, customerID string) (*Tenant, error) {
+	return m.Store.FindByCustomer(ctx, customerID)
+}
+
 // Get returns a tenant the principal may see: admins any, owners their own.
 func (m *Manager) Get(ctx context.Context, p identity.Principal, id string) (*Tenant, error) {
 	if !p.CanAccessTenant(id, identity.RoleOwner) {

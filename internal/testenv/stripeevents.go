@@ -163,17 +163,32 @@ func (i StripeInvoice) Object() map[string]any {
 	}
 }
 
-// StripeCheckoutSession is the data.object of checkout.session.completed: a paid subscription
-// Checkout that saasgate opened for Tenant and Plan.
+// StripeCheckoutSession is the data.object of a checkout.session.* event of a subscription
+// Checkout that saasgate opened for Tenant and Plan. A card pays at once (PaymentStatus ""
+// is "paid"); a delayed payment method completes the session "unpaid" and Stripe sends it again,
+// "paid", as checkout.session.async_payment_succeeded, or still "unpaid" as
+// checkout.session.async_payment_failed.
 type StripeCheckoutSession struct {
 	ID, Tenant, Plan, Customer, Subscription string
+	PaymentStatus                            string
+	// ReferenceOnly names Tenant only in client_reference_id, with no metadata, as a session
+	// of a Payment Link whose URL carries ?client_reference_id= does.
+	ReferenceOnly bool
 }
 
 // Object is the session as event data.
 func (s StripeCheckoutSession) Object() map[string]any {
+	paid := s.PaymentStatus
+	if paid == "" {
+		paid = "paid"
+	}
+	metadata := map[string]any{"tenant_id": s.Tenant, "plan_id": s.Plan}
+	if s.ReferenceOnly {
+		metadata = map[string]any{}
+	}
 	return map[string]any{
 		"id": s.ID, "object": "checkout.session", "mode": "subscription", "customer": s.Customer,
-		"subscription": s.Subscription, "payment_status": "paid", "status": "complete",
-		"metadata": map[string]any{"tenant_id": s.Tenant, "plan_id": s.Plan}, "client_reference_id": s.Tenant,
+		"subscription": s.Subscription, "payment_status": paid, "status": "complete",
+		"metadata": metadata, "client_reference_id": s.Tenant,
 	}
 }
