@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -308,7 +309,7 @@ func (s *Service) Sweep(ctx context.Context) {
 // first time, so tokens stay valid across restarts without configuration.
 func LoadOrCreateSecret(dir string) ([]byte, error) {
 	path := filepath.Join(dir, "jwt_secret")
-	data, err := os.ReadFile(path)
+	data, err := readPrivateFile(path)
 	if err == nil {
 		secret := []byte(strings.TrimSpace(string(data)))
 		if len(secret) < token.MinSecretLen {
@@ -339,6 +340,24 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return secret, f.Close()
+}
+
+// readPrivateFile reads a file that only its owner may read. As ssh does with keys, a secret
+// that group or others can read is refused rather than used: it may have been copied already.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if mode := info.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by group or others (mode %#o): make it 0600, and replace the secret if others may have read it", path, mode)
+	}
+	return io.ReadAll(f)
 }
 
 // levelFilter drops records below min (FerretDB is chatty at INFO).
