@@ -97,13 +97,14 @@ func (s *MongoRefreshStore) RevokeUser(ctx context.Context, tenantID, userID str
 }
 
 // revoke writes the families' markers (keeping the later expiry of a marker written before),
-// then revokes the tokens tokenFilter selects.
+// then revokes the tokens tokenFilter selects. Of concurrent upserts of one marker, FerretDB
+// may fail all but one with a duplicate key: the marker is then there, which is all we need.
 func (s *MongoRefreshStore) revoke(ctx context.Context, families []string, until time.Time, tokenFilter bson.D) error {
 	markers := s.DB.C(store.CollRevokedFamilies)
 	for _, family := range families {
 		_, err := markers.UpdateOne(ctx, bson.D{{Key: "_id", Value: family}},
 			bson.D{{Key: "$max", Value: bson.D{{Key: "expires_at", Value: until}}}}, options.Update().SetUpsert(true))
-		if err != nil {
+		if err != nil && !store.IsDuplicateKey(err) {
 			return err
 		}
 	}

@@ -165,10 +165,15 @@ func TestRefresher_Conformance(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if _, err := r.Spend(ctx, raw); err == nil {
-						mu.Lock()
+					_, err := r.Spend(ctx, raw)
+					mu.Lock()
+					defer mu.Unlock()
+					switch err {
+					case nil:
 						ok++
-						mu.Unlock()
+					case token.ErrRefreshReused, token.ErrRefreshInvalid:
+					default:
+						t.Errorf("a concurrent spend failed: %v", err)
 					}
 				}()
 			}
