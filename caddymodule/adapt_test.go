@@ -71,3 +71,34 @@ func TestAdapt_Caddyfiles(t *testing.T) {
 		})
 	}
 }
+
+// TestAdapt_RepoCaddyfileKeepsSecretsOutOfTheJSON adapts the repository's Caddyfile with every
+// secret set in the environment: each secret option must be a runtime {env.X} placeholder, so
+// that no value reaches the JSON config that Caddy's admin API serves.
+func TestAdapt_RepoCaddyfileKeepsSecretsOutOfTheJSON(t *testing.T) {
+	secrets := map[string]string{ // option → environment variable
+		"jwt_secret":     "SAASGATE_JWT_SECRET",
+		"admin_password": "SAASGATE_ADMIN_PASSWORD",
+		"secret_key":     "STRIPE_SECRET_KEY",
+		"webhook_secret": "STRIPE_WEBHOOK_SECRET",
+	}
+	for _, env := range secrets {
+		t.Setenv(env, "adapt-test-secret-of-"+env)
+	}
+	data, err := os.ReadFile(filepath.Join("..", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for option, env := range secrets {
+		if strings.Contains(string(out), "adapt-test-secret-of-"+env) {
+			t.Errorf("the value of %s (%s) is in the adapted JSON", env, option)
+		}
+		if want := `"` + option + `":"{env.` + env + `}"`; !strings.Contains(string(out), want) {
+			t.Errorf("the adapted JSON has no %s, want the secret read at load from the environment", want)
+		}
+	}
+}

@@ -59,6 +59,9 @@ type App struct {
 	// What the rate limiter does when Redis fails: "local" (an in-process limiter carries on
 	// at the plan's rate), "allow" or "deny" (503). Default: "local".
 	OnLimiterError string `json:"on_limiter_error,omitempty"`
+	// Limits of the anonymous auth routes per client IP (Caddy's, after trusted_proxies).
+	// Default: signup 20/1h, login 60/1m, refresh 60/1m, mfa 30/1m, each with a burst of n.
+	AuthRates []AuthRateConfig `json:"auth_rates,omitempty"`
 	// Stripe billing. Default: nil, billing disabled (/subscriptions answers 503).
 	Stripe *StripeConfig `json:"stripe,omitempty"`
 	// The plan catalog. Default: one plan "free" (60/1m, burst 60, 10000/month).
@@ -71,6 +74,16 @@ type App struct {
 	stop       context.CancelFunc
 	service    atomic.Pointer[control.Service]
 	ready      chan struct{} // closed once service is set
+}
+
+// AuthRateConfig limits one anonymous auth route per client IP.
+type AuthRateConfig struct {
+	// "signup", "login", "refresh" or "mfa".
+	Route string `json:"route"`
+	// "<n>/<duration>", e.g. "20/1h". Required.
+	Rate string `json:"rate"`
+	// Requests allowed at once. Default: n of Rate.
+	Burst int64 `json:"burst,omitempty"`
 }
 
 // StripeConfig configures billing through Stripe.
@@ -255,6 +268,15 @@ func (a *App) Start() error {
 	}
 	runtime := val.(pooledRuntime).Runtime
 
+	authRates := make(map[string]control.AuthRate, len(a.AuthRates))
+	for _, ar := range a.AuthRates {
+		rate, err := plan.ParseRate(ar.Rate)
+		if err != nil {
+			_ = a.Stop()
+			return fmt.Errorf("saas: auth_rate %s: %w", ar.Route, err)
+		}
+		authRates[ar.Route] = control.AuthRate{Rate: rate, Burst: ar.Burst}
+	}
 	var stripeCfg control.StripeConfig
 	var billingCfg control.BillingConfig
 	if s := a.Stripe; s != nil {
@@ -280,6 +302,7 @@ func (a *App) Start() error {
 		AdminPassword:  a.AdminPassword,
 		Plans:          a.catalog,
 		OnLimiterError: limit.OnError(a.OnLimiterError),
+		AuthRates:      authRates,
 		LimitObserver:  limiterMetrics{},
 		OnAlert:        countAlert,
 		Logger:         a.logger,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/plan"
@@ -54,6 +55,11 @@ func validateConfig(a *App) error {
 		}
 		if err := checkStripe(a.Stripe, time.Duration(a.GracePeriod)); err != nil {
 			return fmt.Errorf("stripe: %w", err)
+		}
+	}
+	for i, ar := range a.AuthRates {
+		if err := checkAuthRate(ar, a.AuthRates[:i]); err != nil {
+			return fmt.Errorf("auth_rates[%d]: %w", i, err)
 		}
 	}
 	for i := range a.Plans {
@@ -369,6 +375,27 @@ func checkRate(s string) error {
 func checkQuota(s string) error {
 	_, err := plan.ParseQuota(s)
 	return err
+}
+
+// checkAuthRate checks one auth route limit against the ones before it.
+func checkAuthRate(ar AuthRateConfig, before []AuthRateConfig) error {
+	if _, ok := control.DefaultAuthRates[ar.Route]; !ok {
+		return fmt.Errorf("auth_rate: unknown route %q (want signup, login, refresh or mfa)", ar.Route)
+	}
+	for _, b := range before {
+		if b.Route == ar.Route {
+			return fmt.Errorf("auth_rate %s: given twice", ar.Route)
+		}
+	}
+	if err := checkRate(ar.Rate); err != nil {
+		return fmt.Errorf("auth_rate %s: %w", ar.Route, err)
+	}
+	if ar.Burst != 0 {
+		if err := checkBurst(ar.Burst); err != nil {
+			return fmt.Errorf("auth_rate %s: %w", ar.Route, err)
+		}
+	}
+	return nil
 }
 
 func checkBurst(n int64) error {

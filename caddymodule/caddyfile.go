@@ -46,6 +46,7 @@ func init() {
 //		default_plan     <plan id>
 //		grace_period     <duration>
 //		on_limiter_error allow|deny|local
+//		auth_rate        signup|login|refresh|mfa <n>/<duration> [burst <n>]
 //		stripe {
 //			secret_key     <sk_... | rk_...>
 //			webhook_secret <whsec_...>
@@ -65,7 +66,8 @@ func init() {
 //		}
 //	}
 //
-// Every option is optional and given at most once, except plan, given once per plan. Each
+// Every option is optional and given at most once, except plan, given once per plan, and
+// auth_rate, given once per route. Each
 // value is checked here, as App.Validate does for JSON, unless it holds a runtime placeholder
 // ({env.X}, resolved at provisioning); plan ids, durations and burst must be literal.
 // admin_email and admin_password go together, and default_plan must name a defined plan
@@ -102,6 +104,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.Plans = append(a.Plans, p)
+			continue
+		}
+		if name == "auth_rate" {
+			ar, err := parseAuthRate(d)
+			if err == nil {
+				err = checkAuthRate(ar, a.AuthRates)
+			}
+			if err != nil {
+				return d.WrapErr(err)
+			}
+			a.AuthRates = append(a.AuthRates, ar)
 			continue
 		}
 		if err := noRepeat(d, seen); err != nil {
@@ -153,6 +166,26 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.WrapErr(err)
 	}
 	return nil
+}
+
+// parseAuthRate reads `auth_rate <route> <n>/<duration> [burst <n>]`.
+func parseAuthRate(d *caddyfile.Dispenser) (AuthRateConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) != 2 && len(args) != 4 {
+		return AuthRateConfig{}, errors.New("auth_rate: want <route> <n>/<duration> [burst <n>]")
+	}
+	ar := AuthRateConfig{Route: args[0], Rate: args[1]}
+	if len(args) == 4 {
+		n, err := strconv.ParseInt(args[3], 10, 64)
+		if args[2] != "burst" || err != nil {
+			return AuthRateConfig{}, fmt.Errorf("auth_rate %s: want burst <n> after the rate, got %q %q", ar.Route, args[2], args[3])
+		}
+		if err := checkBurst(n); err != nil {
+			return AuthRateConfig{}, fmt.Errorf("auth_rate %s: %w", ar.Route, err)
+		}
+		ar.Burst = n
+	}
+	return ar, nil
 }
 
 // parseStripe reads a `stripe` block.

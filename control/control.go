@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -99,6 +100,9 @@ type Config struct {
 	Plans         *plan.Catalog
 	// OnLimiterError is what the limiter does when Redis fails.
 	OnLimiterError limit.OnError
+	// AuthRates limit the anonymous auth routes per client IP; a route not named here gets
+	// its DefaultAuthRates entry.
+	AuthRates map[string]AuthRate
 	// LimitObserver hears about limiter decisions and Redis health (metrics); may be nil.
 	LimitObserver limit.Observer
 	// OnAlert hears about excessive usage after it is logged (metrics); may be nil.
@@ -112,6 +116,20 @@ type Config struct {
 	Logger      *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// AuthRate is the limit of one anonymous auth route per client IP.
+type AuthRate struct {
+	Rate  plan.Rate
+	Burst int64 // 0: Rate.Count
+}
+
+// DefaultAuthRates are the limits of the anonymous auth routes, by route.
+var DefaultAuthRates = map[string]AuthRate{
+	"signup":  {Rate: plan.Rate{Count: 20, Period: time.Hour}},
+	"login":   {Rate: plan.Rate{Count: 60, Period: time.Minute}},
+	"refresh": {Rate: plan.Rate{Count: 60, Period: time.Minute}},
+	"mfa":     {Rate: plan.Rate{Count: 30, Period: time.Minute}},
 }
 
 // Service is the assembled control plane.
@@ -129,9 +147,11 @@ type Service struct {
 	Alerts   *limit.Alerter
 	API      *api.API
 	policies map[string]limit.Policy
-	tick     time.Duration
-	now      func() time.Time
-	logger   *zap.Logger
+	// authPolicies are the limits of the anonymous auth routes, by route.
+	authPolicies map[string]limit.Policy
+	tick         time.Duration
+	now          func() time.Time
+	logger       *zap.Logger
 }
 
 // New builds the service over an open backend and runtime: it creates the platform
@@ -218,6 +238,18 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	for _, p := range cfg.Plans.All() {
 		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota, Exact: p.Exact}
 	}
+	s.authPolicies = make(map[string]limit.Policy)
+	for route, r := range DefaultAuthRates {
+		if configured, ok := cfg.AuthRates[route]; ok {
+			r = configured
+		}
+		burst := r.Burst
+		if burst == 0 {
+			burst = r.Rate.Count
+		}
+		// Exact: every attempt is counted in Redis, so replicas share one budget per address.
+		s.authPolicies[route] = limit.Policy{Name: "auth_" + route, Interval: r.Rate.Interval(), Burst: burst, Exact: true}
+	}
 	s.Limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
 	if rt.Redis != nil {
 		s.Limiter.Store = rt.Leased
@@ -232,7 +264,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		}
 	}}
 	s.API = api.New(&api.API{
-		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, BaseDomain: cfg.BaseDomain,
+		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
@@ -308,7 +340,7 @@ func (s *Service) Sweep(ctx context.Context) {
 // first time, so tokens stay valid across restarts without configuration.
 func LoadOrCreateSecret(dir string) ([]byte, error) {
 	path := filepath.Join(dir, "jwt_secret")
-	data, err := os.ReadFile(path)
+	data, err := readPrivateFile(path)
 	if err == nil {
 		secret := []byte(strings.TrimSpace(string(data)))
 		if len(secret) < token.MinSecretLen {
@@ -339,6 +371,24 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return secret, f.Close()
+}
+
+// readPrivateFile reads a file that only its owner may read. As ssh does with keys, a secret
+// that group or others can read is refused rather than used: it may have been copied already.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if mode := info.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by group or others (mode %#o): make it 0600, and replace the secret if others may have read it", path, mode)
+	}
+	return io.ReadAll(f)
 }
 
 // levelFilter drops records below min (FerretDB is chatty at INFO).

@@ -48,6 +48,14 @@ func (s *Service) Admit(ctx context.Context, t *tenant.Snapshot) (limit.Policy, 
 	return p, out
 }
 
+// AdmitAuth decides one request of an anonymous auth route from a client IP, with the
+// gateway's limiter (and so its Redis prefix and on_limiter_error). The policy has no quota,
+// so the period is only a formality.
+func (s *Service) AdmitAuth(ctx context.Context, route, ip string) limit.Outcome {
+	now := s.now()
+	return s.Limiter.Take(ctx, "auth:"+route+":"+ip, s.authPolicies[route], limit.ThisMonth(now), now)
+}
+
 // RateLimitStatus is GET /rate-limit: the tenant's limits and what is left, consuming nothing.
 func (s *Service) RateLimitStatus(ctx context.Context, tenantID string) (*limit.Status, error) {
 	t, err := s.LookupTenant(ctx, tenantID)

@@ -27,6 +27,7 @@ type API struct {
 	Plans      *plan.Catalog
 	Keys       *token.Keys
 	Usage      Usage
+	AuthLimit  AuthLimit
 	BaseDomain string
 	// Ready reports whether the dependencies (MongoDB, Redis) answer, for /readyz.
 	Ready  func(ctx context.Context) map[string]error

@@ -12,9 +12,9 @@ const anyone identity.Role = ""
 // routes is the one place where every route and the lowest role it admits are listed.
 // Finer rules (an owner acts only on their own tenant) live in the managers.
 func (a *API) routes() {
-	a.handle("POST /auth/signup", anyone, a.signup)
-	a.handle("POST /auth/login", anyone, a.login)
-	a.handle("POST /auth/refresh", anyone, a.refresh)
+	a.handle("POST /auth/signup", anyone, a.authLimited("signup", a.signup))
+	a.handle("POST /auth/login", anyone, a.authLimited("login", a.login))
+	a.handle("POST /auth/refresh", anyone, a.authLimited("refresh", a.refresh))
 	a.handle("POST /auth/logout", identity.RoleUser, a.logout)
 	a.handle("GET /me", identity.RoleUser, a.me)
 

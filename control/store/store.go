@@ -18,12 +18,13 @@ import (
 
 // Platform collections (shared by all tenants).
 const (
-	CollTenants       = "tenants"
-	CollDirectory     = "directory"      // email → tenant
-	CollRefreshTokens = "refresh_tokens" // hashed opaque refresh tokens
-	CollLoginFailures = "login_failures" // one document per failed login, for back-off
-	CollClaims        = "claims"         // one-shot claims (see Claim)
-	CollStripeEvents  = "stripe_events"  // Stripe webhook events by id, recorded before they are acknowledged
+	CollTenants         = "tenants"
+	CollDirectory       = "directory"        // email → tenant
+	CollRefreshTokens   = "refresh_tokens"   // hashed opaque refresh tokens
+	CollRevokedFamilies = "revoked_families" // one marker per revoked refresh-token family
+	CollLoginFailures   = "login_failures"   // one document per failed login, for back-off
+	CollClaims          = "claims"           // one-shot claims (see Claim)
+	CollStripeEvents    = "stripe_events"    // Stripe webhook events by id, recorded before they are acknowledged
 )
 
 // Per-tenant collection suffixes: t_<tenant>_<suffix>.

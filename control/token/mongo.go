@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/saasgate/saasgate/control/store"
 )
 
-// MongoRefreshStore keeps refresh tokens in the platform collection "refresh_tokens".
+// MongoRefreshStore keeps refresh tokens in the platform collection "refresh_tokens" and the
+// families' revocation markers in "revoked_families" (_id the family).
 type MongoRefreshStore struct {
 	DB *store.DB
 }
@@ -17,6 +19,9 @@ type MongoRefreshStore struct {
 // Init creates the collection and its indexes (and the claims collection Spend relies on).
 func (s *MongoRefreshStore) Init(ctx context.Context) error {
 	if err := s.DB.InitClaims(ctx); err != nil {
+		return err
+	}
+	if err := s.DB.EnsureCollection(ctx, store.CollRevokedFamilies, store.Index{Keys: []string{"expires_at"}}); err != nil {
 		return err
 	}
 	return s.DB.EnsureCollection(ctx, store.CollRefreshTokens,
@@ -72,23 +77,55 @@ func (s *MongoRefreshStore) Get(ctx context.Context, hash string) (*Refresh, err
 	return &r, nil
 }
 
-func (s *MongoRefreshStore) RevokeFamily(ctx context.Context, family string) error {
-	_, err := s.DB.C(store.CollRefreshTokens).UpdateMany(ctx,
-		bson.D{{Key: "family", Value: family}},
+func (s *MongoRefreshStore) RevokeFamily(ctx context.Context, family string, until time.Time) error {
+	return s.revoke(ctx, []string{family}, until, bson.D{{Key: "family", Value: family}})
+}
+
+func (s *MongoRefreshStore) RevokeUser(ctx context.Context, tenantID, userID string, until time.Time) error {
+	filter := bson.D{{Key: "tenant_id", Value: tenantID}, {Key: "user_id", Value: userID}}
+	families, err := s.DB.C(store.CollRefreshTokens).Distinct(ctx, "family", filter)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(families))
+	for _, f := range families {
+		if name, ok := f.(string); ok {
+			names = append(names, name)
+		}
+	}
+	return s.revoke(ctx, names, until, filter)
+}
+
+// revoke writes the families' markers (keeping the later expiry of a marker written before),
+// then revokes the tokens tokenFilter selects. Of concurrent upserts of one marker, FerretDB
+// may fail all but one with a duplicate key: the marker is then there, which is all we need.
+func (s *MongoRefreshStore) revoke(ctx context.Context, families []string, until time.Time, tokenFilter bson.D) error {
+	markers := s.DB.C(store.CollRevokedFamilies)
+	for _, family := range families {
+		_, err := markers.UpdateOne(ctx, bson.D{{Key: "_id", Value: family}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "expires_at", Value: until}}}}, options.Update().SetUpsert(true))
+		if err != nil && !store.IsDuplicateKey(err) {
+			return err
+		}
+	}
+	_, err := s.DB.C(store.CollRefreshTokens).UpdateMany(ctx, tokenFilter,
 		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked", Value: true}}}})
 	return err
 }
 
-func (s *MongoRefreshStore) RevokeUser(ctx context.Context, tenantID, userID string) error {
-	_, err := s.DB.C(store.CollRefreshTokens).UpdateMany(ctx,
-		bson.D{{Key: "tenant_id", Value: tenantID}, {Key: "user_id", Value: userID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked", Value: true}}}})
-	return err
+func (s *MongoRefreshStore) FamilyRevoked(ctx context.Context, family string, now time.Time) (bool, error) {
+	n, err := s.DB.C(store.CollRevokedFamilies).CountDocuments(ctx, bson.D{
+		{Key: "_id", Value: family}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}})
+	return n > 0, err
 }
 
+// DeleteExpired counts the tokens it deletes, not the markers.
 func (s *MongoRefreshStore) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.C(store.CollRefreshTokens).DeleteMany(ctx,
-		bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
+	expired := bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}}
+	if _, err := s.DB.C(store.CollRevokedFamilies).DeleteMany(ctx, expired); err != nil {
+		return 0, err
+	}
+	res, err := s.DB.C(store.CollRefreshTokens).DeleteMany(ctx, expired)
 	if err != nil {
 		return 0, err
 	}

@@ -28,7 +28,7 @@ type Refresh struct {
 	Revoked   bool       `bson:"revoked"`
 }
 
-// RefreshStore persists refresh tokens.
+// RefreshStore persists refresh tokens and the revocation markers of their families.
 type RefreshStore interface {
 	Insert(ctx context.Context, r *Refresh) error
 	// Spend marks an unspent, unrevoked, unexpired token spent and returns it. Of concurrent
@@ -37,8 +37,15 @@ type RefreshStore interface {
 	Spend(ctx context.Context, hash string, now time.Time) (*Refresh, error)
 	// Get returns a token's record whatever its state; errRefreshNoMatch when unknown.
 	Get(ctx context.Context, hash string) (*Refresh, error)
-	RevokeFamily(ctx context.Context, family string) error
-	RevokeUser(ctx context.Context, tenantID, userID string) error
+	// RevokeFamily marks the family revoked until the given time, then revokes its tokens.
+	// The marker comes first: a token inserted after the revocation is caught by the marker,
+	// one inserted before it by the revocation of the tokens.
+	RevokeFamily(ctx context.Context, family string, until time.Time) error
+	// RevokeUser does RevokeFamily for every family of the user.
+	RevokeUser(ctx context.Context, tenantID, userID string, until time.Time) error
+	// FamilyRevoked reports whether the family carries an unexpired revocation marker.
+	FamilyRevoked(ctx context.Context, family string, now time.Time) (bool, error)
+	// DeleteExpired deletes expired tokens and markers.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -65,28 +72,56 @@ func (r *Refresher) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Issue creates a refresh token in family (a new family when empty) and returns the token.
-func (r *Refresher) Issue(ctx context.Context, tenantID, userID, family string) (string, error) {
-	if family == "" {
-		family = RandomID(12)
+func (r *Refresher) ttl() time.Duration {
+	if r.TTL <= 0 {
+		return DefaultRefreshTTL
 	}
-	ttl := r.TTL
-	if ttl <= 0 {
-		ttl = DefaultRefreshTTL
+	return r.TTL
+}
+
+// Issue creates a refresh token in family (a new family when empty) and returns the token.
+// A rotation's new token is checked against the family's revocation marker after it is
+// stored: a reuse detected while the rotation was in flight revokes it one way or the other.
+func (r *Refresher) Issue(ctx context.Context, tenantID, userID, family string) (string, error) {
+	rotation := family != ""
+	if !rotation {
+		family = RandomID(12)
 	}
 	raw := refreshPrefix + RandomID(32)
 	now := r.now()
 	rec := &Refresh{Hash: hashRefresh(raw), Family: family, TenantID: tenantID, UserID: userID,
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		CreatedAt: now, ExpiresAt: now.Add(r.ttl())}
 	if err := r.Store.Insert(ctx, rec); err != nil {
 		return "", errs.Internal(err, "Could not store the refresh token.")
+	}
+	if rotation {
+		if err := r.refuseRevoked(ctx, family); err != nil {
+			return "", err
+		}
 	}
 	return raw, nil
 }
 
+// refuseRevoked answers ErrRefreshInvalid when the family has been revoked, and revokes it
+// again so that a token stored after the first revocation is dead too.
+func (r *Refresher) refuseRevoked(ctx context.Context, family string) error {
+	revoked, err := r.Store.FamilyRevoked(ctx, family, r.now())
+	if err != nil {
+		return errs.Internal(err, "Could not read the session.")
+	}
+	if !revoked {
+		return nil
+	}
+	if err := r.RevokeFamily(ctx, family); err != nil {
+		return err
+	}
+	return ErrRefreshInvalid
+}
+
 // Spend consumes a refresh token for rotation. A token spent before is proof that it leaked
 // (or that a client retried): the whole family is revoked and ErrRefreshReused returned along
-// with the record, so the caller can audit it.
+// with the record, so the caller can audit it. A token whose family was revoked while it was
+// being spent is refused.
 func (r *Refresher) Spend(ctx context.Context, raw string) (*Refresh, error) {
 	if !strings.HasPrefix(raw, refreshPrefix) || len(raw) > 128 {
 		return nil, ErrRefreshInvalid
@@ -94,12 +129,15 @@ func (r *Refresher) Spend(ctx context.Context, raw string) (*Refresh, error) {
 	rec, err := r.Store.Spend(ctx, hashRefresh(raw), r.now())
 	switch err {
 	case nil:
+		if err := r.refuseRevoked(ctx, rec.Family); err != nil {
+			return nil, err
+		}
 		return rec, nil
 	case errRefreshNoMatch:
 		return nil, ErrRefreshInvalid
 	case errRefreshSpent:
-		if err := r.Store.RevokeFamily(ctx, rec.Family); err != nil {
-			return nil, errs.Internal(err, "Could not revoke the session.")
+		if err := r.RevokeFamily(ctx, rec.Family); err != nil {
+			return nil, err
 		}
 		return rec, ErrRefreshReused
 	}
@@ -122,9 +160,9 @@ func (r *Refresher) Lookup(ctx context.Context, raw string) (*Refresh, error) {
 	return rec, nil
 }
 
-// RevokeFamily ends one session.
+// RevokeFamily ends one session. Its marker lasts as long as any token of the family could.
 func (r *Refresher) RevokeFamily(ctx context.Context, family string) error {
-	if err := r.Store.RevokeFamily(ctx, family); err != nil {
+	if err := r.Store.RevokeFamily(ctx, family, r.now().Add(r.ttl())); err != nil {
 		return errs.Internal(err, "Could not revoke the session.")
 	}
 	return nil
@@ -132,13 +170,13 @@ func (r *Refresher) RevokeFamily(ctx context.Context, family string) error {
 
 // RevokeUser ends every session of a user.
 func (r *Refresher) RevokeUser(ctx context.Context, tenantID, userID string) error {
-	if err := r.Store.RevokeUser(ctx, tenantID, userID); err != nil {
+	if err := r.Store.RevokeUser(ctx, tenantID, userID, r.now().Add(r.ttl())); err != nil {
 		return errs.Internal(err, "Could not revoke the sessions.")
 	}
 	return nil
 }
 
-// Sweep deletes expired tokens (FerretDB has no TTL indexes).
+// Sweep deletes expired tokens and markers (FerretDB has no TTL indexes).
 func (r *Refresher) Sweep(ctx context.Context) (int64, error) {
 	return r.Store.DeleteExpired(ctx, r.now())
 }

@@ -1,6 +1,10 @@
 package token
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +13,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/store"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -114,20 +119,99 @@ func TestVerify_RejectsBadTokens(t *testing.T) {
 	}
 }
 
+// FuzzVerify checks Verify against strictVerify, a reference written from the rules rather than
+// with the JWT library, so that a regression in the library's options (an algorithm let back
+// in, exp made optional, the issuer unchecked) fails the seed run. The seeds are signed with
+// the real secret, so each one reaches the check it is there for.
 func FuzzVerify(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
 	k, _ := NewKeys(secret, "saasgate", time.Hour)
+	k.Now = func() time.Time { return now }
 	good, _ := k.Issue(identity.Principal{UserID: "u", TenantID: "acme", Role: identity.RoleUser})
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": "saasgate", "sub": "u", "tid": "acme", "role": "user", "typ": "access",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	seed := func(method jwt.SigningMethod, key any, c jwt.MapClaims) {
+		s, err := jwt.NewWithClaims(method, c).SignedString(key)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(s)
+	}
+	seed(jwt.SigningMethodHS384, secret, claims(nil))
+	seed(jwt.SigningMethodHS512, secret, claims(nil))
+	seed(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { delete(c, "exp") }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-Leeway - time.Second).Unix() }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["iss"] = "someone-else" }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { delete(c, "iss") }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["typ"] = "mfa" }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Minute).Unix() }))
+	seed(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() }))
 	for _, s := range []string{good, "", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", good + "x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		p, err := k.Verify(raw)
-		if err == nil && raw != good {
-			// Only a correctly signed token may verify; any other input that passes would be a
-			// forgery (the fuzzer cannot produce a valid HMAC by chance).
-			if _, err2 := jwt.Parse(raw, func(*jwt.Token) (any, error) { return secret, nil }); err2 != nil {
-				t.Fatalf("Verify accepted %q as %+v", raw, p)
-			}
+		if err != nil {
+			return
+		}
+		want, ok := strictVerify(raw, now)
+		if !ok || p != want {
+			t.Fatalf("Verify accepted %q as %+v; the strict reference says %+v, %v", raw, p, want, ok)
 		}
 	})
+}
+
+// strictVerify is the access-token rule spelled out: HS256 over the first two segments with
+// the secret, exp present and not past by more than Leeway, iat and nbf (when present) not
+// ahead by more than Leeway, issuer "saasgate", typ access, a known role, a subject and a
+// tenant id that is a DNS label.
+func strictVerify(raw string, now time.Time) (identity.Principal, bool) {
+	parts := strings.Split(raw, ".")
+	if len(raw) > 4096 || len(parts) != 3 {
+		return identity.Principal{}, false
+	}
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	var c struct {
+		Iss  string   `json:"iss"`
+		Sub  string   `json:"sub"`
+		Tid  string   `json:"tid"`
+		Role string   `json:"role"`
+		Typ  string   `json:"typ"`
+		Exp  *float64 `json:"exp"`
+		Iat  *float64 `json:"iat"`
+		Nbf  *float64 `json:"nbf"`
+	}
+	if !decodeSegment(parts[0], &header) || header.Alg != "HS256" {
+		return identity.Principal{}, false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	if err != nil || !hmac.Equal(sig, mac.Sum(nil)) || !decodeSegment(parts[1], &c) {
+		return identity.Principal{}, false
+	}
+	t := float64(now.Unix())
+	leeway := Leeway.Seconds()
+	if c.Exp == nil || t >= *c.Exp+leeway || c.Iat != nil && t+leeway < *c.Iat || c.Nbf != nil && t+leeway < *c.Nbf {
+		return identity.Principal{}, false
+	}
+	p := identity.Principal{UserID: c.Sub, TenantID: c.Tid, Role: identity.Role(c.Role)}
+	if c.Iss != "saasgate" || c.Typ != TypeAccess || !p.Role.Valid() || p.UserID == "" || len(p.UserID) > 64 || !store.ValidTenantID(p.TenantID) {
+		return identity.Principal{}, false
+	}
+	return p, true
+}
+
+func decodeSegment(seg string, v any) bool {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	return err == nil && json.Unmarshal(b, v) == nil
 }
