@@ -68,6 +68,7 @@ type App struct {
 	Plans []PlanConfig `json:"plans,omitempty"`
 
 	catalog    *plan.Catalog
+	ctx        caddy.Context
 	logger     *zap.Logger
 	backendKey string
 	runtimeKey string
@@ -153,6 +154,7 @@ func (p pooledRuntime) Destruct() error { return p.Close() }
 // Provision fills defaults and builds the plan catalog. It does no I/O: it also runs for
 // `saasgate validate`.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.ready = make(chan struct{})
 	// Runtime placeholders ({env.X}, {file.path}) are resolved once here; Validate then checks
@@ -230,9 +232,14 @@ func buildCatalog(configs []PlanConfig, defaultPlan string) (*plan.Catalog, erro
 	return plan.NewCatalog(plans, defaultPlan)
 }
 
-// Start connects to the database (starting the embedded one if configured so), opens the
-// request-path runtime, builds the control-plane service and starts its housekeeping.
+// Start refuses a config whose saas handlers can run without saas_tenant before them
+// (checkHandlerOrder), then connects to the database (starting the embedded one if configured
+// so), opens the request-path runtime, builds the control-plane service and starts its
+// housekeeping.
 func (a *App) Start() error {
+	if err := checkConfigOrder(a.ctx); err != nil {
+		return fmt.Errorf("saas: %w", err)
+	}
 	a.backendKey = "mongo|" + a.MongoURI + "|" + a.Database + "|" + a.DataDir
 	val, _, err := backends.LoadOrNew(a.backendKey, func() (caddy.Destructor, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
