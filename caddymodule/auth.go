@@ -74,10 +74,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if snap == nil {
 		// Without saas_tenant before it (which removed the client's copies of all four), the
 		// token alone says which tenant the request is for.
-		delete(hdr, headerTenantID)
-		delete(hdr, headerTenantPlan)
-		delete(hdr, headerUserID)
-		delete(hdr, headerUserRole)
+		stripIdentityHeaders(hdr)
 	}
 
 	authz := hdr.Get("Authorization")
@@ -96,8 +93,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	p := caller.Principal
 	switch {
-	case snap != nil && p.TenantID != snap.ID && p.Role != identity.RoleAdmin:
+	case snap != nil && !memberOrAdmin(p, snap.ID):
 		return reject(w, r, http.StatusForbidden, "tenant_mismatch", "The token belongs to another tenant.")
+	case snap != nil && snap.BillingHeader != nil:
+		// Only now is the caller known to be one the tenant's billing state may be told to.
+		w.Header()[headerBillingStatus] = snap.BillingHeader
 	case snap == nil && p.Role != identity.RoleAdmin:
 		hdr[headerTenantID] = caller.TenantIDList
 	}
@@ -112,6 +112,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		attachRequest(r) // no saas_tenant before this handler did it
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// memberOrAdmin reports whether p may act in the tenant, and so be told its billing state
+// (Billing-Status): a member of it or a platform admin.
+func memberOrAdmin(p identity.Principal, tenantID string) bool {
+	return p.TenantID == tenantID || p.Role == identity.RoleAdmin
 }
 
 // roleHeader holds the header value of each role, so no request allocates one.

@@ -36,7 +36,11 @@ func gwStartBilling(t *testing.T, grace string) *gateway {
 		testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t))
 	fmt.Fprintf(&b, "plan free {\n rate %s/1m\n}\n", gwFreeLimit)
 	fmt.Fprintf(&b, "plan pro {\n name Pro\n rate %s/1m\n quota 100000/month\n stripe_price %s\n}", gwProLimit, gwProPrice)
-	return startGateway(t, gatewayConfig{redis: true, options: b.String(), apiSite: "\tmetrics /metrics", sites: []gatewaySite{{"gw", pipeline}}})
+	return startGateway(t, gatewayConfig{redis: true, options: b.String(), apiSite: "\tmetrics /metrics", sites: []gatewaySite{
+		{"gw", pipeline},
+		{"optional", "saas_tenant\nsaas_auth {\n optional\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
+		{"noauth", "saas_tenant\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
+	}})
 }
 
 // gwSubscriber is a tenant (owner and user logged in) whose owner started Checkout for pro:
@@ -206,4 +210,67 @@ func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testin
 			t.Errorf("%s{type=%q,result=\"applied\"} grew by %v, want 1", name, typ, d)
 		}
 	}
+}
+
+// A tenant's billing state is its own business: Billing-Status reaches only its members and
+// platform admins, once authenticated. Anonymous callers, callers of other tenants and routes
+// without saas_auth get no hint of it, and a suspended tenant's 402 tells them no reason.
+func TestBillingGateway_BillingStatusReachesOnlyMembersAndAdmins(t *testing.T) {
+	g := gwStartBilling(t, "48h")
+	s := gwSubscribe(t, g, "owing")
+	other := g.newTenant(t, "bystander")
+	admin := g.adminToken(t)
+	failed := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	gwDeliver(t, g, "checkout.session.completed", failed.Add(-24*time.Hour), s.checkoutCompleted("pro"))
+	gwDeliver(t, g, "invoice.payment_failed", failed, s.invoiceObject("in_gw_owing", "open"))
+	pastDue := `past_due; grace_until="` + failed.Add(48*time.Hour).Format(time.RFC3339) + `"`
+
+	type call struct {
+		name, site, token string
+		status            int
+		told              bool // whether the response carries Billing-Status
+	}
+	callers := func(suspended bool) []call {
+		ok, anonymous, mismatch := http.StatusOK, http.StatusUnauthorized, http.StatusForbidden
+		if suspended {
+			ok, anonymous, mismatch = http.StatusPaymentRequired, http.StatusPaymentRequired, http.StatusPaymentRequired
+		}
+		return []call{
+			{"User", "gw", s.UserAccess, ok, true},
+			{"Owner", "gw", s.OwnerAccess, ok, true},
+			{"Admin", "gw", admin, ok, true},
+			{"Anonymous", "gw", "", anonymous, false},
+			{"InvalidToken", "gw", "not.a.jwt", anonymous, false},
+			{"OtherTenantsUser", "gw", other.UserAccess, mismatch, false},
+			{"OptionalAnonymous", "optional", "", ok, false},
+			{"OptionalUser", "optional", s.UserAccess, ok, true},
+			{"OptionalOtherTenantsUser", "optional", other.UserAccess, mismatch, false},
+			{"NoAuthAnonymous", "noauth", "", ok, false},
+		}
+	}
+	check := func(t *testing.T, c call) {
+		r := g.get(t, c.site, s.ID, c.token)
+		wantStatus(t, r, c.status)
+		if c.told {
+			wantHeader(t, c.name, r.Header, "Billing-Status", pastDue)
+		} else {
+			wantHeader(t, c.name, r.Header, "Billing-Status")
+		}
+		if c.status == http.StatusPaymentRequired && r.str("detail") != "This tenant is suspended." {
+			t.Errorf("%s: 402 detail %q, want the plain \"This tenant is suspended.\"", c.name, r.str("detail"))
+		}
+	}
+	t.Run("PastDue", func(t *testing.T) {
+		for _, c := range callers(false) {
+			t.Run(c.name, func(t *testing.T) { check(t, c) })
+		}
+	})
+	// Suspended by an admin while past due: the 402 says no more than that, and the billing
+	// state still goes to members only.
+	g.patchTenant(t, admin, s.ID, map[string]string{"status": "suspended"})
+	t.Run("SuspendedWhilePastDue", func(t *testing.T) {
+		for _, c := range callers(true) {
+			t.Run(c.name, func(t *testing.T) { check(t, c) })
+		}
+	})
 }

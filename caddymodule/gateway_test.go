@@ -37,6 +37,7 @@ reverse_proxy UPSTREAM`
 type gatewaySite struct{ name, body string }
 
 type gatewayConfig struct {
+	global  string        // more lines of Caddy's global options
 	redis   bool          // set redis_url (and a redis_prefix of the test's own)
 	options string        // more lines of the saas option: plans, default_plan, ...
 	apiSite string        // more directives of the control-API site
@@ -95,7 +96,7 @@ const stopBound = 2 * time.Second
 // database are the gateway's), so a reload changes only what cfg changes.
 func (g *gateway) caddyfile(cfg gatewayConfig) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n%s\tsaas {\n\t\tmongo_uri %q\n\t\tdatabase %s\n", testenv.CaddyGlobal(), g.mongoURI, g.database)
+	fmt.Fprintf(&b, "{\n%s%s\n\tsaas {\n\t\tmongo_uri %q\n\t\tdatabase %s\n", testenv.CaddyGlobal(), cfg.global, g.mongoURI, g.database)
 	if g.prefix != "" {
 		fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n", g.redisURL, g.prefix)
 	}
@@ -162,6 +163,11 @@ func (g *gateway) rateLimitStatus(t testing.TB, token string) apiResponse {
 // addHeader adds a value to a request header (a second call adds a second value).
 func addHeader(key, value string) reqOption {
 	return func(r *http.Request) { r.Header.Add(key, value) }
+}
+
+// addRawHeader adds a header under exactly the name given, not its canonical form.
+func addRawHeader(key, value string) reqOption {
+	return func(r *http.Request) { r.Header[key] = append(r.Header[key], value) }
 }
 
 // wantHeader checks that h has key with exactly the values want (none: absent).
@@ -439,6 +445,65 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 			t.Errorf("refused requests reached the upstream %d times", n)
 		}
 	})
+}
+
+// CGI-style upstreams (PHP-FPM, WSGI) read X_User_Id, x-user_id and X-User-Id alike (PHP also
+// X.User.Id). Caddy drops headers with `_` or `.` unless the server lets them through
+// (expected_underscore_headers, expected_dot_headers); when it does, the gateway still removes
+// every client spelling of the identity headers.
+func TestGateway_IdentityHeadersInOtherSpellingsNeverReachTheUpstream(t *testing.T) {
+	g := startGateway(t, gatewayConfig{
+		global: "servers {\n expected_underscore_headers x_user_id x-user_id x_user_role x-tenant_plan x_tenant_id\n expected_dot_headers x.user.role\n}",
+		sites: []gatewaySite{
+			{"gw", pipeline},
+			{"optional", "saas_tenant\nsaas_auth {\n optional\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
+		},
+	})
+	acme := g.newTenant(t, "acme")
+	spellings := []reqOption{
+		addRawHeader("X_User_Id", "evil-user"), addRawHeader("x-user_id", "evil-user-2"),
+		addRawHeader("X_USER_ROLE", "admin"), addRawHeader("X-Tenant_Plan", "pro"),
+		addRawHeader("x_tenant_id", "globex"), addRawHeader("X.User.Role", "owner"),
+	}
+	for _, tt := range []struct {
+		name, site, token string
+		userID, role      string
+	}{
+		{"User", "gw", acme.UserAccess, acme.UserID, "user"},
+		{"OptionalAnonymous", "optional", "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g.up.Reset()
+			if !wantStatus(t, g.get(t, tt.site, "acme", tt.token, spellings...), http.StatusOK) {
+				return
+			}
+			h := g.up.Last(t).Header
+			for name, values := range h {
+				if isIdentityAlias(name) {
+					t.Errorf("upstream: %s = %q, a client's spelling of an identity header", name, values)
+				}
+			}
+			wantHeader(t, "upstream", h, "X-Tenant-Id", "acme")
+			wantHeader(t, "upstream", h, "X-Tenant-Plan", "free")
+			if tt.userID == "" {
+				wantHeader(t, "upstream", h, "X-User-Id")
+				wantHeader(t, "upstream", h, "X-User-Role")
+			} else {
+				wantHeader(t, "upstream", h, "X-User-Id", tt.userID)
+				wantHeader(t, "upstream", h, "X-User-Role", tt.role)
+			}
+		})
+	}
+}
+
+// isIdentityAlias reports whether name is read as an identity header by a CGI-style upstream
+// (case folded, `_` and `.` as `-`) without being the gateway's own spelling of it.
+func isIdentityAlias(name string) bool {
+	switch alias := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name)); alias {
+	case "x-tenant-id", "x-tenant-plan", "x-user-id", "x-user-role":
+		return name != http.CanonicalHeaderKey(alias)
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,6 +113,55 @@ const (
 	headerUserRole   = "X-User-Role"
 )
 
+// stripIdentityHeaders removes the client's copies of the identity headers in every spelling
+// an upstream may read as one of them: any case, and `_` or `.` for `-` (CGI-style upstreams
+// such as PHP-FPM and WSGI turn X-User-Id, X_User_Id and, in PHP, X.User.Id alike into
+// HTTP_X_USER_ID; Caddy drops such names unless the server's expected_underscore_headers or
+// expected_dot_headers let them through). One pass over the header map, allocating nothing.
+func stripIdentityHeaders(hdr http.Header) {
+	for name := range hdr {
+		if isIdentityHeader(name) {
+			delete(hdr, name)
+		}
+	}
+}
+
+var identityHeaders = [...]string{headerTenantID, headerTenantPlan, headerUserID, headerUserRole}
+
+func isIdentityHeader(name string) bool {
+	for _, h := range identityHeaders {
+		if sameHeaderName(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHeaderName compares name with the canonical header name h, ignoring case and reading
+// `_` and `.` as `-`.
+func sameHeaderName(name, h string) bool {
+	if len(name) != len(h) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		d := h[i]
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
 // headerBillingStatus tells clients of a tenant whose payment failed that it is past due (with
 // the end of its grace period) or suspended.
 const headerBillingStatus = "Billing-Status"

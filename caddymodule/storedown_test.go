@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,9 +11,10 @@ import (
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
-// With the tenant store down, tenants already cached keep being served from memory; a tenant
-// not cached fails fast with 503 tenant_lookup_failed (not a hang, not a 404 that would make
-// a client give up), and /readyz says the store is unavailable.
+// With the tenant store down, tenants already cached keep being served from memory, and so is
+// the 404 of an id the cache (holding every tenant) does not know. A tenant announced by
+// another replica but not read yet fails fast with 503 tenant_lookup_failed (not a hang, not a
+// 404 that would make a client give up), and /readyz says the store is unavailable.
 func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
 	db, err := store.StartEmbedded(t.TempDir(), nil)
 	if err != nil {
@@ -28,11 +30,14 @@ func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
 	s := &apiServer{mongoURI: db.URI(), database: "storedown", port: testenv.FreePort(t)}
 	s.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
 	gwPort := testenv.FreePort(t)
+	prefix := testenv.KeyPrefix(t)
 	testenv.StartCaddy(t, fmt.Sprintf(`{
 %s
 	saas {
 		mongo_uri %s
 		database storedown
+		redis_url %s
+		redis_prefix %s
 		jwt_secret %s
 	}
 }
@@ -45,7 +50,7 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 	saas_rate_limit
 	reverse_proxy %s
 }
-`, testenv.CaddyGlobal(), db.URI(), testJWTSecret, s.port, gwPort, gwPort, up.Addr))
+`, testenv.CaddyGlobal(), db.URI(), testenv.RedisURL(t), prefix, testJWTSecret, s.port, gwPort, gwPort, up.Addr))
 	s.waitReady(t, 10*time.Second)
 	acme := s.newTenant(t, "acme")
 	gw := newClient(t, fmt.Sprintf("http://127.0.0.1:%d", gwPort))
@@ -58,10 +63,23 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 	stopped = true
 
 	wantStatus(t, get("acme", acme.UserAccess), http.StatusOK)
-	start := time.Now()
-	r := get("initech", acme.UserAccess) // never looked up: a miss that needs the store
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("a miss with the store down took %v; it must fail within the load timeout", took)
+	wantProblem(t, get("initech", acme.UserAccess), http.StatusNotFound, "tenant_not_found")
+
+	// initech is announced as created elsewhere: its next lookup needs the store.
+	if err := testenv.RedisClient(t).Publish(context.Background(), prefix+"tenants", "initech").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var r apiResponse
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		start := time.Now()
+		r = get("initech", acme.UserAccess)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("a miss with the store down took %v; it must fail within the load timeout", took)
+		}
+		if r.Status != http.StatusNotFound || time.Now().After(deadline) {
+			break // the announcement landed (or never will)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	wantProblem(t, r, http.StatusServiceUnavailable, "tenant_lookup_failed")
 	ready := s.do(t, "GET", "/readyz", "", nil)

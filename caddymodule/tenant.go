@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
@@ -118,27 +120,40 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
 		return reject(w, r, http.StatusServiceUnavailable, "tenant_lookup_failed", "The tenant could not be looked up; try again.")
 	}
-	if snap.BillingHeader != nil {
-		w.Header()[headerBillingStatus] = snap.BillingHeader
-	}
 	if snap.Status == tenant.StatusSuspended {
-		if snap.BillingSuspended {
-			return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended for non-payment: its owner can pay through the billing routes of the API.")
-		}
-		return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")
+		return refuseSuspended(w, r, svc, snap)
 	}
 
 	hdr := r.Header
-	delete(hdr, headerTenantID)
-	delete(hdr, headerTenantPlan)
-	delete(hdr, headerUserID)
-	delete(hdr, headerUserRole)
+	stripIdentityHeaders(hdr)
 	hdr[headerTenantID] = snap.HeaderID
 	hdr[headerTenantPlan] = snap.HeaderPlan
 
 	caddyhttp.SetVar(r.Context(), varTenant, snap)
 	attachRequest(r)
 	return next.ServeHTTP(w, r)
+}
+
+// refuseSuspended answers 402 for a suspended tenant. Why it is suspended is the tenant's own
+// business: only a member of the tenant or a platform admin learns it (and the billing state).
+// saas_auth has not run yet, so the bearer token, if any, is checked here.
+func refuseSuspended(w http.ResponseWriter, r *http.Request, svc *control.Service, snap *tenant.Snapshot) error {
+	if snap.BillingHeader != nil && callerIsMemberOrAdmin(svc, r, snap.ID) {
+		w.Header()[headerBillingStatus] = snap.BillingHeader
+		if snap.BillingSuspended {
+			return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended for non-payment: its owner can pay through the billing routes of the API.")
+		}
+	}
+	return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")
+}
+
+func callerIsMemberOrAdmin(svc *control.Service, r *http.Request, tenantID string) bool {
+	raw, ok := api.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return false
+	}
+	caller, err := svc.Tokens.Verify(raw)
+	return err == nil && memberOrAdmin(caller.Principal, tenantID)
 }
 
 var (

@@ -206,8 +206,14 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 					zap.String("tenant", t.ID), zap.Error(err))
 			}
 		},
+		OnRemove: func(ctx context.Context, id string) {
+			if err := rt.TenantRemoved(ctx, id); err != nil {
+				logger.Warn("tenant removal not announced to other replicas; they catch up within a minute",
+					zap.String("tenant", id), zap.Error(err))
+			}
+		},
 	}
-	rt.useBackend(b, tenants.Lookup)
+	rt.useBackend(b, tenants.Lookup, tenantStore.ListN)
 	accounts := &account.Manager{
 		Store:     accountStore,
 		Tenants:   tenants,
@@ -283,21 +289,16 @@ func (s *Service) ready(ctx context.Context) map[string]error {
 	return checks
 }
 
-// preloadMax bounds how many tenants are read into the cache at start; beyond it tenants are
-// cached on first use.
-const preloadMax = 100_000
-
-// Preload reads up to preloadMax tenants into the request path's cache in one query, so that
-// their first requests need no store read.
+// Preload reads the tenants into the request path's cache in one query, so that their first
+// requests need no store read; when they are fewer than the cache's preload limit, the cache
+// holds them all and answers unknown ids without a store read.
 func (s *Service) Preload(ctx context.Context) {
-	gen := s.Runtime.Cache.Generation()
-	ts, err := s.Tenants.Store.ListN(ctx, preloadMax)
+	n, complete, err := s.Runtime.Cache.Resync(ctx)
 	if err != nil {
 		s.logger.Warn("preloading the tenant cache; tenants load on first use", zap.Error(err))
 		return
 	}
-	n := s.Runtime.Cache.Preload(ts, gen)
-	s.logger.Info("tenant cache preloaded", zap.Int("tenants", n))
+	s.logger.Info("tenant cache preloaded", zap.Int("tenants", n), zap.Bool("complete", complete))
 }
 
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB

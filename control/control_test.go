@@ -2,6 +2,9 @@ package control_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,4 +89,70 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	if calls := rec.Calls("POST", "/v1/invoices/"); len(calls) != 0 {
 		t.Fatalf("%d pay calls after the grace ended, want none", len(calls))
 	}
+}
+
+// A flood of lookups of random valid tenant ids, beside a real tenant's, never reaches the
+// store once the cache holds every tenant: the real tenant's lookups (one created since the
+// preload included) all succeed, and the store sees no read at all.
+func TestService_RandomTenantIDsNeverReachTheStoreOnceEveryTenantIsCached(t *testing.T) {
+	ctx := context.Background()
+	rt, err := control.OpenRuntime(control.RuntimeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	plans, err := plan.NewCatalog([]*plan.Plan{{ID: "free", Rate: plan.Rate{Count: 10, Period: time.Minute}}}, "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := control.New(ctx, &control.Backend{DB: testenv.DB(t)}, rt, control.Config{
+		DataDir: t.TempDir(), JWTIssuer: "saasgate", AccessTTL: time.Hour, Plans: plans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actor := identity.Actor{UserID: "usr_test"}
+	if _, err := svc.Tenants.Create(ctx, actor, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	svc.Preload(ctx)
+	if _, err := svc.Tenants.Create(ctx, actor, "globex"); err != nil {
+		t.Fatal(err)
+	}
+	var reads sync.Map // id → store reads
+	rt.Cache.SetLoader(func(ctx context.Context, id string) (*tenant.Tenant, error) {
+		n, _ := reads.LoadOrStore(id, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		return svc.Tenants.Lookup(ctx, id)
+	})
+
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := range 16 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				if _, err := svc.LookupTenant(ctx, fmt.Sprintf("random-%d-%d", g, i)); err != tenant.ErrNotFound {
+					t.Errorf("random id: %v, want ErrNotFound", err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				id := []string{"acme", "globex"}[i%2]
+				if s, err := svc.LookupTenant(ctx, id); err != nil || s.ID != id {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of the real tenants' 1600 lookups failed", n)
+	}
+	reads.Range(func(id, n any) bool {
+		t.Errorf("%d store reads of %s, want none", n.(*atomic.Int64).Load(), id)
+		return true
+	})
 }

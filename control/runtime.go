@@ -113,10 +113,11 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 
 // useBackend points the tenant cache at b's store; a different backend than before
 // invalidates everything cached.
-func (rt *Runtime) useBackend(b *Backend, load tenant.Loader) {
+func (rt *Runtime) useBackend(b *Backend, load tenant.Loader, list tenant.Lister) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.Cache.SetLoader(load)
+	rt.Cache.SetLister(list)
 	if rt.loaderOwner != nil && rt.loaderOwner != b {
 		rt.Cache.Flush()
 	}
@@ -130,6 +131,15 @@ func (rt *Runtime) TenantChanged(ctx context.Context, t *tenant.Tenant) error {
 		return nil
 	}
 	return rt.Bus.Publish(ctx, t.ID)
+}
+
+// TenantRemoved drops a tenant from this replica's cache and tells the others.
+func (rt *Runtime) TenantRemoved(ctx context.Context, id string) error {
+	rt.Cache.Invalidate(id)
+	if rt.Bus == nil {
+		return nil
+	}
+	return rt.Bus.Publish(ctx, id)
 }
 
 // Close stops the background work and closes the Redis clients.

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -251,6 +252,15 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	awaitView(t, gws, tenant, token, "suspended", func(v billingView) bool {
 		return v.status == http.StatusPaymentRequired && v.code == "tenant_suspended" && v.billingStatus == "suspended"
 	})
+	// Why is the tenant's own business: an anonymous caller gets a plain 402.
+	for _, g := range gws {
+		r := g.mustTenantRequest(t, tenant, "")
+		if r.Status != http.StatusPaymentRequired || r.code() != "tenant_suspended" || len(r.Header.Values("Billing-Status")) > 0 ||
+			bytes.Contains(r.Body, []byte("non-payment")) {
+			t.Errorf("%s: anonymous request for the suspended tenant: %v, Billing-Status %q; want a plain 402 tenant_suspended",
+				g.name, r, r.Header.Values("Billing-Status"))
+		}
+	}
 	if got := payCalls(); !slices.Equal(got, wantPay) {
 		t.Errorf("Stripe invoice calls after the suspension: %v, want still only %v", got, wantPay)
 	}

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,10 +22,15 @@ func (b *Bus) Publish(ctx context.Context, id string) error {
 	return b.Client.Publish(ctx, b.Channel, id).Err()
 }
 
-// Run invalidates cache entries as announcements arrive, until ctx ends. Each (re)subscription
-// flushes the whole cache: announcements sent while the connection was down are lost, so
-// anything cached may be stale.
+// Run invalidates cache entries as announcements arrive, until ctx ends. Until the
+// subscription is up, and whenever it is lost, the cache is not authoritative. Each
+// (re)subscription flushes the whole cache and lists every tenant again: announcements sent
+// while the connection was down are lost, so anything cached may be stale, and a tenant
+// created meanwhile unknown.
 func (b *Bus) Run(ctx context.Context, cache *Cache) {
+	cache.Unsubscribed()
+	var resyncs sync.WaitGroup
+	defer resyncs.Wait()
 	ps := b.Client.Subscribe(ctx, b.Channel)
 	// Receive blocks in a read that ignores ctx; closing the subscription is what ends it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
@@ -37,6 +43,7 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 			return
 		}
 		if err != nil {
+			cache.Unsubscribed()
 			if b.Logger != nil {
 				b.Logger.Warn("tenant invalidation channel lost; retrying", zap.Error(err))
 			}
@@ -52,12 +59,25 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
-				cache.Flush()
+				cache.Subscribed()
+				// Listed beside the loop, so announcements keep arriving meanwhile.
+				resyncs.Add(1)
+				go func() {
+					defer resyncs.Done()
+					b.resync(ctx, cache)
+				}()
 			}
 		case *redis.Message:
 			if len(m.Payload) <= 63 {
 				cache.Invalidate(m.Payload)
 			}
 		}
+	}
+}
+
+func (b *Bus) resync(ctx context.Context, cache *Cache) {
+	_, _, err := cache.Resync(ctx)
+	if err != nil && ctx.Err() == nil && b.Logger != nil {
+		b.Logger.Warn("relisting tenants after the invalidation channel came back; misses read the store meanwhile", zap.Error(err))
 	}
 }

@@ -94,6 +94,9 @@ type CacheConfig struct {
 	NegativeMax int
 	// MaxLoads bounds concurrent store reads for misses. Default 16.
 	MaxLoads int
+	// PreloadMax bounds how many tenants Resync reads into the cache; a platform with fewer
+	// is cached whole, and the cache is then authoritative. Default 100,000.
+	PreloadMax int
 }
 
 // loadTimeout bounds a miss's store read: with the store down, a request for an uncached
@@ -103,11 +106,17 @@ const loadTimeout = 2 * time.Second
 // Loader reads one tenant from the store; ErrNotFound when there is none.
 type Loader func(ctx context.Context, id string) (*Tenant, error)
 
-// Cache answers tenant lookups from memory. A miss costs one store read, shared by concurrent
-// misses of the same id; unknown ids are remembered (boundedly) so a flood of random
-// subdomains neither grows memory without limit nor reaches the store for every request.
+// Lister reads at most n tenants from the store.
+type Lister func(ctx context.Context, n int) ([]*Tenant, error)
+
+// Cache answers tenant lookups from memory. While it holds every tenant (complete) it is
+// authoritative: a miss is an unknown id, answered without a store read, so a flood of random
+// ids cannot take the store reads that real tenants need. Otherwise a miss costs one store
+// read, shared by concurrent misses of the same id, and unknown ids are remembered (boundedly)
+// so such a flood neither grows memory without limit nor reaches the store for every request.
 type Cache struct {
 	load  atomic.Pointer[Loader]
+	list  atomic.Pointer[Lister]
 	cfg   CacheConfig
 	now   func() time.Time
 	loads chan struct{}
@@ -118,8 +127,18 @@ type Cache struct {
 	known  map[string]*cacheEntry
 	absent map[string]int64 // id → expiry (unix ns)
 	flight map[string]*loadCall
+	// complete says known holds every tenant: a Resync listed them all, and every change since
+	// reached the cache (Put, Invalidate). It is dropped with the invalidation channel.
+	complete bool
+	// deaf says the invalidation channel is down: changes made on other replicas go unheard,
+	// so no Resync may make the cache complete.
+	deaf bool
+	// epoch counts flushes: a tenant list read before one must not land.
+	epoch uint64
 }
 
+// cacheEntry is a cached tenant; a nil snap marks an id whose tenant changed (or may now
+// exist): its next lookup reads the store.
 type cacheEntry struct {
 	snap       *Snapshot
 	loadedAt   int64
@@ -146,6 +165,9 @@ func NewCache(load Loader, cfg CacheConfig) *Cache {
 	if cfg.MaxLoads <= 0 {
 		cfg.MaxLoads = 16
 	}
+	if cfg.PreloadMax <= 0 {
+		cfg.PreloadMax = 100_000
+	}
 	c := &Cache{cfg: cfg, now: time.Now, loads: make(chan struct{}, cfg.MaxLoads),
 		known: make(map[string]*cacheEntry), absent: make(map[string]int64), flight: make(map[string]*loadCall)}
 	c.SetLoader(load)
@@ -155,6 +177,9 @@ func NewCache(load Loader, cfg CacheConfig) *Cache {
 // SetLoader replaces the store reader (a reloaded config may bring a new one).
 func (c *Cache) SetLoader(load Loader) { c.load.Store(&load) }
 
+// SetLister replaces the store lister Resync reads through.
+func (c *Cache) SetLister(list Lister) { c.list.Store(&list) }
+
 // SetClock injects the clock (tests).
 func (c *Cache) SetClock(now func() time.Time) { c.now = now }
 
@@ -163,19 +188,20 @@ func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
 	now := c.now().UnixNano()
 	c.mu.RLock()
 	e := c.known[id]
+	complete := c.complete
 	var expiry int64
 	var absent bool
 	if e == nil {
 		expiry, absent = c.absent[id]
 	}
 	c.mu.RUnlock()
-	if e != nil {
+	switch {
+	case e != nil && e.snap != nil:
 		if now-e.loadedAt > int64(c.cfg.MaxAge) && e.refreshing.CompareAndSwap(false, true) {
 			go c.refresh(id)
 		}
 		return e.snap, nil
-	}
-	if absent && now < expiry {
+	case e == nil && complete, absent && now < expiry:
 		return nil, ErrNotFound
 	}
 	return c.fill(ctx, id)
@@ -184,7 +210,7 @@ func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
 // fill loads id once for all concurrent callers.
 func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
 	c.mu.Lock()
-	if e := c.known[id]; e != nil { // filled while we waited for the lock
+	if e := c.known[id]; e != nil && e.snap != nil { // filled while we waited for the lock
 		c.mu.Unlock()
 		return e.snap, nil
 	}
@@ -294,45 +320,91 @@ func (c *Cache) Put(t *Tenant) {
 	c.mu.Unlock()
 }
 
-// Preload fills the cache with tenants read in bulk (at start), leaving alone any id cached or
-// invalidated meanwhile, so a tenant's first request needs no store read. It reports how
-// many it added.
-func (c *Cache) Preload(ts []*Tenant, gen uint64) int {
+// Resync reads up to PreloadMax tenants into the cache in one list, so that their first
+// requests need no store read. It leaves alone any id cached or invalidated while the list was
+// read (what the list says of those may be older). When the list holds every tenant, nothing
+// was flushed meanwhile and the invalidation channel is up, the cache becomes complete. It
+// reports how many tenants it added and whether the cache is complete.
+func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error) {
+	list := c.list.Load()
+	if list == nil {
+		return 0, false, nil
+	}
+	c.mu.RLock()
+	epoch := c.epoch
+	c.mu.RUnlock()
+	ts, err := (*list)(ctx, c.cfg.PreloadMax)
+	if err != nil {
+		return 0, false, err
+	}
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
-		return 0 // something changed while the list was read: let lookups read afresh
+	if c.epoch != epoch {
+		return 0, false, nil // flushed while the list was read: the flush's own resync lists afresh
 	}
-	n := 0
 	for _, t := range ts {
 		if _, ok := c.known[t.ID]; !ok {
 			c.known[t.ID] = &cacheEntry{snap: NewSnapshot(t), loadedAt: now}
-			n++
+			delete(c.absent, t.ID)
+			added++
 		}
 	}
-	return n
+	c.complete = !c.deaf && len(ts) < c.cfg.PreloadMax
+	return added, c.complete, nil
 }
 
-// Generation returns the invalidation count, for Preload.
-func (c *Cache) Generation() uint64 { return c.gen.Load() }
+// Complete reports whether the cache holds every tenant, answering misses without a store read.
+func (c *Cache) Complete() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.complete
+}
 
-// Invalidate forgets id, so the next lookup reads the store.
+// Invalidate marks id as changed, so the next lookup reads the store. The mark takes the
+// entry's place rather than removing it: a complete cache must still send that lookup to the
+// store (the id may be a tenant just created on another replica), and a Resync listed before
+// the change must not put the old state back.
 func (c *Cache) Invalidate(id string) {
 	c.gen.Add(1)
 	c.mu.Lock()
-	delete(c.known, id)
+	c.known[id] = &cacheEntry{}
 	delete(c.absent, id)
 	c.mu.Unlock()
 }
 
-// Flush forgets everything (after a lost invalidation channel, say).
+// Flush forgets everything (the store changed, say); the cache is partial until a Resync.
 func (c *Cache) Flush() {
-	c.gen.Add(1)
 	c.mu.Lock()
+	c.flush()
+	c.mu.Unlock()
+}
+
+// Unsubscribed says the invalidation channel is down (or not up yet): a change made on another
+// replica may go unheard, so the cache stops being authoritative until Subscribed and a Resync.
+func (c *Cache) Unsubscribed() {
+	c.mu.Lock()
+	c.deaf, c.complete = true, false
+	c.mu.Unlock()
+}
+
+// Subscribed says the invalidation channel is up again. What was announced while it was down
+// is lost, so everything cached may be stale: it is forgotten, and the next Resync makes the
+// cache complete again.
+func (c *Cache) Subscribed() {
+	c.mu.Lock()
+	c.flush()
+	c.deaf = false
+	c.mu.Unlock()
+}
+
+// flush forgets everything. Called with c.mu held.
+func (c *Cache) flush() {
+	c.gen.Add(1)
+	c.epoch++
+	c.complete = false
 	c.known = make(map[string]*cacheEntry)
 	c.absent = make(map[string]int64)
-	c.mu.Unlock()
 }
 
 // Len reports how many known and unknown ids are cached.

@@ -31,8 +31,9 @@ type Patch struct {
 // keeps per-tenant data contributes one.
 type Provisioner func(ctx context.Context, tenantID string) error
 
-// ChangeListener hears about every change to a tenant, so caches on every replica can drop
-// their copy (the gateway's tenant cache subscribes through Redis pub/sub).
+// ChangeListener hears about every change to a tenant, its creation included, so caches on
+// every replica can drop their copy (the gateway's tenant cache subscribes through Redis
+// pub/sub).
 type ChangeListener func(ctx context.Context, t *Tenant)
 
 // Manager holds the tenant rules.
@@ -42,7 +43,9 @@ type Manager struct {
 	Audit        *audit.Log
 	Provisioners []Provisioner
 	OnChange     ChangeListener
-	Now          func() time.Time
+	// OnRemove hears about a tenant removed, for the same caches.
+	OnRemove func(ctx context.Context, id string)
+	Now      func() time.Time
 }
 
 func (m *Manager) now() time.Time {
@@ -80,11 +83,23 @@ func (m *Manager) Create(ctx context.Context, actor identity.Actor, name string)
 		}
 	}
 	m.Audit.Record(ctx, id, actor, audit.ActionTenantCreate, id, audit.OutcomeSuccess, map[string]any{"name": name})
+	// Announced once its storage exists: a cache that holds every tenant learns of it here.
+	if m.OnChange != nil {
+		m.OnChange(ctx, t)
+	}
 	return t, nil
 }
 
 // Remove deletes a tenant record; used to undo a signup that failed half-way.
-func (m *Manager) Remove(ctx context.Context, id string) error { return m.Store.Delete(ctx, id) }
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	if err := m.Store.Delete(ctx, id); err != nil {
+		return err
+	}
+	if m.OnRemove != nil {
+		m.OnRemove(ctx, id)
+	}
+	return nil
+}
 
 // Lookup returns a tenant without an access check, for the data plane and for signup.
 func (m *Manager) Lookup(ctx context.Context, id string) (*Tenant, error) {
