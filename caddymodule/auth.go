@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/identity"
@@ -18,7 +19,8 @@ func init() {
 }
 
 // Auth verifies the bearer access token issued by the control plane, checks it belongs to the
-// tenant saas_tenant resolved and that its role is high enough, and tells the upstream who is
+// tenant saas_tenant resolved (it must run first: a config without it is refused at load) and
+// that its role is high enough, and tells the upstream who is
 // calling (X-User-ID, X-User-Role). Verified tokens are remembered until they expire, so a
 // token's signature is checked once, not on every request.
 type Auth struct {
@@ -29,8 +31,9 @@ type Auth struct {
 	// token that is present but invalid is still refused. Default: false.
 	Optional bool `json:"optional,omitempty"`
 
-	app  *App
-	role identity.Role
+	app    *App
+	role   identity.Role
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -43,6 +46,7 @@ func (*Auth) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the saas app.
 func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
 	app, err := ctx.App("saas")
 	if err != nil {
 		return fmt.Errorf("saas_auth: %w", err)
@@ -69,14 +73,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}
-	hdr := r.Header
 	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
 	if snap == nil {
-		// Without saas_tenant before it (which removed the client's copies of all four), the
-		// token alone says which tenant the request is for.
-		stripIdentityHeaders(hdr)
+		// The load-time check (checkHandlerOrder) cannot see routes reached by other means,
+		// such as invoke: without a tenant, the token alone must not decide.
+		h.logger.Error("saas_auth needs saas_tenant before it in the route")
+		return reject(w, r, http.StatusInternalServerError, "misconfigured", "The gateway is misconfigured.")
 	}
-
+	hdr := r.Header
 	authz := hdr.Get("Authorization")
 	raw, ok := api.BearerToken(authz)
 	if !ok {
@@ -92,14 +96,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return unauthorized(w, r)
 	}
 	p := caller.Principal
-	switch {
-	case snap != nil && !memberOrAdmin(p, snap.ID):
+	if !memberOrAdmin(p, snap.ID) {
 		return reject(w, r, http.StatusForbidden, "tenant_mismatch", "The token belongs to another tenant.")
-	case snap != nil && snap.BillingHeader != nil:
+	}
+	if snap.BillingHeader != nil {
 		// Only now is the caller known to be one the tenant's billing state may be told to.
 		w.Header()[headerBillingStatus] = snap.BillingHeader
-	case snap == nil && p.Role != identity.RoleAdmin:
-		hdr[headerTenantID] = caller.TenantIDList
 	}
 	if !p.Role.AtLeast(h.role) {
 		return reject(w, r, http.StatusForbidden, "forbidden", "Your role does not allow this request.")
@@ -108,9 +110,6 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	hdr[headerUserID] = caller.UserIDList
 	hdr[headerUserRole] = roleHeader[p.Role]
 	caddyhttp.SetVar(r.Context(), varPrincipal, caller)
-	if snap == nil {
-		attachRequest(r) // no saas_tenant before this handler did it
-	}
 	return next.ServeHTTP(w, r)
 }
 

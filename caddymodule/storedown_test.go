@@ -52,7 +52,36 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 }
 `, testenv.CaddyGlobal(), db.URI(), testenv.RedisURL(t), prefix, testJWTSecret, s.port, gwPort, gwPort, up.Addr))
 	s.waitReady(t, 10*time.Second)
+	// Creating acme announces it, and the announcement drops this replica's entry too. Let it
+	// pass before the store stops, or acme would need a store read after all: the test's own
+	// subscription sees the announcement, then a message of its own published behind it.
+	ctx := context.Background()
+	rc := testenv.RedisClient(t)
+	sub := rc.Subscribe(ctx, prefix+"tenants")
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
 	acme := s.newTenant(t, "acme")
+	awaitMessage := func(payload string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for {
+			m, err := sub.ReceiveMessage(ctx)
+			if err != nil {
+				t.Fatalf("waiting for the announcement %q: %v", payload, err)
+			}
+			if m.Payload == payload {
+				return
+			}
+		}
+	}
+	awaitMessage("acme")
+	if err := rc.Publish(ctx, prefix+"tenants", "storedown-marker").Err(); err != nil {
+		t.Fatal(err)
+	}
+	awaitMessage("storedown-marker")
 	gw := newClient(t, fmt.Sprintf("http://127.0.0.1:%d", gwPort))
 	get := func(tenant, token string) apiResponse {
 		return gw.do(t, "GET", "/echo", token, nil, withHost(fmt.Sprintf("%s.localhost:%d", tenant, gwPort)))
@@ -66,7 +95,7 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 	wantProblem(t, get("initech", acme.UserAccess), http.StatusNotFound, "tenant_not_found")
 
 	// initech is announced as created elsewhere: its next lookup needs the store.
-	if err := testenv.RedisClient(t).Publish(context.Background(), prefix+"tenants", "initech").Err(); err != nil {
+	if err := rc.Publish(ctx, prefix+"tenants", "initech").Err(); err != nil {
 		t.Fatal(err)
 	}
 	var r apiResponse

@@ -17,14 +17,13 @@ type VerifiedCache struct {
 }
 
 // Caller is a verified principal, with the forms the request path hands it on in made once
-// per token instead of once per request: its ids boxed (for placeholders) and as
-// single-value lists (for headers). The lists are shared: never append to them.
+// per token instead of once per request: its user id boxed (for placeholders) and as a
+// single-value list (for headers). The list is shared: never append to it.
 type Caller struct {
 	identity.Principal
-	BoxedUserID              any
-	UserIDList, TenantIDList []string
-	exp                      int64     // unix ns, with the leeway added
-	lists                    [2]string // backing array of the lists: one object, not two
+	BoxedUserID any
+	UserIDList  []string
+	exp         int64 // unix ns, with the leeway added
 }
 
 // NewVerifiedCache caches at most max tokens of keys.
@@ -45,9 +44,8 @@ func (c *VerifiedCache) Verify(raw string) (*Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	v = &Caller{Principal: p, BoxedUserID: p.UserID, exp: exp.Add(Leeway).UnixNano(),
-		lists: [2]string{p.UserID, p.TenantID}}
-	v.UserIDList, v.TenantIDList = v.lists[0:1:1], v.lists[1:2:2]
+	v = &Caller{Principal: p, BoxedUserID: p.UserID, UserIDList: []string{p.UserID},
+		exp: exp.Add(Leeway).UnixNano()}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		c.evict(now)
