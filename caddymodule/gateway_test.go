@@ -396,15 +396,7 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 				t.Fatalf("the upstream received %d requests, want 1", n)
 			}
 			h := g.up.Last(t).Header
-			wantHeader(t, "upstream", h, "X-Tenant-Id", "acme")
-			wantHeader(t, "upstream", h, "X-Tenant-Plan", "free")
-			if tt.userID == "" {
-				wantHeader(t, "upstream", h, "X-User-Id")
-				wantHeader(t, "upstream", h, "X-User-Role")
-			} else {
-				wantHeader(t, "upstream", h, "X-User-Id", tt.userID)
-				wantHeader(t, "upstream", h, "X-User-Role", tt.role)
-			}
+			wantIdentity(t, h, "acme", "free", tt.userID, tt.role)
 		})
 	}
 
@@ -417,6 +409,21 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 			t.Errorf("refused requests reached the upstream %d times", n)
 		}
 	})
+}
+
+// wantIdentity checks the identity headers the upstream got: the tenant's, and the user's
+// unless userID is "" (anonymous: both user headers absent).
+func wantIdentity(t *testing.T, h http.Header, tenantID, plan, userID, role string) {
+	t.Helper()
+	wantHeader(t, "upstream", h, "X-Tenant-Id", tenantID)
+	wantHeader(t, "upstream", h, "X-Tenant-Plan", plan)
+	if userID == "" {
+		wantHeader(t, "upstream", h, "X-User-Id")
+		wantHeader(t, "upstream", h, "X-User-Role")
+		return
+	}
+	wantHeader(t, "upstream", h, "X-User-Id", userID)
+	wantHeader(t, "upstream", h, "X-User-Role", role)
 }
 
 // CGI-style upstreams (PHP-FPM, WSGI) read X_User_Id, x-user_id and X-User-Id alike (PHP also
@@ -455,15 +462,7 @@ func TestGateway_IdentityHeadersInOtherSpellingsNeverReachTheUpstream(t *testing
 					t.Errorf("upstream: %s = %q, a client's spelling of an identity header", name, values)
 				}
 			}
-			wantHeader(t, "upstream", h, "X-Tenant-Id", "acme")
-			wantHeader(t, "upstream", h, "X-Tenant-Plan", "free")
-			if tt.userID == "" {
-				wantHeader(t, "upstream", h, "X-User-Id")
-				wantHeader(t, "upstream", h, "X-User-Role")
-			} else {
-				wantHeader(t, "upstream", h, "X-User-Id", tt.userID)
-				wantHeader(t, "upstream", h, "X-User-Role", tt.role)
-			}
+			wantIdentity(t, h, "acme", "free", tt.userID, tt.role)
 		})
 	}
 }

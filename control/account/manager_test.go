@@ -61,6 +61,16 @@ func newManager(t *testing.T) *fixture {
 
 var anon = identity.Anonymous("127.0.0.1", "req-1")
 
+// signup signs each request up, failing the test on an error.
+func (f *fixture) signup(t *testing.T, reqs ...account.SignupRequest) {
+	t.Helper()
+	for _, req := range reqs {
+		if _, err := f.m.Signup(context.Background(), anon, req); err != nil {
+			t.Fatalf("signup %s in %s: %v", req.Email, req.Tenant, err)
+		}
+	}
+}
+
 func TestLogin_BackOffGrowsThenExpires(t *testing.T) {
 	f := newManager(t)
 	ctx := context.Background()
@@ -183,16 +193,12 @@ func TestLogin_WithoutTenantChecksEachAccountOfTheEmail(t *testing.T) {
 	ctx := context.Background()
 	// A victim's account, and an attacker's tenant opened with the victim's email; another
 	// email has two accounts with one password.
-	for _, req := range []account.SignupRequest{
-		{Email: "vic@mail.test", Password: "victim-password", Tenant: "victim-co"},
-		{Email: "vic@mail.test", Password: "attacker-password", Tenant: "attacker-co"},
-		{Email: "twice@mail.test", Password: "shared-password", Tenant: "first-co"},
-		{Email: "twice@mail.test", Password: "shared-password", Tenant: "second-co"},
-	} {
-		if _, err := f.m.Signup(ctx, anon, req); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.signup(t,
+		account.SignupRequest{Email: "vic@mail.test", Password: "victim-password", Tenant: "victim-co"},
+		account.SignupRequest{Email: "vic@mail.test", Password: "attacker-password", Tenant: "attacker-co"},
+		account.SignupRequest{Email: "twice@mail.test", Password: "shared-password", Tenant: "first-co"},
+		account.SignupRequest{Email: "twice@mail.test", Password: "shared-password", Tenant: "second-co"},
+	)
 	tests := []struct {
 		name, email, password string
 		wantTenant            string // "" when the login fails
@@ -227,14 +233,10 @@ func TestLogin_WithoutTenantChecksEachAccountOfTheEmail(t *testing.T) {
 func TestLogin_WithoutTenantALockedAccountOfAnotherStandsNotInTheWay(t *testing.T) {
 	f := newManager(t)
 	ctx := context.Background()
-	for _, req := range []account.SignupRequest{
-		{Email: "vic@mail.test", Password: "victim-password", Tenant: "victim-co"},
-		{Email: "vic@mail.test", Password: "attacker-password", Tenant: "attacker-co"},
-	} {
-		if _, err := f.m.Signup(ctx, anon, req); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.signup(t,
+		account.SignupRequest{Email: "vic@mail.test", Password: "victim-password", Tenant: "victim-co"},
+		account.SignupRequest{Email: "vic@mail.test", Password: "attacker-password", Tenant: "attacker-co"},
+	)
 	for range account.LockAfter {
 		_, _ = f.m.Login(ctx, anon, account.LoginRequest{Email: "vic@mail.test", Password: "wrong-password", Tenant: "attacker-co"})
 	}
@@ -279,10 +281,7 @@ func TestLogin_WithoutTenantAnEmailWithMoreThanTenAccountsMustNameOne(t *testing
 	f := newManager(t)
 	ctx := context.Background()
 	for i := range 11 {
-		req := account.SignupRequest{Email: "many@mail.test", Password: "many-password", Tenant: fmt.Sprintf("many-%02d", i)}
-		if _, err := f.m.Signup(ctx, anon, req); err != nil {
-			t.Fatal(err)
-		}
+		f.signup(t, account.SignupRequest{Email: "many@mail.test", Password: "many-password", Tenant: fmt.Sprintf("many-%02d", i)})
 	}
 	if _, err := f.m.Login(ctx, anon, account.LoginRequest{Email: "many@mail.test", Password: "many-password"}); err != account.ErrTenantRequired {
 		t.Fatalf("login without a tenant of an email with 11 accounts: %v, want tenant_required", err)
