@@ -24,7 +24,8 @@ type countingLoader struct {
 	mu       sync.Mutex
 	tenants  map[string]*tenant.Tenant
 	reads    atomic.Int64
-	gate     chan struct{} // when set, reads wait for it
+	gate     chan struct{} // when set, reads wait for it, after reading
+	entered  chan struct{} // when set, a read sends on it once it has read, before it waits
 	lists    atomic.Int64
 	listGate chan struct{} // when set (under mu), lists wait for it
 }
@@ -65,18 +66,26 @@ func completeCache(t *testing.T, l *countingLoader) *tenant.Cache {
 	return c
 }
 
+// load reads the tenant, then waits for the gate: what it returns is what the store held when
+// the read began, as with a real store read that a change overtakes.
 func (l *countingLoader) load(ctx context.Context, id string) (*tenant.Tenant, error) {
 	l.reads.Add(1)
+	l.mu.Lock()
+	t, ok := l.tenants[id]
+	var cp tenant.Tenant
+	if ok {
+		cp = *t
+	}
+	l.mu.Unlock()
+	if l.entered != nil {
+		l.entered <- struct{}{}
+	}
 	if l.gate != nil {
 		<-l.gate
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t, ok := l.tenants[id]
 	if !ok {
 		return nil, tenant.ErrNotFound
 	}
-	cp := *t
 	return &cp, nil
 }
 
@@ -163,16 +172,18 @@ func TestCache_InvalidateRereadsAndStaleLoadIsNotCached(t *testing.T) {
 	}
 
 	// A load in flight when an invalidation arrives read the old state: it must not stick.
-	l.gate = make(chan struct{})
+	l.gate, l.entered = make(chan struct{}), make(chan struct{})
 	c.Invalidate("acme")
 	done := make(chan *tenant.Snapshot)
 	go func() { s, _ := c.Get(ctx, "acme"); done <- s }()
-	time.Sleep(10 * time.Millisecond)
-	c.Invalidate("acme") // the change lands while the load is in flight
+	<-l.entered // the load has read suspended/free
 	l.set(&tenant.Tenant{ID: "acme", Status: tenant.StatusActive, Plan: "pro"})
+	c.Invalidate("acme") // the change lands while the load is in flight
 	close(l.gate)
-	<-done
-	l.gate = nil
+	if s := <-done; s.Plan != "free" {
+		t.Fatalf("the load in flight returned plan %q, want the free it read", s.Plan)
+	}
+	l.gate, l.entered = nil, nil
 	if s, _ := c.Get(ctx, "acme"); s.Plan != "pro" {
 		t.Fatalf("a load that raced an invalidation was cached: plan %q", s.Plan)
 	}
