@@ -329,7 +329,7 @@ func (s *Service) Sweep(ctx context.Context) {
 	if _, err := s.Accounts.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping login back-off", zap.Error(err))
 	}
-	if _, err := s.Backend.DB.SweepClaims(ctx, time.Now()); err != nil {
+	if _, err := s.Backend.DB.SweepClaims(ctx, s.now()); err != nil {
 		s.logger.Warn("sweeping claims", zap.Error(err))
 	}
 	if _, err := s.Billing.SweepEvents(ctx); err != nil {

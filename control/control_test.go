@@ -17,19 +17,55 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// newService assembles the control plane on this test's database and an in-process runtime.
+// cfg's zero fields get test defaults: a one-plan catalog, a temporary data dir, a 1h token
+// lifetime.
+func newService(t *testing.T, cfg control.Config) (*control.Service, *control.Runtime) {
+	t.Helper()
+	rt, err := control.OpenRuntime(control.RuntimeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	if cfg.Plans == nil {
+		if cfg.Plans, err = plan.NewCatalog([]*plan.Plan{{ID: "free", Rate: plan.Rate{Count: 10, Period: time.Minute}}}, "free"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.JWTIssuer, cfg.AccessTTL = "saasgate", time.Hour
+	svc, err := control.New(context.Background(), &control.Backend{DB: testenv.DB(t)}, rt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, rt
+}
+
+// Sweep reads the injected clock: a claim that expires a minute from the real now is swept
+// once the service's clock is two minutes on.
+func TestService_SweepReadsTheInjectedClock(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now().UTC()
+	clock := testenv.NewClock(start)
+	svc, _ := newService(t, control.Config{Now: clock.Now})
+	if ok, err := svc.Backend.DB.Claim(ctx, "sweep-test", start.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("Claim = %v, %v", ok, err)
+	}
+	clock.Set(start.Add(2 * time.Minute))
+	svc.Sweep(ctx)
+	if ok, err := svc.Backend.DB.Claim(ctx, "sweep-test", start.Add(3*time.Minute)); err != nil || !ok {
+		t.Fatalf("after Sweep at the clock's +2m, claiming again = %v, %v; want the expired claim swept", ok, err)
+	}
+}
+
 // The assembled control plane runs the billing scheduler from Run: a past-due tenant whose
 // grace has ended is suspended without anyone calling Tick, and the gateway's tenant cache
 // sees it.
 func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := testenv.DB(t)
-	backend := &control.Backend{DB: db}
-	rt, err := control.OpenRuntime(control.RuntimeConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
 	plans, err := plan.NewCatalog([]*plan.Plan{
 		{ID: "free", Rate: plan.Rate{Count: 10, Period: time.Minute}},
 		{ID: "pro", Rate: plan.Rate{Count: 100, Period: time.Minute}, StripePrice: "price_pro"},
@@ -40,15 +76,12 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	failedAt := time.Now().UTC().Truncate(time.Second)
 	clock := testenv.NewClock(failedAt)
 	rec := testenv.NewStripeRecorder(t)
-	svc, err := control.New(ctx, backend, rt, control.Config{
-		DataDir: t.TempDir(), JWTIssuer: "saasgate", AccessTTL: time.Hour, Plans: plans, Now: clock.Now,
+	svc, _ := newService(t, control.Config{
+		Plans: plans, Now: clock.Now,
 		Stripe:      control.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: rec.URL},
 		Billing:     control.BillingConfig{WebhookSecret: testenv.WebhookSecret, SuccessURL: "https://app.example.test/done", Grace: 48 * time.Hour},
 		BillingTick: 20 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := svc.Tenants.Create(ctx, identity.Actor{UserID: "usr_test"}, "runco"); err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +129,7 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 // preload included) all succeed, and the store sees no read at all.
 func TestService_RandomTenantIDsNeverReachTheStoreOnceEveryTenantIsCached(t *testing.T) {
 	ctx := context.Background()
-	rt, err := control.OpenRuntime(control.RuntimeConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	plans, err := plan.NewCatalog([]*plan.Plan{{ID: "free", Rate: plan.Rate{Count: 10, Period: time.Minute}}}, "free")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := control.New(ctx, &control.Backend{DB: testenv.DB(t)}, rt, control.Config{
-		DataDir: t.TempDir(), JWTIssuer: "saasgate", AccessTTL: time.Hour, Plans: plans})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, rt := newService(t, control.Config{})
 	actor := identity.Actor{UserID: "usr_test"}
 	if _, err := svc.Tenants.Create(ctx, actor, "acme"); err != nil {
 		t.Fatal(err)
