@@ -43,8 +43,7 @@ var (
 	errBusy     = errs.E(errs.KindUnavailable, "billing_busy", "The tenant's billing state is being changed by another request; try again.")
 )
 
-// Change is one move of a tenant's billing state, for the audit log and, from step 5, for
-// outbound notifications.
+// Change is one move of a tenant's billing state, for the audit log.
 type Change struct {
 	TenantID string
 	Cause    string // the Stripe event type, or "scheduler"
@@ -77,11 +76,8 @@ type Manager struct {
 	Plans   *plan.Catalog
 	DB      *store.DB
 	Audit   *audit.Log
-	// Notify hears about every billing change after it is stored and audited; step 5 sends
-	// it to the tenant's webhook endpoints. May be nil.
-	Notify func(ctx context.Context, c Change)
-	Now    func() time.Time
-	Logger *zap.Logger
+	Now     func() time.Time
+	Logger  *zap.Logger
 }
 
 func (m *Manager) now() time.Time {
@@ -101,9 +97,13 @@ func (m *Manager) logger() *zap.Logger {
 // Enabled reports whether a Stripe key is configured.
 func (m *Manager) Enabled() bool { return m != nil && m.Stripe != nil }
 
-// Init creates billing's platform collection.
+// Init creates the collections billing uses: Stripe event records and the claims its writers
+// serialise through.
 func (m *Manager) Init(ctx context.Context) error {
-	return m.DB.EnsureCollection(ctx, store.CollStripeEvents, store.Index{Keys: []string{"received_at"}})
+	if err := m.DB.EnsureCollection(ctx, store.CollStripeEvents, store.Index{Keys: []string{"received_at"}}); err != nil {
+		return err
+	}
+	return m.DB.InitClaims(ctx)
 }
 
 // mutate applies f to tenant id's billing state and stores the result. f edits its copy of
@@ -185,7 +185,4 @@ func (m *Manager) record(ctx context.Context, actor identity.Actor, c Change) {
 	m.Audit.Record(ctx, c.TenantID, actor, action, c.TenantID, audit.OutcomeSuccess, detail)
 	m.logger().Info("billing state changed", zap.String("tenant", c.TenantID), zap.String("cause", c.Cause),
 		zap.String("from", string(c.From)), zap.String("to", string(c.To)), zap.String("plan", c.ToPlan))
-	if m.Notify != nil {
-		m.Notify(ctx, c)
-	}
 }

@@ -82,9 +82,6 @@ func (f *fixture) replica(t testing.TB) *billing.Manager {
 	if err := tenantStore.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.InitClaims(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var now func() time.Time
 	if f.o.clock != nil {
 		now = f.o.clock.Now
