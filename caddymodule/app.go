@@ -133,8 +133,6 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-const defaultGracePeriod = 168 * time.Hour
-
 // backends holds database connections (and embedded servers) across config reloads, keyed by
 // where the data lives, so a reload neither reconnects nor restarts the embedded FerretDB.
 var backends = caddy.NewUsagePool()
@@ -174,34 +172,34 @@ func (a *App) Provision(ctx caddy.Context) error {
 		*s = repl.ReplaceKnown(*s, "")
 	}
 	if a.Database == "" {
-		a.Database = "saasgate"
+		a.Database = control.DefaultDatabase
 	}
 	if a.DataDir == "" {
-		a.DataDir = "data"
+		a.DataDir = control.DefaultDataDir
 	}
 	if a.JWTIssuer == "" {
-		a.JWTIssuer = "saasgate"
+		a.JWTIssuer = control.DefaultIssuer
 	}
 	if a.AccessTTL == 0 {
-		a.AccessTTL = caddy.Duration(time.Hour)
+		a.AccessTTL = caddy.Duration(control.DefaultAccessTTL)
 	}
 	if a.BaseDomain == "" {
-		a.BaseDomain = "localhost"
+		a.BaseDomain = control.DefaultBaseDomain
 	}
 	if a.DefaultPlan == "" {
-		a.DefaultPlan = "free"
+		a.DefaultPlan = control.DefaultPlan
 	}
 	if a.GracePeriod == 0 {
-		a.GracePeriod = caddy.Duration(defaultGracePeriod)
+		a.GracePeriod = caddy.Duration(control.DefaultGracePeriod)
 	}
 	if a.OnLimiterError == "" {
-		a.OnLimiterError = "local"
+		a.OnLimiterError = control.DefaultOnLimiterError
 	}
 	if a.RedisPrefix == "" {
-		a.RedisPrefix = "saasgate:"
+		a.RedisPrefix = control.DefaultKeyPrefix
 	}
 	if a.RedisTimeout == 0 {
-		a.RedisTimeout = caddy.Duration(50 * time.Millisecond)
+		a.RedisTimeout = caddy.Duration(control.DefaultRedisTimeout)
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err

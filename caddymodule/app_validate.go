@@ -328,7 +328,7 @@ func checkStripe(s *StripeConfig, grace time.Duration) error {
 		return errors.New("success_url is required with secret_key: Checkout sends the customer there after paying")
 	}
 	if grace == 0 {
-		grace = defaultGracePeriod
+		grace = control.DefaultGracePeriod
 	}
 	return checkRetrySchedule(s.RetrySchedule, grace)
 }

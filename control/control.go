@@ -224,7 +224,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	}
 	billingCfg := cfg.Billing
 	if billingCfg.Grace <= 0 {
-		billingCfg.Grace = 168 * time.Hour
+		billingCfg.Grace = DefaultGracePeriod
 	}
 	if cfg.Stripe.SecretKey != "" {
 		billingCfg.Stripe = billing.NewStripe(cfg.Stripe)

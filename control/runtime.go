@@ -51,7 +51,7 @@ type Runtime struct {
 // sweeps). It does not wait for Redis: the limiter's breaker and fallback cover an absent one.
 func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "saasgate:"
+		cfg.KeyPrefix = DefaultKeyPrefix
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

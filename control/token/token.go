@@ -43,16 +43,22 @@ type Keys struct {
 	Now    func() time.Time
 }
 
+// The defaults of NewKeys: the iss claim, and the lifetime of access tokens.
+const (
+	DefaultIssuer = "saasgate"
+	DefaultTTL    = time.Hour
+)
+
 // NewKeys checks the secret and fills defaults.
 func NewKeys(secret []byte, issuer string, ttl time.Duration) (*Keys, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("jwt secret must be at least %d bytes, got %d", MinSecretLen, len(secret))
 	}
 	if issuer == "" {
-		issuer = "saasgate"
+		issuer = DefaultIssuer
 	}
 	if ttl <= 0 {
-		ttl = time.Hour
+		ttl = DefaultTTL
 	}
 	return &Keys{Secret: secret, Issuer: issuer, TTL: ttl}, nil
 }

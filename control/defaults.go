@@ -1,0 +1,23 @@
+package control
+
+import (
+	"time"
+
+	"github.com/saasgate/saasgate/control/token"
+)
+
+// The defaults of the saas options, each set here and nowhere else: the Caddy adapter fills
+// an option left empty from them, and New and OpenRuntime fall back to them when built
+// without the adapter (tests, tools).
+const (
+	DefaultDatabase       = "saasgate"
+	DefaultDataDir        = "data"
+	DefaultIssuer         = token.DefaultIssuer
+	DefaultAccessTTL      = token.DefaultTTL
+	DefaultBaseDomain     = "localhost"
+	DefaultPlan           = "free"
+	DefaultGracePeriod    = 168 * time.Hour
+	DefaultOnLimiterError = "local"
+	DefaultKeyPrefix      = "saasgate:"
+	DefaultRedisTimeout   = 50 * time.Millisecond
+)
