@@ -23,7 +23,7 @@ func (m *Manager) issue(ctx context.Context, tenantID string, u *User, family st
 	return &TokenPair{AccessToken: access, TokenType: "bearer", ExpiresIn: int64(m.Keys.TTL / time.Second), RefreshToken: refresh}, nil
 }
 
-// Refresh rotates a refresh token: the old one is spent, a new pair is returned in the same
+// RefreshTokens rotates a refresh token: the old one is spent, a new pair is returned in the same
 // family with the user's current role. A spent token presented again revokes the family.
 func (m *Manager) RefreshTokens(ctx context.Context, actor identity.Actor, raw string) (*TokenPair, error) {
 	rec, err := m.Refresh.Spend(ctx, raw)
