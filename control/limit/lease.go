@@ -220,8 +220,8 @@ func (l *Leased) Peek(ctx context.Context, key string, p Policy, period Period, 
 	return l.Redis.Peek(ctx, key, p, period, now)
 }
 
-// handBack is an unused remainder on its way back to Redis, as of now.
-type handBack struct {
+// remainder is what a block left unused, on its way back to Redis, as of now.
+type remainder struct {
 	key    string
 	policy Policy
 	period Period
@@ -250,7 +250,7 @@ func (l *Leased) Release(ctx context.Context, now time.Time) error {
 func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 	ns := now.UnixNano()
 	forget := ns - int64(time.Minute)
-	var back []handBack
+	var back []remainder
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
@@ -259,7 +259,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 				continue // in a lease call: in use
 			}
 			if st.left > 0 && (all || st.expires <= ns) && (all || st.renewing == nil) {
-				back = append(back, handBack{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
+				back = append(back, remainder{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
 				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
 			if st.expires < forget && st.refusedUntil < ns {
@@ -274,7 +274,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 }
 
 // handBack returns unused requests to Redis, pipelined.
-func (l *Leased) handBack(ctx context.Context, back []handBack) error {
+func (l *Leased) handBack(ctx context.Context, back []remainder) error {
 	calls := make([]scriptCall, len(back))
 	for i, b := range back {
 		// The quota period of the block: the quota key must be the one it was counted in.

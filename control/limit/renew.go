@@ -135,7 +135,7 @@ func (l *Leased) renewAll(batch []*renewal) {
 	for i, r := range batch {
 		calls[i] = l.Redis.call(r.key, r.policy, r.period, r.now, r.want, r.excess, r.excess)
 	}
-	var stale []handBack
+	var stale []remainder
 	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
 	l.Redis.pipelined(ctx, calls, func(i int, granted int64, v verdict, used int64, err error) {
 		r := batch[i]
@@ -149,7 +149,7 @@ func (l *Leased) renewAll(batch []*renewal) {
 			// The plan or the period changed meanwhile: the new requests belong to a bucket
 			// no longer used here.
 			if granted > 0 {
-				stale = append(stale, handBack{key: r.key, policy: r.policy, period: r.period, now: r.now, left: granted})
+				stale = append(stale, remainder{key: r.key, policy: r.policy, period: r.period, now: r.now, left: granted})
 			}
 		default:
 			st.tat, st.used = v.tat, used
