@@ -7,26 +7,27 @@ import (
 )
 
 // WaitRenewals waits for the background renewals queued or in flight.
-func (l *Leased) WaitRenewals() { l.renewals.Wait() }
+func (l *Leased) WaitRenewals() { l.renewals.wait() }
 
 // NoRenewalRoom leaves no room in the queue for a background renewal.
-func (l *Leased) NoRenewalRoom() { l.maxQueued = 0 }
+func (l *Leased) NoRenewalRoom() { l.renewals.maxQueued = 0 }
 
 // HoldRenewals keeps renewals queued, unsent, until the returned func is called.
 func (l *Leased) HoldRenewals() (release func()) {
-	l.qmu.Lock()
-	held := !l.draining
-	l.draining = true // no goroutine starts: renew sees one running
-	l.qmu.Unlock()
+	q := &l.renewals
+	q.mu.Lock()
+	held := !q.draining
+	q.draining = true // no goroutine starts: push sees one running
+	q.mu.Unlock()
 	return func() {
 		if held {
-			l.drain()
+			q.drain()
 		}
 	}
 }
 
 // LingerForever keeps queued renewals waiting until a request needs one.
-func (l *Leased) LingerForever() { l.linger = time.Hour }
+func (l *Leased) LingerForever() { l.renewals.linger = time.Hour }
 
 // SweptWhileLookedUp reports whether a request that looked key's state up just before Sweep
 // forgot it (at sweepAt) goes on with the state that replaced it.

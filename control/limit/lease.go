@@ -37,43 +37,7 @@ type Leased struct {
 
 	seed     maphash.Seed
 	shards   [localShards]leaseShard
-	renewals sync.WaitGroup // background renewals queued or in flight
-
-	// Background renewals wait in queue for one goroutine that sends them to Redis in
-	// pipelines: leases that end together (all of a busy instance's tenants after a restart)
-	// cost a round trip per batch instead of one each.
-	qmu       sync.Mutex
-	queue     []*renewal
-	draining  bool          // a goroutine is sending the queue
-	urgent    chan struct{} // a request waits for a queued renewal: send without lingering
-	linger    time.Duration // renewLinger
-	maxQueued int           // when the queue is this long, the request path renews
-}
-
-// maxQueued bounds the renewals waiting: with the queue full, a block is renewed by the
-// request that needs it, as without Prefetch. It also bounds a request's wait for a renewal
-// queued: a few pipelines, each bounded by the client's timeouts.
-const maxQueued = 1024
-
-// renewBatch is the most renewals sent in one pipeline, and renewLinger how long the first
-// renewal of a batch waits for others: a renewal is due a fifth of a lease before it is
-// needed, so a few milliseconds cost nothing, and tenants' renewals trickle in otherwise (each
-// is queued by its tenant's first request in the last fifth) and would go one per round trip.
-// A request that needs a renewal still lingering (its block ran out) has it sent at once.
-const (
-	renewBatch  = 128
-	renewLinger = 20 * time.Millisecond
-)
-
-// renewal is a background renewal of one tenant's block: want more requests, excess back.
-type renewal struct {
-	key          string
-	st           *leaseState
-	policy       Policy
-	period       Period
-	now          time.Time
-	want, excess int64
-	done         chan struct{} // the block's renewing
+	renewals renewQueue // background renewals (renew.go)
 }
 
 type leaseShard struct {
@@ -110,7 +74,8 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	if ttl <= 0 {
 		ttl = time.Second
 	}
-	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed(), maxQueued: maxQueued, urgent: make(chan struct{}, 1), linger: renewLinger}
+	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed()}
+	l.renewals.init(l.renewAll)
 	for i := range l.shards {
 		l.shards[i].keys = make(map[string]*leaseState)
 	}
@@ -125,11 +90,6 @@ func BlockSize(p Policy) int64 { return min(max(p.Burst/16, 1), 1024) }
 // enough that a busy tenant reaches full blocks in three leases, small enough to be handed back
 // quickly.
 const firstBlock = 16
-
-// renewTimeout is a ceiling on a background renewal's call; the client's own timeouts
-// (redis_timeout on every dial, read, write and pool wait) bound it well before, which also
-// bounds how long a request waits for a renewal in flight.
-const renewTimeout = 2 * time.Second
 
 // quotaRecheck bounds how long a quota refusal is answered locally: another instance handing
 // back its unused requests can make room before the period ends.
@@ -186,10 +146,7 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 	if done := st.renewing; done != nil {
 		// A renewal is on its way: wait for it rather than lease a second block, and have it
 		// sent now if it is still lingering in the queue.
-		select {
-		case l.urgent <- struct{}{}:
-		default:
-		}
+		l.renewals.hurry()
 		st.mu.Unlock()
 		select {
 		case <-done:
@@ -237,96 +194,6 @@ func (l *Leased) admit(key string, st *leaseState, p Policy, period Period, now 
 	return d
 }
 
-// renew queues a background renewal that brings the block to twice what it served in this
-// lease (topping it up, or handing the excess back) and extends its lease; with the queue full
-// it does nothing. Called with st.mu held.
-func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now time.Time) {
-	target := min(max(2*st.served, 1), BlockSize(p))
-	r := &renewal{key: key, st: st, policy: p, period: period, now: now,
-		want: max(target-st.left, 0), excess: max(st.left-target, 0), done: make(chan struct{})}
-	l.qmu.Lock()
-	if len(l.queue) >= l.maxQueued {
-		l.qmu.Unlock()
-		return
-	}
-	l.queue = append(l.queue, r)
-	l.renewals.Add(1)
-	start := !l.draining
-	l.draining = true
-	l.qmu.Unlock()
-	st.left -= r.excess // handed back: no longer admissible here
-	st.renewing = r.done
-	if start {
-		go l.drain()
-	}
-}
-
-// drain sends the queued renewals, renewBatch to a pipeline, each batch after lingering for
-// more, until the queue is empty.
-func (l *Leased) drain() {
-	linger := time.NewTimer(l.linger)
-	defer linger.Stop()
-	for {
-		select {
-		case <-linger.C:
-		case <-l.urgent:
-		}
-		l.qmu.Lock()
-		n := min(len(l.queue), renewBatch)
-		batch := make([]*renewal, n)
-		copy(batch, l.queue)
-		l.queue = append(l.queue[:0], l.queue[n:]...)
-		more := len(l.queue) > 0
-		l.draining = more // when not, the next renewal queued starts a goroutine of its own
-		l.qmu.Unlock()
-		l.renewAll(batch)
-		if !more {
-			return
-		}
-		linger.Reset(l.linger)
-	}
-}
-
-// renewAll sends a batch of renewals in one pipeline and brings their answers to the blocks.
-func (l *Leased) renewAll(batch []*renewal) {
-	calls := make([]scriptCall, len(batch))
-	for i, r := range batch {
-		calls[i] = l.Redis.call(r.key, r.policy, r.period, r.now, r.want, r.excess, r.excess)
-	}
-	var stale []handBack
-	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-	l.Redis.pipelined(ctx, calls, func(i int, granted int64, v verdict, used int64, err error) {
-		r := batch[i]
-		st := r.st
-		st.mu.Lock()
-		st.renewing = nil
-		switch {
-		case err != nil:
-			// The excess may or may not have gone back: it is not admissible here either way.
-		case st.policy.Name != r.policy.Name || st.period.Start != r.period.Start:
-			// The plan or the period changed meanwhile: the new requests belong to a bucket
-			// no longer used here.
-			if granted > 0 {
-				stale = append(stale, handBack{key: r.key, policy: r.policy, period: r.period, now: r.now, left: granted})
-			}
-		default:
-			st.tat, st.used = v.tat, used
-			st.left += granted
-			st.granted, st.served = st.left, 0
-			st.expires = max(st.expires, r.now.UnixNano()+int64(l.LeaseTTL))
-		}
-		st.mu.Unlock()
-		close(r.done)
-	})
-	cancel()
-	if len(stale) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-		_ = l.handBack(ctx, stale)
-		cancel()
-	}
-	l.renewals.Add(-len(batch))
-}
-
 // nextBlock sizes the next lease from how the last one went.
 func (st *leaseState) nextBlock(p Policy) int64 {
 	var n int64
@@ -353,8 +220,8 @@ func (l *Leased) Peek(ctx context.Context, key string, p Policy, period Period, 
 	return l.Redis.Peek(ctx, key, p, period, now)
 }
 
-// handBack is an unused remainder on its way back to Redis, as of now.
-type handBack struct {
+// remainder is what a block left unused, on its way back to Redis, as of now.
+type remainder struct {
 	key    string
 	policy Policy
 	period Period
@@ -372,7 +239,7 @@ func (l *Leased) Sweep(ctx context.Context, now time.Time) error {
 // ended (or ctx has): for an instance that stops.
 func (l *Leased) Release(ctx context.Context, now time.Time) error {
 	settled := make(chan struct{})
-	go func() { l.renewals.Wait(); close(settled) }()
+	go func() { l.renewals.wait(); close(settled) }()
 	select {
 	case <-settled:
 	case <-ctx.Done():
@@ -383,7 +250,7 @@ func (l *Leased) Release(ctx context.Context, now time.Time) error {
 func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 	ns := now.UnixNano()
 	forget := ns - int64(time.Minute)
-	var back []handBack
+	var back []remainder
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
@@ -392,7 +259,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 				continue // in a lease call: in use
 			}
 			if st.left > 0 && (all || st.expires <= ns) && (all || st.renewing == nil) {
-				back = append(back, handBack{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
+				back = append(back, remainder{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
 				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
 			if st.expires < forget && st.refusedUntil < ns {
@@ -407,7 +274,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 }
 
 // handBack returns unused requests to Redis, pipelined.
-func (l *Leased) handBack(ctx context.Context, back []handBack) error {
+func (l *Leased) handBack(ctx context.Context, back []remainder) error {
 	calls := make([]scriptCall, len(back))
 	for i, b := range back {
 		// The quota period of the block: the quota key must be the one it was counted in.
