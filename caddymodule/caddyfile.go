@@ -538,7 +538,6 @@ func errAt(tok caddyfile.Token, err error) error {
 }
 
 var (
-	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*APIHandler)(nil)
 	_ caddyfile.Unmarshaler = (*Tenant)(nil)
 	_ caddyfile.Unmarshaler = (*Auth)(nil)
