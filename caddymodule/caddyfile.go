@@ -37,6 +37,8 @@ func init() {
 //		database         <name>
 //		data_dir         <path>
 //		redis_url        <redis://... | rediss://... | unix://...>
+//		redis_prefix     <prefix>
+//		redis_timeout    <duration>
 //		jwt_secret       <secret of at least 32 bytes>
 //		jwt_issuer       <iss>
 //		access_ttl       <duration>
