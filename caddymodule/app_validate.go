@@ -466,5 +466,3 @@ func checkDefaultPlan(defaultPlan string, plans []PlanConfig) error {
 	}
 	return fmt.Errorf("default_plan %q is not a defined plan (defined: %s)", defaultPlan, strings.Join(ids, ", "))
 }
-
-var _ caddy.Validator = (*App)(nil)

@@ -59,7 +59,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the role.
+// Validate checks the role. The Caddyfile parser calls it too, so the rule is written once.
 func (h *Auth) Validate() error {
 	if h.RequireRole != "" && !identity.Role(h.RequireRole).Valid() {
 		return fmt.Errorf("saas_auth: require_role %q: want user, owner or admin", h.RequireRole)

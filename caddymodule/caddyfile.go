@@ -37,6 +37,8 @@ func init() {
 //		database         <name>
 //		data_dir         <path>
 //		redis_url        <redis://... | rediss://... | unix://...>
+//		redis_prefix     <prefix>
+//		redis_timeout    <duration>
 //		jwt_secret       <secret of at least 32 bytes>
 //		jwt_issuer       <iss>
 //		access_ttl       <duration>
@@ -312,20 +314,12 @@ func parseTenantHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //	saas_tenant [<matcher>] [subdomain] [header]
 //
 // The arguments choose where the tenant may come from; none means both (they must then agree
-// when both are present).
+// when both are present). Tenant.Validate checks them, for JSON and Caddyfile alike.
 func (h *Tenant) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	for d.NextArg() {
-		v := d.Val()
-		if v != "subdomain" && v != "header" {
-			return d.Errf("saas_tenant: unknown source %q (want subdomain and/or header)", v)
-		}
-		for _, s := range h.Sources {
-			if s == v {
-				return d.Errf("saas_tenant: source %q given twice", v)
-			}
-		}
-		h.Sources = append(h.Sources, v)
+	h.Sources = append(h.Sources, d.RemainingArgs()...)
+	if err := h.Validate(); err != nil {
+		return d.WrapErr(err)
 	}
 	if err := noBlock(d); err != nil {
 		return d.WrapErr(fmt.Errorf("saas_tenant %w", err))
@@ -350,7 +344,8 @@ func parseAuthHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 //		optional
 //	}
 //
-// The block is optional: without it any valid token of the tenant is admitted.
+// The block is optional: without it any valid token of the tenant is admitted. The role is
+// checked by Auth.Validate, for JSON and Caddyfile alike.
 func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -367,18 +362,14 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.WrapErr(fmt.Errorf("saas_auth: %w", err))
 			}
-			if v != "user" && v != "owner" && v != "admin" {
-				return d.Errf("saas_auth: require_role %q: want user, owner or admin", v)
-			}
 			h.RequireRole = v
+			if err := h.Validate(); err != nil {
+				return d.WrapErr(err)
+			}
 		case "optional":
-			if d.NextArg() {
-				return d.Errf("saas_auth: optional takes no value, got %q", d.Val())
+			if err := parseFlag(d, &h.Optional); err != nil {
+				return d.WrapErr(fmt.Errorf("saas_auth: %w", err))
 			}
-			if err := noBlock(d); err != nil {
-				return d.WrapErr(fmt.Errorf("saas_auth: optional %w", err))
-			}
-			h.Optional = true
 		default:
 			return d.Errf("saas_auth: unknown option %q (want require_role or optional)", d.Val())
 		}
@@ -538,7 +529,6 @@ func errAt(tok caddyfile.Token, err error) error {
 }
 
 var (
-	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*APIHandler)(nil)
 	_ caddyfile.Unmarshaler = (*Tenant)(nil)
 	_ caddyfile.Unmarshaler = (*Auth)(nil)

@@ -66,7 +66,7 @@ func (h *Tenant) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the sources.
+// Validate checks the sources. The Caddyfile parser calls it too, so the rule is written once.
 func (h *Tenant) Validate() error {
 	seen := map[string]bool{}
 	for _, s := range h.Sources {
