@@ -9,9 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/control/token"
 )
 
 func init() {
@@ -82,7 +82,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	hdr := r.Header
 	authz := hdr.Get("Authorization")
-	raw, ok := api.BearerToken(authz)
+	raw, ok := token.Bearer(authz)
 	if !ok {
 		// Under optional, a request without a bearer token (none, or another scheme meant for
 		// the upstream) goes through anonymous; a malformed bearer header does not.

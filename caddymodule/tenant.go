@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/saasgate/saasgate/control"
-	"github.com/saasgate/saasgate/control/api"
 	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/control/token"
 )
 
 func init() {
@@ -148,7 +148,7 @@ func refuseSuspended(w http.ResponseWriter, r *http.Request, svc *control.Servic
 }
 
 func callerIsMemberOrAdmin(svc *control.Service, r *http.Request, tenantID string) bool {
-	raw, ok := api.BearerToken(r.Header.Get("Authorization"))
+	raw, ok := token.Bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return false
 	}

@@ -122,21 +122,11 @@ func (a *API) handle(pattern string, min identity.Role, h handlerFunc) {
 }
 
 func (a *API) authenticate(r *http.Request) (identity.Principal, error) {
-	raw, ok := BearerToken(r.Header.Get("Authorization"))
+	raw, ok := token.Bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return identity.Principal{}, errInvalidToken
 	}
 	return a.Keys.Verify(raw)
-}
-
-// BearerToken extracts the token of an "Authorization: Bearer <token>" header.
-func BearerToken(header string) (string, bool) {
-	const prefix = "bearer "
-	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return "", false
-	}
-	t := strings.TrimSpace(header[len(prefix):])
-	return t, t != ""
 }
 
 // tenantHint is the tenant a request names outside its token: the subdomain under the base
