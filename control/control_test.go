@@ -3,6 +3,7 @@ package control_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/internal/testenv"
@@ -17,12 +19,17 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// newService assembles the control plane on this test's database and an in-process runtime.
+// newService assembles the control plane on this test's database and a runtime (in process
+// unless rtCfg says otherwise).
 // cfg's zero fields get test defaults: a one-plan catalog, a temporary data dir, a 1h token
 // lifetime.
-func newService(t *testing.T, cfg control.Config) (*control.Service, *control.Runtime) {
+func newService(t *testing.T, cfg control.Config, rtCfg ...control.RuntimeConfig) (*control.Service, *control.Runtime) {
 	t.Helper()
-	rt, err := control.OpenRuntime(control.RuntimeConfig{})
+	var rc control.RuntimeConfig
+	if len(rtCfg) > 0 {
+		rc = rtCfg[0]
+	}
+	rt, err := control.OpenRuntime(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +48,27 @@ func newService(t *testing.T, cfg control.Config) (*control.Service, *control.Ru
 		t.Fatal(err)
 	}
 	return svc, rt
+}
+
+// The auth routes' per-address limit follows on_limiter_error when Redis is down: deny refuses
+// every attempt, local carries on in process at the configured rate.
+func TestService_AuthLimitWithRedisDownFollowsOnLimiterError(t *testing.T) {
+	ctx := context.Background()
+	dead := control.RuntimeConfig{RedisURL: "redis://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), RedisTimeout: 50 * time.Millisecond}
+	rates := map[string]control.AuthRate{"signup": {Rate: plan.Rate{Count: 2, Period: time.Hour}}}
+	deny, _ := newService(t, control.Config{OnLimiterError: limit.OnErrorDeny, AuthRates: rates}, dead)
+	if out := deny.AdmitAuth(ctx, "signup", "192.0.2.1"); !out.Denied {
+		t.Fatalf("deny with Redis down: %+v, want Denied (503 limiter_unavailable)", out)
+	}
+	local, _ := newService(t, control.Config{OnLimiterError: limit.OnErrorLocal, AuthRates: rates}, dead)
+	for i, want := range []bool{true, true, false} {
+		if out := local.AdmitAuth(ctx, "signup", "192.0.2.1"); out.Denied || out.Allowed != want {
+			t.Fatalf("local with Redis down, attempt %d: %+v, want allowed %v", i+1, out, want)
+		}
+	}
+	if out := local.AdmitAuth(ctx, "signup", "192.0.2.2"); !out.Allowed {
+		t.Fatalf("another address with Redis down: %+v, want allowed", out)
+	}
 }
 
 // Sweep reads the injected clock: a claim that expires a minute from the real now is swept
