@@ -156,52 +156,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.ready = make(chan struct{})
-	// Runtime placeholders ({env.X}, {file.path}) are resolved once here; Validate then checks
-	// the resolved values. Unknown placeholders such as Stripe's {CHECKOUT_SESSION_ID} stay.
-	repl := caddy.NewReplacer()
-	fields := []*string{&a.MongoURI, &a.Database, &a.DataDir, &a.RedisURL, &a.JWTSecret, &a.JWTIssuer,
-		&a.BaseDomain, &a.AdminEmail, &a.AdminPassword, &a.DefaultPlan, &a.OnLimiterError, &a.RedisPrefix}
-	if a.Stripe != nil {
-		fields = append(fields, &a.Stripe.SecretKey, &a.Stripe.WebhookSecret, &a.Stripe.APIBase,
-			&a.Stripe.SuccessURL, &a.Stripe.CancelURL, &a.Stripe.ReturnURL)
-	}
-	for i := range a.Plans {
-		p := &a.Plans[i]
-		fields = append(fields, &p.Name, &p.Rate, &p.Quota, &p.StripePrice)
-	}
-	for _, s := range fields {
-		*s = repl.ReplaceKnown(*s, "")
-	}
-	if a.Database == "" {
-		a.Database = control.DefaultDatabase
-	}
-	if a.DataDir == "" {
-		a.DataDir = control.DefaultDataDir
-	}
-	if a.JWTIssuer == "" {
-		a.JWTIssuer = control.DefaultIssuer
-	}
-	if a.AccessTTL == 0 {
-		a.AccessTTL = caddy.Duration(control.DefaultAccessTTL)
-	}
-	if a.BaseDomain == "" {
-		a.BaseDomain = control.DefaultBaseDomain
-	}
-	if a.DefaultPlan == "" {
-		a.DefaultPlan = control.DefaultPlan
-	}
-	if a.GracePeriod == 0 {
-		a.GracePeriod = caddy.Duration(control.DefaultGracePeriod)
-	}
-	if a.OnLimiterError == "" {
-		a.OnLimiterError = control.DefaultOnLimiterError
-	}
-	if a.RedisPrefix == "" {
-		a.RedisPrefix = control.DefaultKeyPrefix
-	}
-	if a.RedisTimeout == 0 {
-		a.RedisTimeout = caddy.Duration(control.DefaultRedisTimeout)
-	}
+	// Runtime placeholders ({env.X}, {file.path}) are resolved once here, and the defaults
+	// filled; Validate then checks the resolved values.
+	a.provisionOptions()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}

@@ -32,24 +32,17 @@ func (a *App) Validate() error {
 
 // validateConfig checks every value of the `saas` app config and how they fit together.
 func validateConfig(a *App) error {
-	for _, f := range a.stringOptions() {
-		if err := f.validate(*f.value); err != nil {
+	for _, o := range a.options() {
+		if err := o.validate(); err != nil {
 			return err
-		}
-	}
-	for _, f := range a.durationOptions() {
-		if *f.value != 0 {
-			if err := checkPositiveDuration(f.name, time.Duration(*f.value)); err != nil {
-				return err
-			}
 		}
 	}
 	if err := checkAdminPair(a.AdminEmail, a.AdminPassword); err != nil {
 		return err
 	}
 	if a.Stripe != nil {
-		for _, f := range a.Stripe.stringOptions() {
-			if err := f.validate(*f.value); err != nil {
+		for _, o := range a.Stripe.options() {
+			if err := o.validate(); err != nil {
 				return fmt.Errorf("stripe: %w", err)
 			}
 		}
@@ -72,79 +65,6 @@ func validateConfig(a *App) error {
 		}
 	}
 	return checkDefaultPlan(a.DefaultPlan, a.Plans)
-}
-
-// stringOption is a string-valued option: its name in the Caddyfile and in JSON, where the
-// value goes, and the check it must pass (nil: any value).
-type stringOption struct {
-	name  string
-	value *string
-	check func(string) error
-}
-
-// validate checks v unless it is empty (the default) or a runtime placeholder. The error
-// names the option.
-func (o stringOption) validate(v string) error {
-	if v == "" || o.check == nil || isPlaceholder(v) {
-		return nil
-	}
-	if err := o.check(v); err != nil {
-		return namedErr(o.name, err)
-	}
-	return nil
-}
-
-func (a *App) stringOptions() []stringOption {
-	return []stringOption{
-		{"mongo_uri", &a.MongoURI, checkMongoURI},
-		{"database", &a.Database, checkDatabaseName},
-		{"data_dir", &a.DataDir, nil},
-		{"redis_url", &a.RedisURL, checkRedisURL},
-		{"redis_prefix", &a.RedisPrefix, checkRedisPrefix},
-		{"jwt_secret", &a.JWTSecret, checkJWTSecret},
-		{"jwt_issuer", &a.JWTIssuer, nil},
-		{"base_domain", &a.BaseDomain, checkBaseDomain},
-		{"admin_email", &a.AdminEmail, checkAdminEmail},
-		{"admin_password", &a.AdminPassword, checkAdminPassword},
-		{"default_plan", &a.DefaultPlan, checkPlanID},
-		{"on_limiter_error", &a.OnLimiterError, checkOnLimiterError},
-	}
-}
-
-func (s *StripeConfig) stringOptions() []stringOption {
-	return []stringOption{
-		{"secret_key", &s.SecretKey, checkStripeSecretKey},
-		{"webhook_secret", &s.WebhookSecret, checkStripeWebhookSecret},
-		{"api_base", &s.APIBase, checkHTTPURL},
-		{"success_url", &s.SuccessURL, checkHTTPURL},
-		{"cancel_url", &s.CancelURL, checkHTTPURL},
-		{"return_url", &s.ReturnURL, checkHTTPURL},
-	}
-}
-
-// stringOptions leaves out the id (the argument of `plan`) and burst (an integer).
-func (p *PlanConfig) stringOptions() []stringOption {
-	return []stringOption{
-		{"name", &p.Name, nil},
-		{"rate", &p.Rate, checkRate},
-		{"quota", &p.Quota, checkQuota},
-		{"stripe_price", &p.StripePrice, nil},
-	}
-}
-
-// durationOption is a duration-valued option. Durations cannot be placeholders: a
-// caddy.Duration holds no text.
-type durationOption struct {
-	name  string
-	value *caddy.Duration
-}
-
-func (a *App) durationOptions() []durationOption {
-	return []durationOption{
-		{"access_ttl", &a.AccessTTL},
-		{"grace_period", &a.GracePeriod},
-		{"redis_timeout", &a.RedisTimeout},
-	}
 }
 
 // isPlaceholder reports whether s still holds a runtime placeholder such as {env.X}.
@@ -391,16 +311,17 @@ func checkAuthRate(ar AuthRateConfig, before []AuthRateConfig) error {
 		return fmt.Errorf("auth_rate %s: %w", ar.Route, err)
 	}
 	if ar.Burst != 0 {
-		if err := checkBurst(ar.Burst); err != nil {
+		if err := checkCount("burst", ar.Burst); err != nil {
 			return fmt.Errorf("auth_rate %s: %w", ar.Route, err)
 		}
 	}
 	return nil
 }
 
-func checkBurst(n int64) error {
+// checkCount wants a positive integer.
+func checkCount(name string, n int64) error {
 	if n <= 0 {
-		return fmt.Errorf("burst: %d is not a positive integer", n)
+		return fmt.Errorf("%s: %d is not a positive integer", name, n)
 	}
 	return nil
 }
@@ -421,18 +342,13 @@ func checkNewPlanID(id string, before []PlanConfig) error {
 
 // checkPlan checks one plan's options (its id is checkNewPlanID's) and that it has a rate.
 func checkPlan(p *PlanConfig) error {
-	for _, f := range p.stringOptions() {
-		if err := f.validate(*f.value); err != nil {
+	for _, o := range p.options() {
+		if err := o.validate(); err != nil {
 			return fmt.Errorf("plan %q: %w", p.ID, err)
 		}
 	}
 	if p.Rate == "" {
 		return fmt.Errorf("plan %q: rate is required (e.g. rate 100/1h)", p.ID)
-	}
-	if p.Burst != 0 {
-		if err := checkBurst(p.Burst); err != nil {
-			return fmt.Errorf("plan %q: %w", p.ID, err)
-		}
 	}
 	return nil
 }
