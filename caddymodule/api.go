@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/api"
 )
 
@@ -42,8 +43,7 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	svc := h.app.awaitService(r)
 	if svc == nil {
-		w.Header().Set("Retry-After", "1")
-		api.WriteProblem(w, http.StatusServiceUnavailable, "not_ready", "The control plane is starting.")
+		api.WriteError(w, control.ErrAPIStarting)
 		return nil
 	}
 	svc.API.ServeHTTP(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
@@ -78,7 +80,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// The load-time check (checkHandlerOrder) cannot see routes reached by other means,
 		// such as invoke: without a tenant, the token alone must not decide.
 		h.logger.Error("saas_auth needs saas_tenant before it in the route")
-		return reject(w, r, http.StatusInternalServerError, "misconfigured", "The gateway is misconfigured.")
+		return reject(w, r, control.ErrMisconfigured)
 	}
 	hdr := r.Header
 	authz := hdr.Get("Authorization")
@@ -89,22 +91,22 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if h.Optional && !hasBearerScheme(authz) {
 			return next.ServeHTTP(w, r)
 		}
-		return unauthorized(w, r)
+		return reject(w, r, errs.ErrInvalidToken)
 	}
 	caller, err := svc.Tokens.Verify(raw)
 	if err != nil {
-		return unauthorized(w, r)
+		return reject(w, r, errs.ErrInvalidToken)
 	}
 	p := caller.Principal
 	if !memberOrAdmin(p, snap.ID) {
-		return reject(w, r, http.StatusForbidden, "tenant_mismatch", "The token belongs to another tenant.")
+		return reject(w, r, control.ErrTenantMismatch)
 	}
 	if snap.BillingHeader != nil {
 		// Only now is the caller known to be one the tenant's billing state may be told to.
 		w.Header()[headerBillingStatus] = snap.BillingHeader
 	}
 	if !p.Role.AtLeast(h.role) {
-		return reject(w, r, http.StatusForbidden, "forbidden", "Your role does not allow this request.")
+		return reject(w, r, control.ErrRoleTooLow)
 	}
 
 	hdr[headerUserID] = caller.UserIDList
@@ -127,11 +129,6 @@ var roleHeader = map[identity.Role][]string{
 
 func hasBearerScheme(authz string) bool {
 	return len(authz) >= 6 && strings.EqualFold(authz[:6], "bearer")
-}
-
-func unauthorized(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	return reject(w, r, http.StatusUnauthorized, "invalid_token", "The access token is missing, malformed or expired.")
 }
 
 var (

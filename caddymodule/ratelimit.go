@@ -59,12 +59,11 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
 	if snap == nil {
 		h.logger.Error("saas_rate_limit needs saas_tenant before it in the route")
-		return reject(w, r, http.StatusInternalServerError, "misconfigured", "The gateway is misconfigured.")
+		return reject(w, r, control.ErrMisconfigured)
 	}
 	p, out := svc.Admit(r.Context(), snap)
 	if out.Denied {
-		w.Header().Set("Retry-After", "1")
-		return reject(w, r, http.StatusServiceUnavailable, "limiter_unavailable", "The rate limiter is unavailable; try again.")
+		return reject(w, r, limit.ErrUnavailable)
 	}
 	ph := h.policyHeaders(svc, p)
 	hdr := w.Header()
@@ -90,11 +89,7 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if out.Allowed {
 		return next.ServeHTTP(w, r)
 	}
-	hdr["Retry-After"] = intList(max(ceilSeconds(out.RetryAfter), 1))
-	if out.Reason == limit.ReasonQuota {
-		return reject(w, r, http.StatusTooManyRequests, "quota_exceeded", "The monthly quota of this tenant's plan is used up.")
-	}
-	return reject(w, r, http.StatusTooManyRequests, "rate_limited", "Too many requests for this tenant's plan; slow down.")
+	return reject(w, r, out.Refusal(limit.PerTenant))
 }
 
 // boxedResults holds the limiter's results as `any` values, made once, so that recording one

@@ -102,23 +102,23 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	id := fromHost
 	switch {
 	case fromHost != "" && fromHeader != "" && fromHost != fromHeader:
-		return reject(w, r, http.StatusBadRequest, "tenant_conflict", "The subdomain and X-Tenant-ID name different tenants.")
+		return reject(w, r, control.ErrTenantConflict)
 	case id == "":
 		id = fromHeader
 	}
 	if id == "" {
-		return reject(w, r, http.StatusBadRequest, "tenant_missing", "No tenant: use the tenant's subdomain or the X-Tenant-ID header.")
+		return reject(w, r, control.ErrTenantMissing)
 	}
 	snap, err := svc.LookupTenant(r.Context(), id)
 	if err == tenant.ErrNotFound {
-		return reject(w, r, http.StatusNotFound, "tenant_not_found", "No such tenant.")
+		return reject(w, r, tenant.ErrNotFound)
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			return err
 		}
 		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
-		return reject(w, r, http.StatusServiceUnavailable, "tenant_lookup_failed", "The tenant could not be looked up; try again.")
+		return reject(w, r, control.ErrTenantLookupFailed)
 	}
 	if snap.Status == tenant.StatusSuspended {
 		return refuseSuspended(w, r, svc, snap)
@@ -141,10 +141,10 @@ func refuseSuspended(w http.ResponseWriter, r *http.Request, svc *control.Servic
 	if snap.BillingHeader != nil && callerIsMemberOrAdmin(svc, r, snap.ID) {
 		w.Header()[headerBillingStatus] = snap.BillingHeader
 		if snap.BillingSuspended {
-			return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended for non-payment: its owner can pay through the billing routes of the API.")
+			return reject(w, r, control.ErrTenantUnpaid)
 		}
 	}
-	return reject(w, r, http.StatusPaymentRequired, "tenant_suspended", "This tenant is suspended.")
+	return reject(w, r, control.ErrTenantSuspended)
 }
 
 func callerIsMemberOrAdmin(svc *control.Service, r *http.Request, tenantID string) bool {

@@ -70,7 +70,7 @@ func (s *Service) RateLimitStatus(ctx context.Context, tenantID string) (*limit.
 	period := s.QuotaPeriod(t, now)
 	out := s.Limiter.Peek(ctx, t.ID, p, period, now)
 	if out.Denied {
-		return nil, errs.E(errs.KindUnavailable, "limiter_unavailable", "The rate limiter's store is unavailable.")
+		return nil, limit.ErrStatusUnavailable
 	}
 	return limit.StatusOf(t.ID, p, period, out.Decision), nil
 }

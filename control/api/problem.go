@@ -23,48 +23,49 @@ type Problem struct {
 // ProblemType is the type URI of a code.
 func ProblemType(code string) string { return "urn:saasgate:error:" + code }
 
-var kindStatus = map[errs.Kind]int{
-	errs.KindInternal:        http.StatusInternalServerError,
-	errs.KindBadRequest:      http.StatusBadRequest,
-	errs.KindUnauthorized:    http.StatusUnauthorized,
-	errs.KindForbidden:       http.StatusForbidden,
-	errs.KindNotFound:        http.StatusNotFound,
-	errs.KindConflict:        http.StatusConflict,
-	errs.KindInvalid:         http.StatusUnprocessableEntity,
-	errs.KindTooMany:         http.StatusTooManyRequests,
-	errs.KindPaymentRequired: http.StatusPaymentRequired,
-	errs.KindUnavailable:     http.StatusServiceUnavailable,
+// asProblem returns the domain error inside err; anything else is an internal error whose
+// cause stays out of the answer.
+func asProblem(err error) *errs.Error {
+	if e, ok := errs.As(err); ok {
+		return e
+	}
+	return errs.Internal(err, "Internal error.")
 }
 
-// StatusOf is the HTTP status of a domain error kind.
-func StatusOf(k errs.Kind) int { return kindStatus[k] }
+// StatusOf is the HTTP status that answers e, from its code's row in the table.
+func StatusOf(e *errs.Error) int { return codeOf(e).Status() }
 
-// WriteProblem writes status, code and detail as application/problem+json.
-func WriteProblem(w http.ResponseWriter, status int, code, detail string) {
+// SetErrorHeaders sets the headers that go with e: its code's challenge and e's Retry-After.
+// A caller that hands e on to someone else to answer (Caddy's handle_errors routes) sets them
+// first.
+func SetErrorHeaders(h http.Header, e *errs.Error) {
+	if c := codeOf(e).Challenge; c != "" {
+		h.Set("WWW-Authenticate", c)
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+}
+
+// WriteError answers with err as problem+json: the gateway's refusals and the control API's
+// errors alike.
+func WriteError(w http.ResponseWriter, err error) {
+	e := asProblem(err)
+	c := codeOf(e)
+	SetErrorHeaders(w.Header(), e)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Problem{Type: ProblemType(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code})
+	w.WriteHeader(c.Status())
+	_ = json.NewEncoder(w).Encode(Problem{Type: ProblemType(e.Code), Title: c.Title(), Status: c.Status(), Detail: e.Message, Code: e.Code})
 }
 
-// writeError turns any error into a problem. Domain errors keep their code; anything else
-// is a 500 whose cause is logged (with the request id) and never shown.
+// writeError is WriteError for the API's handlers, which log what went wrong inside (with the
+// request id); the gateway logs its own.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := errs.As(err)
-	if !ok {
-		e = errs.Internal(err, "Internal error.")
-	}
-	status := StatusOf(e.Kind)
-	if e.Kind == errs.KindInternal {
+	if e, ok := errs.As(err); !ok || e.Kind == errs.KindInternal {
 		a.Logger.Error("control API request failed",
 			zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.String("request_id", infoFrom(r).RequestID), zap.Error(err))
 	}
-	if e.Code == "invalid_token" {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
-	}
-	WriteProblem(w, status, e.Code, e.Message)
+	WriteError(w, err)
 }

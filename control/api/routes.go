@@ -38,7 +38,7 @@ func (a *API) routes() {
 	a.handle("GET /readyz", anyone, a.readyz)
 
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteProblem(w, http.StatusNotFound, "not_found", "No such route: "+r.Method+" "+r.URL.Path)
+		WriteError(w, errs.E(errs.KindNotFound, "not_found", "No such route: "+r.Method+" "+r.URL.Path))
 	})
 }
 

@@ -25,7 +25,7 @@ const (
 	KindUnavailable                 // a dependency is down or a feature is disabled
 )
 
-// Error is a domain error. Code is stable and documented in the README.
+// Error is a domain error. Code is stable: control/api's error table and the README list every one.
 type Error struct {
 	Kind       Kind
 	Code       string
