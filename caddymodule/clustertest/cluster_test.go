@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -121,7 +120,7 @@ func (f fleet) prepare(t *testing.T, n int) []*gateway {
 	// Ports are taken after the upstreams bind theirs, and all at once, so no two of them are
 	// the same and none is an upstream's: a gateway whose port an echoing upstream holds would
 	// seem ready (the echo answers 200 to anything) while it failed to start.
-	ports := freePorts(t, 2*n)
+	ports := testenv.FreePorts(t, 2*n)
 	for i := range gws {
 		apiPort, tenantPort, up := ports[2*i], ports[2*i+1], upstreams[i]
 		gws[i] = &gateway{
@@ -231,25 +230,6 @@ func (g *gateway) readyOnce(hc *http.Client) (bool, error) {
 	}
 	_ = resp.Body.Close()
 	return true, nil
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago: all are held at
-// once while they are chosen, so none is handed out twice.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	listeners := make([]net.Listener, n)
-	for i := range listeners {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		listeners[i], ports[i] = l, l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range listeners {
-		_ = l.Close()
-	}
-	return ports
 }
 
 // ---------------------------------------------------------------------------------------------

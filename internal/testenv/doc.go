@@ -26,5 +26,6 @@
 //     installs into bin/tools), stopped by Main.
 //   - StartSaasgate: the built binary (SAASGATE_BIN, default bin/saasgate; `make build`) run as
 //     a subprocess, for tests that need several gateway instances at once.
-//   - FreePort, WaitHTTP: loopback ports and readiness polling.
+//   - FreePort, FreePorts, WaitHTTP: loopback ports and readiness polling (internal/proc, which
+//     saasbench shares, does the work without a testing.TB).
 package testenv
