@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/internal/testenv"
 	"go.mongodb.org/mongo-driver/bson"
 )
 
@@ -44,13 +45,13 @@ func readAudit(t *testing.T, db *store.DB, tenantID string) []auditEntry {
 func TestAudit_SignupLoginAndRoleChangesAreRecordedInTheTenantsCollection(t *testing.T) {
 	s := startAPI(t)
 	start := time.Now().Add(-time.Second)
-	f := s.newTenant(t, "monarch") // owner signup, owner login, invite, user signup, user login
-	wantProblem(t, s.login(t, f.UserEmail, "wrong-password", "monarch"), http.StatusUnauthorized, "invalid_credentials")
-	mustStatus(t, s.do(t, "PATCH", "/tenants/monarch/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
-	wantProblem(t, s.login(t, "stranger@nowhere.test", "wrong-password", ""), http.StatusUnauthorized, "invalid_credentials")
-	next := pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}))
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}), http.StatusUnauthorized, "invalid_token")
-	mustStatus(t, s.do(t, "POST", "/auth/logout", next.Access, nil), http.StatusNoContent)
+	f := s.NewTenant(t, "monarch") // owner signup, owner login, invite, user signup, user login
+	wantProblem(t, s.Login(t, f.UserEmail, "wrong-password", "monarch"), http.StatusUnauthorized, "invalid_credentials")
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/monarch/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
+	wantProblem(t, s.Login(t, "stranger@nowhere.test", "wrong-password", ""), http.StatusUnauthorized, "invalid_credentials")
+	next := testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}))
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}), http.StatusUnauthorized, "invalid_token")
+	mustStatus(t, s.Do(t, "POST", "/auth/logout", next.Access, nil), http.StatusNoContent)
 
 	db := s.store(t)
 	entries := readAudit(t, db, "monarch")

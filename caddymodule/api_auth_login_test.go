@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -17,14 +19,14 @@ import (
 
 func TestLogin_ReturnsABearerPairWhoseAccessTokenVerifies(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "tyrell")
+	f := s.NewTenant(t, "tyrell")
 
 	before := time.Now().Add(-2 * time.Second)
-	r := s.login(t, f.UserEmail, goodPassword, "tyrell")
+	r := s.Login(t, f.UserEmail, testenv.Password, "tyrell")
 	mustStatus(t, r, http.StatusOK)
 	wantKeys(t, r, "access_token", "token_type", "expires_in", "refresh_token")
-	if r.str("token_type") != "bearer" {
-		t.Errorf("token_type %q, want bearer", r.str("token_type"))
+	if r.Str("token_type") != "bearer" {
+		t.Errorf("token_type %q, want bearer", r.Str("token_type"))
 	}
 	if r.Body["expires_in"] != float64(3600) {
 		t.Errorf("expires_in %v, want 3600", r.Body["expires_in"])
@@ -32,11 +34,11 @@ func TestLogin_ReturnsABearerPairWhoseAccessTokenVerifies(t *testing.T) {
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q on a token answer, want no-store", cc)
 	}
-	if !strings.HasPrefix(r.str("refresh_token"), "rt_") {
-		t.Errorf("refresh_token %q", r.str("refresh_token"))
+	if !strings.HasPrefix(r.Str("refresh_token"), "rt_") {
+		t.Errorf("refresh_token %q", r.Str("refresh_token"))
 	}
 
-	claims := parseAccess(t, r.str("access_token"))
+	claims := parseAccess(t, r.Str("access_token"))
 	for _, c := range []string{"iss", "sub", "tid", "role", "typ", "iat", "exp", "jti"} {
 		if _, ok := claims[c]; !ok {
 			t.Errorf("access token lacks claim %q: %v", c, claims)
@@ -56,36 +58,36 @@ func TestLogin_ReturnsABearerPairWhoseAccessTokenVerifies(t *testing.T) {
 	if jti, _ := claims["jti"].(string); jti == "" {
 		t.Error("empty jti")
 	}
-	other := parseAccess(t, s.mustLogin(t, f.UserEmail, "tyrell").Access)
+	other := parseAccess(t, s.MustLogin(t, f.UserEmail, "tyrell").Access)
 	if other["jti"] == claims["jti"] {
 		t.Errorf("two logins share jti %v", claims["jti"])
 	}
 
-	me := s.do(t, "GET", "/me", r.str("access_token"), nil)
-	if wantStatus(t, me, http.StatusOK) && (me.str("user_id") != f.UserID || me.str("role") != "user") {
+	me := s.Do(t, "GET", "/me", r.Str("access_token"), nil)
+	if wantStatus(t, me, http.StatusOK) && (me.Str("user_id") != f.UserID || me.Str("role") != "user") {
 		t.Errorf("GET /me = %s", me.Raw)
 	}
 }
 
 func TestLogin_WrongPasswordAndUnknownAccountAnswerIdentically(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "cyberdyne")
+	f := s.NewTenant(t, "cyberdyne")
 
-	reference := s.login(t, f.UserEmail, "wrong-password", "cyberdyne")
+	reference := s.Login(t, f.UserEmail, "wrong-password", "cyberdyne")
 	if !wantProblem(t, reference, http.StatusUnauthorized, "invalid_credentials") {
 		t.FailNow()
 	}
 	for _, tt := range []struct{ name, email, password, tenant string }{
 		{"UnknownEmailInTenant", "nobody@cyberdyne.test", "wrong-password", "cyberdyne"},
 		{"UnknownEmailNoTenant", "nobody@nowhere.test", "wrong-password", ""},
-		{"UnknownTenant", f.UserEmail, goodPassword, "no-such-tenant"},
-		{"InvalidTenantHint", f.UserEmail, goodPassword, "-x-"},
-		{"OtherTenantsAccount", f.OwnerEmail, goodPassword, "other-tenant"},
-		{"MalformedEmail", "not-an-email", goodPassword, "cyberdyne"},
+		{"UnknownTenant", f.UserEmail, testenv.Password, "no-such-tenant"},
+		{"InvalidTenantHint", f.UserEmail, testenv.Password, "-x-"},
+		{"OtherTenantsAccount", f.OwnerEmail, testenv.Password, "other-tenant"},
+		{"MalformedEmail", "not-an-email", testenv.Password, "cyberdyne"},
 		{"WrongPasswordOfOwner", f.OwnerEmail, "wrong-password", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := s.login(t, tt.email, tt.password, tt.tenant)
+			r := s.Login(t, tt.email, tt.password, tt.tenant)
 			if r.Status != reference.Status || !bytes.Equal(r.Raw, reference.Raw) ||
 				r.Header.Get("Content-Type") != reference.Header.Get("Content-Type") {
 				t.Errorf("answer differs from a wrong password's:\n got %v\nwant %v", r, reference)
@@ -96,17 +98,17 @@ func TestLogin_WrongPasswordAndUnknownAccountAnswerIdentically(t *testing.T) {
 
 func TestLogin_RepeatedFailuresLockTheAccount(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "wonka")
+	f := s.NewTenant(t, "wonka")
 	// The same email in another tenant is another account, with its own counter.
-	s.mustSignup(t, f.UserEmail, "wonka-two", "")
+	s.MustSignup(t, f.UserEmail, "wonka-two", "")
 
 	for i := 1; i < 5; i++ {
-		wantProblem(t, s.login(t, f.UserEmail, "wrong-password", "wonka"), http.StatusUnauthorized, "invalid_credentials")
+		wantProblem(t, s.Login(t, f.UserEmail, "wrong-password", "wonka"), http.StatusUnauthorized, "invalid_credentials")
 	}
 	// The fifth failure reaches LockAfter and already answers with the lock; every further
 	// attempt, even with the right password, meets it.
-	for i, password := range []string{"wrong-password", "wrong-password", goodPassword} {
-		r := s.login(t, f.UserEmail, password, "wonka")
+	for i, password := range []string{"wrong-password", "wrong-password", testenv.Password} {
+		r := s.Login(t, f.UserEmail, password, "wonka")
 		if !wantProblem(t, r, http.StatusTooManyRequests, "login_locked") {
 			t.Errorf("attempt %d after four failures was not locked", i+5)
 		}
@@ -116,60 +118,60 @@ func TestLogin_RepeatedFailuresLockTheAccount(t *testing.T) {
 		}
 	}
 	// The lock is per account.
-	pairOf(t, s.login(t, f.OwnerEmail, goodPassword, "wonka"))
-	pairOf(t, s.login(t, f.UserEmail, goodPassword, "wonka-two"))
+	testenv.PairOf(t, s.Login(t, f.OwnerEmail, testenv.Password, "wonka"))
+	testenv.PairOf(t, s.Login(t, f.UserEmail, testenv.Password, "wonka-two"))
 }
 
 func TestLogin_TenantComesFromBodyHeaderSubdomainOrDirectory(t *testing.T) {
 	s := startAPI(t)
-	alpha := s.newTenant(t, "alpha")
-	s.mustSignup(t, "solo@solo.test", "solo", "")
+	alpha := s.NewTenant(t, "alpha")
+	s.MustSignup(t, "solo@solo.test", "solo", "")
 
 	// One tenant: the directory finds it.
-	if c := parseAccess(t, s.mustLogin(t, "solo@solo.test", "").Access); c["tid"] != "solo" {
+	if c := parseAccess(t, s.MustLogin(t, "solo@solo.test", "").Access); c["tid"] != "solo" {
 		t.Errorf("directory login tid %v, want solo", c["tid"])
 	}
 	// The same email in two tenants needs a tenant.
-	bravoOwner := s.mustSignup(t, alpha.UserEmail, "bravo", "")
-	wantProblem(t, s.login(t, alpha.UserEmail, goodPassword, ""), http.StatusBadRequest, "tenant_required")
+	bravoOwner := s.MustSignup(t, alpha.UserEmail, "bravo", "")
+	wantProblem(t, s.Login(t, alpha.UserEmail, testenv.Password, ""), http.StatusBadRequest, "tenant_required")
 
 	tests := []struct {
 		name, tenant string
-		opts         []reqOption
+		opts         []testenv.Option
 		wantTID      string
 		wantSub      string
 	}{
 		{"Body", "alpha", nil, "alpha", alpha.UserID},
 		{"BodyOther", "bravo", nil, "bravo", bravoOwner},
-		{"Header", "", []reqOption{withHeader("X-Tenant-ID", "bravo")}, "bravo", bravoOwner},
-		{"HeaderUpperCase", "", []reqOption{withHeader("X-Tenant-ID", " ALPHA ")}, "alpha", alpha.UserID},
-		{"Subdomain", "", []reqOption{withHost(fmt.Sprintf("bravo.localhost:%d", s.port))}, "bravo", bravoOwner},
-		{"BodyWinsOverHeader", "alpha", []reqOption{withHeader("X-Tenant-ID", "bravo")}, "alpha", alpha.UserID},
+		{"Header", "", []testenv.Option{testenv.WithHeader("X-Tenant-ID", "bravo")}, "bravo", bravoOwner},
+		{"HeaderUpperCase", "", []testenv.Option{testenv.WithHeader("X-Tenant-ID", " ALPHA ")}, "alpha", alpha.UserID},
+		{"Subdomain", "", []testenv.Option{testenv.WithHost(fmt.Sprintf("bravo.localhost:%d", s.Opts.APIPort))}, "bravo", bravoOwner},
+		{"BodyWinsOverHeader", "alpha", []testenv.Option{testenv.WithHeader("X-Tenant-ID", "bravo")}, "alpha", alpha.UserID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := parseAccess(t, pairOf(t, s.login(t, alpha.UserEmail, goodPassword, tt.tenant, tt.opts...)).Access)
+			c := parseAccess(t, testenv.PairOf(t, s.Login(t, alpha.UserEmail, testenv.Password, tt.tenant, tt.opts...)).Access)
 			if c["tid"] != tt.wantTID || c["sub"] != tt.wantSub {
 				t.Errorf("tid %v sub %v, want %s %s", c["tid"], c["sub"], tt.wantTID, tt.wantSub)
 			}
 		})
 	}
 	// A reserved subdomain (the API's own host) names no tenant.
-	wantProblem(t, s.login(t, alpha.UserEmail, goodPassword, "", withHost(fmt.Sprintf("api.localhost:%d", s.port))),
+	wantProblem(t, s.Login(t, alpha.UserEmail, testenv.Password, "", testenv.WithHost(fmt.Sprintf("api.localhost:%d", s.Opts.APIPort))),
 		http.StatusBadRequest, "tenant_required")
 }
 
 func TestLogin_WithoutTenantAnotherAccountOfTheEmailStandsNotInTheWay(t *testing.T) {
 	s := startAPI(t)
-	victim := s.newTenant(t, "victim-co")
+	victim := s.NewTenant(t, "victim-co")
 	// Someone opens a tenant of their own with the victim's email and another password.
-	mustStatus(t, s.signup(t, victim.UserEmail, "attacker-password", "attacker-co", ""), http.StatusCreated)
+	mustStatus(t, s.Signup(t, victim.UserEmail, "attacker-password", "attacker-co", ""), http.StatusCreated)
 
-	c := parseAccess(t, s.mustLogin(t, victim.UserEmail, "").Access)
+	c := parseAccess(t, s.MustLogin(t, victim.UserEmail, "").Access)
 	if c["tid"] != "victim-co" || c["sub"] != victim.UserID {
 		t.Errorf("victim's login without a tenant: tid %v sub %v, want victim-co %s", c["tid"], c["sub"], victim.UserID)
 	}
-	wantProblem(t, s.login(t, victim.UserEmail, "wrong-password", ""), http.StatusUnauthorized, "invalid_credentials")
+	wantProblem(t, s.Login(t, victim.UserEmail, "wrong-password", ""), http.StatusUnauthorized, "invalid_credentials")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,36 +179,36 @@ func TestLogin_WithoutTenantAnotherAccountOfTheEmailStandsNotInTheWay(t *testing
 
 func TestRefresh_RotatesAndReuseRevokesTheFamily(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "oscorp")
-	other := s.mustLogin(t, f.UserEmail, "oscorp") // a second session of the same user
+	f := s.NewTenant(t, "oscorp")
+	other := s.MustLogin(t, f.UserEmail, "oscorp") // a second session of the same user
 
-	r := s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh})
+	r := s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh})
 	mustStatus(t, r, http.StatusOK)
 	wantKeys(t, r, "access_token", "token_type", "expires_in", "refresh_token")
-	next := pairOf(t, r)
+	next := testenv.PairOf(t, r)
 	if next.Refresh == f.UserRefresh || next.Access == f.UserAccess {
 		t.Fatal("refresh returned the same tokens")
 	}
 	if c := parseAccess(t, next.Access); c["sub"] != f.UserID || c["tid"] != "oscorp" || c["role"] != "user" {
 		t.Errorf("refreshed access claims %v", c)
 	}
-	mustStatus(t, s.do(t, "GET", "/me", next.Access, nil), http.StatusOK)
+	mustStatus(t, s.Do(t, "GET", "/me", next.Access, nil), http.StatusOK)
 
 	// The spent token again: refused, and the new token of its family dies with it.
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": next.Refresh}), http.StatusUnauthorized, "invalid_token")
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": next.Refresh}), http.StatusUnauthorized, "invalid_token")
 	// Other sessions are another family.
-	pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": other.Refresh}))
+	testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": other.Refresh}))
 
 	// Concurrent refreshes of one token are a reuse: at most one rotates it, and the family is
 	// revoked, the rotated token included.
-	racer := s.mustLogin(t, f.OwnerEmail, "oscorp")
+	racer := s.MustLogin(t, f.OwnerEmail, "oscorp")
 	var wg sync.WaitGroup
-	results := make([]apiResponse, 4)
+	results := make([]testenv.Response, 4)
 	errs := make([]error, len(results))
 	for i := range results {
 		wg.Go(func() {
-			results[i], errs[i] = s.send("POST", "/auth/refresh", "", map[string]string{"refresh_token": racer.Refresh})
+			results[i], errs[i] = s.Send("POST", "/auth/refresh", "", map[string]string{"refresh_token": racer.Refresh})
 		})
 	}
 	wg.Wait()
@@ -218,8 +220,8 @@ func TestRefresh_RotatesAndReuseRevokesTheFamily(t *testing.T) {
 		switch {
 		case r.Status == http.StatusOK:
 			rotated++
-			wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": pairOf(t, r).Refresh}), http.StatusUnauthorized, "invalid_token")
-		case r.Status == http.StatusUnauthorized && r.str("code") == "invalid_token":
+			wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": testenv.PairOf(t, r).Refresh}), http.StatusUnauthorized, "invalid_token")
+		case r.Status == http.StatusUnauthorized && r.Str("code") == "invalid_token":
 		default:
 			t.Errorf("racing refresh: %v", r)
 		}
@@ -229,54 +231,54 @@ func TestRefresh_RotatesAndReuseRevokesTheFamily(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "rt_unknown", "not-a-refresh-token", f.UserAccess, "rt_" + strings.Repeat("a", 200)} {
-		wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": bad}), http.StatusUnauthorized, "invalid_token")
+		wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": bad}), http.StatusUnauthorized, "invalid_token")
 	}
 }
 
 func TestLogout_RevokesOneSessionOrAllOfTheCallers(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "aperture")
-	second := s.mustLogin(t, f.UserEmail, "aperture")
-	third := s.mustLogin(t, f.UserEmail, "aperture")
+	f := s.NewTenant(t, "aperture")
+	second := s.MustLogin(t, f.UserEmail, "aperture")
+	third := s.MustLogin(t, f.UserEmail, "aperture")
 
-	r := s.do(t, "POST", "/auth/logout", f.UserAccess, map[string]string{"refresh_token": f.UserRefresh})
+	r := s.Do(t, "POST", "/auth/logout", f.UserAccess, map[string]string{"refresh_token": f.UserRefresh})
 	if wantStatus(t, r, http.StatusNoContent) && len(r.Raw) != 0 {
 		t.Errorf("204 with a body: %q", r.Raw)
 	}
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
 	// Only that session ended.
-	second = pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": second.Refresh}))
+	second = testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": second.Refresh}))
 
 	// Someone else's refresh token cannot be logged out.
-	wantProblem(t, s.do(t, "POST", "/auth/logout", f.OwnerAccess, map[string]string{"refresh_token": third.Refresh}), http.StatusForbidden, "forbidden")
-	third = pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": third.Refresh}))
+	wantProblem(t, s.Do(t, "POST", "/auth/logout", f.OwnerAccess, map[string]string{"refresh_token": third.Refresh}), http.StatusForbidden, "forbidden")
+	third = testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": third.Refresh}))
 
 	// No body: every session of the caller ends, nobody else's.
-	mustStatus(t, s.do(t, "POST", "/auth/logout", f.UserAccess, nil), http.StatusNoContent)
+	mustStatus(t, s.Do(t, "POST", "/auth/logout", f.UserAccess, nil), http.StatusNoContent)
 	for _, rt := range []string{second.Refresh, third.Refresh} {
-		wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": rt}), http.StatusUnauthorized, "invalid_token")
+		wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": rt}), http.StatusUnauthorized, "invalid_token")
 	}
-	pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}))
+	testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.OwnerRefresh}))
 	// An empty JSON object is "no refresh token" too.
-	fresh := s.mustLogin(t, f.UserEmail, "aperture")
-	mustStatus(t, s.do(t, "POST", "/auth/logout", fresh.Access, `{}`), http.StatusNoContent)
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": fresh.Refresh}), http.StatusUnauthorized, "invalid_token")
+	fresh := s.MustLogin(t, f.UserEmail, "aperture")
+	mustStatus(t, s.Do(t, "POST", "/auth/logout", fresh.Access, `{}`), http.StatusNoContent)
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": fresh.Refresh}), http.StatusUnauthorized, "invalid_token")
 
-	wantUnauthenticated(t, s.do(t, "POST", "/auth/logout", "", map[string]string{"refresh_token": f.OwnerRefresh}))
+	wantUnauthenticated(t, s.Do(t, "POST", "/auth/logout", "", map[string]string{"refresh_token": f.OwnerRefresh}))
 }
 
 // A logout whose body is empty but sent without a Content-Length (chunked, as streaming
 // clients and proxies send it) has no refresh token: it ends every session, like no body.
 func TestLogout_EmptyChunkedBodyEndsEverySessionLikeNoBody(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "chunky")
-	req, err := http.NewRequest("POST", s.base+"/auth/logout", io.NopCloser(strings.NewReader("")))
+	f := s.NewTenant(t, "chunky")
+	req, err := http.NewRequest("POST", s.Base+"/auth/logout", io.NopCloser(strings.NewReader("")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.ContentLength = -1 // unknown length: sent chunked
 	req.Header.Set("Authorization", "Bearer "+f.UserAccess)
-	resp, err := s.hc.Do(req)
+	resp, err := s.HC.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,5 +287,5 @@ func TestLogout_EmptyChunkedBodyEndsEverySessionLikeNoBody(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("POST /auth/logout with an empty chunked body → %d %s; want 204", resp.StatusCode, bytes.TrimSpace(body))
 	}
-	wantProblem(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
+	wantProblem(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}), http.StatusUnauthorized, "invalid_token")
 }

@@ -13,7 +13,7 @@ import (
 func TestPublicRoutes_PlansHealthReadinessAndUnknownRoutes(t *testing.T) {
 	s := startAPI(t)
 
-	r := s.do(t, "GET", "/plans", "", nil)
+	r := s.Do(t, "GET", "/plans", "", nil)
 	mustStatus(t, r, http.StatusOK)
 	var got struct {
 		Plans []map[string]any `json:"plans"`
@@ -34,12 +34,12 @@ func TestPublicRoutes_PlansHealthReadinessAndUnknownRoutes(t *testing.T) {
 		}
 	}
 
-	h := s.do(t, "GET", "/healthz", "", nil)
-	if wantStatus(t, h, http.StatusOK) && h.str("status") != "ok" {
+	h := s.Do(t, "GET", "/healthz", "", nil)
+	if wantStatus(t, h, http.StatusOK) && h.Str("status") != "ok" {
 		t.Errorf("/healthz %s", h.Raw)
 	}
-	rd := s.do(t, "GET", "/readyz", "", nil)
-	if wantStatus(t, rd, http.StatusOK) && (rd.str("status") != "ready" || rd.obj("checks")["mongo"] != "ok") {
+	rd := s.Do(t, "GET", "/readyz", "", nil)
+	if wantStatus(t, rd, http.StatusOK) && (rd.Str("status") != "ready" || rd.Obj("checks")["mongo"] != "ok") {
 		t.Errorf("/readyz %s, want status ready and checks.mongo ok", rd.Raw)
 	}
 
@@ -49,6 +49,6 @@ func TestPublicRoutes_PlansHealthReadinessAndUnknownRoutes(t *testing.T) {
 		{"POST", "/plans/extra"},
 		{"GET", "/auth/signup/x"},
 	} {
-		wantProblem(t, s.do(t, tt.method, tt.path, "", nil), http.StatusNotFound, "not_found")
+		wantProblem(t, s.Do(t, tt.method, tt.path, "", nil), http.StatusNotFound, "not_found")
 	}
 }

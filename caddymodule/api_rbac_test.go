@@ -36,11 +36,11 @@ plan team {
 	rate 10/1s
 	stripe_price price_team
 }`, testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t)))
-	f := s.newTenant(t, "vandelay")
-	admin := s.adminToken(t)
+	f := s.NewTenant(t, "vandelay")
+	admin := s.AdminToken(t)
 
 	fresh := func(t *testing.T) any {
-		return map[string]string{"refresh_token": s.mustLogin(t, f.UserEmail, "vandelay").Refresh}
+		return map[string]string{"refresh_token": s.MustLogin(t, f.UserEmail, "vandelay").Refresh}
 	}
 	const (
 		anon = iota
@@ -58,10 +58,10 @@ plan team {
 	cases := []rbacCase{
 		{"POST /auth/signup", "/auth/signup", func(*testing.T) any {
 			n := unique()
-			return signupBody("rbac"+n+"@rbac.test", goodPassword, "rbac-new-"+n, "")
+			return testenv.SignupBody("rbac"+n+"@rbac.test", testenv.Password, "rbac-new-"+n, "")
 		}, all(http.StatusCreated)},
 		{"POST /auth/login", "/auth/login", func(*testing.T) any {
-			return map[string]string{"email": f.UserEmail, "password": goodPassword, "tenant": "vandelay"}
+			return map[string]string{"email": f.UserEmail, "password": testenv.Password, "tenant": "vandelay"}
 		}, all(http.StatusOK)},
 		{"POST /auth/refresh", "/auth/refresh", fresh, all(http.StatusOK)},
 		{"POST /auth/logout", "/auth/logout", nil, [4]int{401, 204, 204, 204}},
@@ -126,12 +126,12 @@ plan team {
 				if c.body != nil {
 					body = c.body(t)
 				}
-				var opts []reqOption
+				var opts []testenv.Option
 				if ev, ok := body.(rbacSignedWebhook); ok {
 					body = []byte(ev)
-					opts = append(opts, withHeader("Stripe-Signature", testenv.SignStripe(ev, testenv.WebhookSecret, time.Now())))
+					opts = append(opts, testenv.WithHeader("Stripe-Signature", testenv.SignStripe(ev, testenv.WebhookSecret, time.Now())))
 				}
-				r := s.do(t, method, c.path, tokens[role], body, opts...)
+				r := s.Do(t, method, c.path, tokens[role], body, opts...)
 				switch want := c.want[role]; want {
 				case http.StatusUnauthorized:
 					wantUnauthenticated(t, r)
@@ -145,7 +145,7 @@ plan team {
 	}
 	for _, path := range []string{"/", "/nope", "/tenants/vandelay/secrets", "/auth"} {
 		for role := anon; role <= adm; role++ {
-			wantProblem(t, s.do(t, "GET", path, tokens[role], nil), http.StatusNotFound, "not_found")
+			wantProblem(t, s.Do(t, "GET", path, tokens[role], nil), http.StatusNotFound, "not_found")
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/saasgate/saasgate/internal/testenv"
 	"go.mongodb.org/mongo-driver/bson"
 )
 
@@ -18,62 +19,62 @@ import (
 
 func TestAdmin_BootstrappedAdminLogsInThroughTheDirectory(t *testing.T) {
 	s := startAPI(t)
-	pair := pairOf(t, s.login(t, adminEmail, adminPassword, ""))
+	pair := testenv.PairOf(t, s.Login(t, testenv.AdminEmail, testenv.AdminPassword, ""))
 	c := parseAccess(t, pair.Access)
 	if c["tid"] != "system" || c["role"] != "admin" {
 		t.Errorf("admin token claims %v, want tid system, role admin", c)
 	}
-	me := s.do(t, "GET", "/me", pair.Access, nil)
-	if wantStatus(t, me, http.StatusOK) && (me.str("role") != "admin" || me.str("email") != adminEmail || me.str("tenant_id") != "system") {
+	me := s.Do(t, "GET", "/me", pair.Access, nil)
+	if wantStatus(t, me, http.StatusOK) && (me.Str("role") != "admin" || me.Str("email") != testenv.AdminEmail || me.Str("tenant_id") != "system") {
 		t.Errorf("admin GET /me = %s", me.Raw)
 	}
-	pairOf(t, s.login(t, adminEmail, adminPassword, "system"))
-	wantProblem(t, s.login(t, adminEmail, "wrong-admin-password", ""), http.StatusUnauthorized, "invalid_credentials")
+	testenv.PairOf(t, s.Login(t, testenv.AdminEmail, testenv.AdminPassword, "system"))
+	wantProblem(t, s.Login(t, testenv.AdminEmail, "wrong-admin-password", ""), http.StatusUnauthorized, "invalid_credentials")
 	// "system" is the admins' pseudo-tenant, not a tenant anyone can sign up to.
-	wantProblem(t, s.signup(t, "intruder@x.test", goodPassword, "system", ""), http.StatusUnprocessableEntity, "tenant_reserved")
+	wantProblem(t, s.Signup(t, "intruder@x.test", testenv.Password, "system", ""), http.StatusUnprocessableEntity, "tenant_reserved")
 }
 
 func TestAdmin_CreateTenantInvitesItsFirstOwner(t *testing.T) {
 	s := startAPI(t)
-	admin := s.adminToken(t)
+	admin := s.AdminToken(t)
 
-	r := s.do(t, "POST", "/tenants", admin, map[string]string{"tenant_name": "Acme Corp", "admin_email": "boss@acme.test"})
+	r := s.Do(t, "POST", "/tenants", admin, map[string]string{"tenant_name": "Acme Corp", "admin_email": "boss@acme.test"})
 	mustStatus(t, r, http.StatusCreated)
 	wantKeys(t, r, "message", "tenant_id", "invitation")
-	if r.str("message") != "Tenant created successfully." || r.str("tenant_id") != "acme-corp" {
+	if r.Str("message") != "Tenant created successfully." || r.Str("tenant_id") != "acme-corp" {
 		t.Errorf("POST /tenants = %s", r.Raw)
 	}
-	inv := r.obj("invitation")
+	inv := r.Obj("invitation")
 	token, _ := inv["token"].(string)
 	if token == "" || inv["email"] != "boss@acme.test" || inv["role"] != "owner" || inv["tenant_id"] != "acme-corp" || inv["expires_at"] == nil {
 		t.Fatalf("invitation %v", inv)
 	}
-	tr := s.do(t, "GET", "/tenants/acme-corp", admin, nil)
-	if wantStatus(t, tr, http.StatusOK) && (tr.str("name") != "Acme Corp" || tr.str("status") != "active" || tr.str("plan") != "free") {
+	tr := s.Do(t, "GET", "/tenants/acme-corp", admin, nil)
+	if wantStatus(t, tr, http.StatusOK) && (tr.Str("name") != "Acme Corp" || tr.Str("status") != "active" || tr.Str("plan") != "free") {
 		t.Errorf("GET /tenants/acme-corp = %s", tr.Raw)
 	}
 
 	// The invitation is the way in, for its email only.
-	wantProblem(t, s.signup(t, "boss@acme.test", goodPassword, "acme-corp", ""), http.StatusForbidden, "invitation_required")
-	wantProblem(t, s.signup(t, "mole@acme.test", goodPassword, "acme-corp", token), http.StatusForbidden, "invalid_invitation")
-	su := s.signup(t, "boss@acme.test", goodPassword, "acme-corp", token)
+	wantProblem(t, s.Signup(t, "boss@acme.test", testenv.Password, "acme-corp", ""), http.StatusForbidden, "invitation_required")
+	wantProblem(t, s.Signup(t, "mole@acme.test", testenv.Password, "acme-corp", token), http.StatusForbidden, "invalid_invitation")
+	su := s.Signup(t, "boss@acme.test", testenv.Password, "acme-corp", token)
 	mustStatus(t, su, http.StatusCreated)
-	if su.str("role") != "owner" || su.str("tenant_id") != "acme-corp" {
+	if su.Str("role") != "owner" || su.Str("tenant_id") != "acme-corp" {
 		t.Errorf("boss signup = %s", su.Raw)
 	}
-	boss := s.mustLogin(t, "boss@acme.test", "")
+	boss := s.MustLogin(t, "boss@acme.test", "")
 	if c := parseAccess(t, boss.Access); c["role"] != "owner" || c["tid"] != "acme-corp" {
 		t.Errorf("boss claims %v", c)
 	}
-	if got := s.users(t, boss.Access, "acme-corp"); len(got) != 1 || got[su.str("user_id")] != "owner" {
+	if got := s.users(t, boss.Access, "acme-corp"); len(got) != 1 || got[su.Str("user_id")] != "owner" {
 		t.Errorf("acme-corp users %v", got)
 	}
 }
 
 func TestAdmin_CreateTenantRefusesBadNamesDuplicatesAndNonAdmins(t *testing.T) {
 	s := startAPI(t)
-	admin := s.adminToken(t)
-	f := s.newTenant(t, "massive-dynamic")
+	admin := s.AdminToken(t)
+	f := s.NewTenant(t, "massive-dynamic")
 
 	tests := []struct {
 		name, tenantName, email string
@@ -93,11 +94,11 @@ func TestAdmin_CreateTenantRefusesBadNamesDuplicatesAndNonAdmins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantProblem(t, s.do(t, "POST", "/tenants", admin, map[string]string{"tenant_name": tt.tenantName, "admin_email": tt.email}), tt.status, tt.code)
+			wantProblem(t, s.Do(t, "POST", "/tenants", admin, map[string]string{"tenant_name": tt.tenantName, "admin_email": tt.email}), tt.status, tt.code)
 		})
 	}
 	for _, tok := range []string{f.OwnerAccess, f.UserAccess} {
-		wantProblem(t, s.do(t, "POST", "/tenants", tok, map[string]string{"tenant_name": "Rogue", "admin_email": "r@rogue.test"}), http.StatusForbidden, "forbidden")
+		wantProblem(t, s.Do(t, "POST", "/tenants", tok, map[string]string{"tenant_name": "Rogue", "admin_email": "r@rogue.test"}), http.StatusForbidden, "forbidden")
 	}
 	if ids := s.tenantIDs(t, admin); !slices.Equal(ids, []string{"massive-dynamic"}) {
 		t.Errorf("tenants %v, want only massive-dynamic", ids)
@@ -109,11 +110,11 @@ func TestAdmin_CreateTenantRefusesBadNamesDuplicatesAndNonAdmins(t *testing.T) {
 
 func TestIsolation_TenantTokensNeverReachAnotherTenant(t *testing.T) {
 	s := startAPI(t)
-	a := s.newTenant(t, "north")
-	b := s.newTenant(t, "south")
+	a := s.NewTenant(t, "north")
+	b := s.NewTenant(t, "south")
 	db := s.store(t)
 
-	bBefore := s.do(t, "GET", "/tenants/south", b.OwnerAccess, nil)
+	bBefore := s.Do(t, "GET", "/tenants/south", b.OwnerAccess, nil)
 	mustStatus(t, bBefore, http.StatusOK)
 
 	type attempt struct {
@@ -128,26 +129,26 @@ func TestIsolation_TenantTokensNeverReachAnotherTenant(t *testing.T) {
 		{"PATCH", "/tenants/south/users/" + b.UserID, map[string]string{"role": "owner"}},
 		{"PATCH", "/tenants/south/users/" + b.OwnerID, map[string]string{"role": "user"}},
 	}
-	hints := map[string][]reqOption{
+	hints := map[string][]testenv.Option{
 		"NoHint":          nil,
-		"HeaderNamesB":    {withHeader("X-Tenant-ID", "south")},
-		"SubdomainNamesB": {withHost(fmt.Sprintf("south.localhost:%d", s.port))},
+		"HeaderNamesB":    {testenv.WithHeader("X-Tenant-ID", "south")},
+		"SubdomainNamesB": {testenv.WithHost(fmt.Sprintf("south.localhost:%d", s.Opts.APIPort))},
 	}
 	for _, who := range []struct{ name, token string }{{"OwnerOfA", a.OwnerAccess}, {"UserOfA", a.UserAccess}} {
 		for hintName, opts := range hints {
 			for _, at := range attempts {
 				t.Run(who.name+"/"+hintName+"/"+at.method+" "+at.path, func(t *testing.T) {
-					wantProblem(t, s.do(t, at.method, at.path, who.token, at.body, opts...), http.StatusForbidden, "forbidden")
+					wantProblem(t, s.Do(t, at.method, at.path, who.token, at.body, opts...), http.StatusForbidden, "forbidden")
 				})
 			}
 		}
 	}
 	// B's user id through A's own path does not reach B's user.
-	wantProblem(t, s.do(t, "PATCH", "/tenants/north/users/"+b.UserID, a.OwnerAccess, map[string]string{"role": "owner"}),
+	wantProblem(t, s.Do(t, "PATCH", "/tenants/north/users/"+b.UserID, a.OwnerAccess, map[string]string{"role": "owner"}),
 		http.StatusNotFound, "user_not_found")
 
 	// B is unchanged, as B's owner sees it.
-	bAfter := s.do(t, "GET", "/tenants/south", b.OwnerAccess, nil)
+	bAfter := s.Do(t, "GET", "/tenants/south", b.OwnerAccess, nil)
 	if !bytes.Equal(bAfter.Raw, bBefore.Raw) {
 		t.Errorf("tenant south changed:\nbefore %s\nafter  %s", bBefore.Raw, bAfter.Raw)
 	}
@@ -167,7 +168,7 @@ func TestIsolation_TenantTokensNeverReachAnotherTenant(t *testing.T) {
 	if ids := s.tenantIDs(t, b.OwnerAccess); !slices.Equal(ids, []string{"south"}) {
 		t.Errorf("owner of south lists %v, want [south]", ids)
 	}
-	if ids := s.tenantIDs(t, s.adminToken(t)); !slices.Equal(ids, []string{"north", "south"}) {
+	if ids := s.tenantIDs(t, s.AdminToken(t)); !slices.Equal(ids, []string{"north", "south"}) {
 		t.Errorf("admin lists %v, want [north south]", ids)
 	}
 }
@@ -177,8 +178,8 @@ func TestIsolation_TenantTokensNeverReachAnotherTenant(t *testing.T) {
 
 func TestPatchTenant_AdminSetsStatusAndPlanOwnerMayOnlyRename(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "gringotts")
-	admin := s.adminToken(t)
+	f := s.NewTenant(t, "gringotts")
+	admin := s.AdminToken(t)
 	path := "/tenants/gringotts"
 
 	steps := []struct {
@@ -205,20 +206,20 @@ func TestPatchTenant_AdminSetsStatusAndPlanOwnerMayOnlyRename(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			r := s.do(t, "PATCH", path, st.token, st.body)
+			r := s.Do(t, "PATCH", path, st.token, st.body)
 			if st.code != "" {
 				wantProblem(t, r, st.status, st.code)
-			} else if wantStatus(t, r, st.status) && r.str("tenant_id") != "gringotts" {
+			} else if wantStatus(t, r, st.status) && r.Str("tenant_id") != "gringotts" {
 				t.Errorf("PATCH answer %s", r.Raw)
 			}
-			got := s.do(t, "GET", path, admin, nil)
+			got := s.Do(t, "GET", path, admin, nil)
 			for k, v := range st.want {
-				if got.str(k) != v {
-					t.Errorf("after %s: %s = %q, want %q (%s)", st.name, k, got.str(k), v, got.Raw)
+				if got.Str(k) != v {
+					t.Errorf("after %s: %s = %q, want %q (%s)", st.name, k, got.Str(k), v, got.Raw)
 				}
 			}
-			owner := s.do(t, "GET", path, f.OwnerAccess, nil)
-			if got.str("status") == "suspended" {
+			owner := s.Do(t, "GET", path, f.OwnerAccess, nil)
+			if got.Str("status") == "suspended" {
 				// An admin's suspension shuts the tenant's members out of the API too.
 				wantProblem(t, owner, http.StatusPaymentRequired, "tenant_suspended")
 			} else if !bytes.Equal(owner.Raw, got.Raw) {
@@ -226,24 +227,24 @@ func TestPatchTenant_AdminSetsStatusAndPlanOwnerMayOnlyRename(t *testing.T) {
 			}
 		})
 	}
-	wantProblem(t, s.do(t, "PATCH", "/tenants/no-such-tenant", admin, map[string]string{"status": "suspended"}), http.StatusNotFound, "tenant_not_found")
-	wantProblem(t, s.do(t, "GET", "/tenants/no-such-tenant", admin, nil), http.StatusNotFound, "tenant_not_found")
+	wantProblem(t, s.Do(t, "PATCH", "/tenants/no-such-tenant", admin, map[string]string{"status": "suspended"}), http.StatusNotFound, "tenant_not_found")
+	wantProblem(t, s.Do(t, "GET", "/tenants/no-such-tenant", admin, nil), http.StatusNotFound, "tenant_not_found")
 }
 
 func TestPatchUser_OwnerChangesRolesButATenantKeepsAnOwner(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "dunder")
+	f := s.NewTenant(t, "dunder")
 	userPath := "/tenants/dunder/users/" + f.UserID
 	ownerPath := "/tenants/dunder/users/" + f.OwnerID
 
-	wantProblem(t, s.do(t, "PATCH", ownerPath, f.OwnerAccess, map[string]string{"role": "user"}), http.StatusConflict, "last_owner")
+	wantProblem(t, s.Do(t, "PATCH", ownerPath, f.OwnerAccess, map[string]string{"role": "user"}), http.StatusConflict, "last_owner")
 	for _, role := range []string{"admin", "", "root", "Owner"} {
-		wantProblem(t, s.do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": role}), http.StatusUnprocessableEntity, "invalid_role")
+		wantProblem(t, s.Do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": role}), http.StatusUnprocessableEntity, "invalid_role")
 	}
-	wantProblem(t, s.do(t, "PATCH", "/tenants/dunder/users/usr_nobody", f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusNotFound, "user_not_found")
+	wantProblem(t, s.Do(t, "PATCH", "/tenants/dunder/users/usr_nobody", f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusNotFound, "user_not_found")
 
-	r := s.do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "owner"})
-	if wantStatus(t, r, http.StatusOK) && (r.str("role") != "owner" || r.str("user_id") != f.UserID) {
+	r := s.Do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "owner"})
+	if wantStatus(t, r, http.StatusOK) && (r.Str("role") != "owner" || r.Str("user_id") != f.UserID) {
 		t.Errorf("promotion answer %s", r.Raw)
 	}
 	if _, leaked := r.Body["password_hash"]; leaked {
@@ -253,20 +254,20 @@ func TestPatchUser_OwnerChangesRolesButATenantKeepsAnOwner(t *testing.T) {
 		t.Errorf("users after promotion %v", got)
 	}
 	// A refresh carries the new role.
-	promoted := pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}))
+	promoted := testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}))
 	if c := parseAccess(t, promoted.Access); c["role"] != "owner" {
 		t.Errorf("refreshed role %v, want owner", c["role"])
 	}
-	mustStatus(t, s.do(t, "GET", "/tenants/dunder/users", promoted.Access, nil), http.StatusOK)
+	mustStatus(t, s.Do(t, "GET", "/tenants/dunder/users", promoted.Access, nil), http.StatusOK)
 
 	// Two owners: either may step down, but not both.
-	r = s.do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "user"})
-	if wantStatus(t, r, http.StatusOK) && r.str("role") != "user" {
+	r = s.Do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "user"})
+	if wantStatus(t, r, http.StatusOK) && r.Str("role") != "user" {
 		t.Errorf("demotion answer %s", r.Raw)
 	}
-	mustStatus(t, s.do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
-	mustStatus(t, s.do(t, "PATCH", ownerPath, promoted.Access, map[string]string{"role": "user"}), http.StatusOK)
-	wantProblem(t, s.do(t, "PATCH", userPath, promoted.Access, map[string]string{"role": "user"}), http.StatusConflict, "last_owner")
+	mustStatus(t, s.Do(t, "PATCH", userPath, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
+	mustStatus(t, s.Do(t, "PATCH", ownerPath, promoted.Access, map[string]string{"role": "user"}), http.StatusOK)
+	wantProblem(t, s.Do(t, "PATCH", userPath, promoted.Access, map[string]string{"role": "user"}), http.StatusConflict, "last_owner")
 	if got := s.users(t, promoted.Access, "dunder"); got[f.UserID] != "owner" || got[f.OwnerID] != "user" {
 		t.Errorf("users at the end %v, want %s owner and %s user", got, f.UserID, f.OwnerID)
 	}

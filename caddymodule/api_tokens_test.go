@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -23,8 +24,8 @@ func mintToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapCl
 
 func TestAccessToken_ForgedExpiredOrMalformedTokensAreRejected(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "nakatomi")
-	secret := []byte(testJWTSecret)
+	f := s.NewTenant(t, "nakatomi")
+	secret := []byte(testenv.JWTSecret)
 	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
 		now := time.Now()
 		c := jwt.MapClaims{
@@ -39,8 +40,8 @@ func TestAccessToken_ForgedExpiredOrMalformedTokensAreRejected(t *testing.T) {
 	minus := func(d time.Duration) int64 { return time.Now().Add(-d).Unix() }
 
 	// The minting below is right: an untouched token is accepted, as is one within the leeway.
-	mustStatus(t, s.do(t, "GET", "/me", mintToken(t, jwt.SigningMethodHS256, secret, claims(nil)), nil), http.StatusOK)
-	mustStatus(t, s.do(t, "GET", "/me", mintToken(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) {
+	mustStatus(t, s.Do(t, "GET", "/me", mintToken(t, jwt.SigningMethodHS256, secret, claims(nil)), nil), http.StatusOK)
+	mustStatus(t, s.Do(t, "GET", "/me", mintToken(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) {
 		c["exp"] = minus(10 * time.Second)
 	})), nil), http.StatusOK)
 
@@ -74,19 +75,19 @@ func TestAccessToken_ForgedExpiredOrMalformedTokensAreRejected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantUnauthenticated(t, s.do(t, "GET", "/me", tt.token, nil))
+			wantUnauthenticated(t, s.Do(t, "GET", "/me", tt.token, nil))
 		})
 	}
 	t.Run("NotBearer", func(t *testing.T) {
-		wantUnauthenticated(t, s.do(t, "GET", "/me", "", nil, withHeader("Authorization", "Basic "+f.UserAccess)))
-		wantUnauthenticated(t, s.do(t, "GET", "/me", "", nil, withHeader("Authorization", "Bearer ")))
-		wantUnauthenticated(t, s.do(t, "GET", "/me", "", nil, withHeader("Authorization", f.UserAccess)))
+		wantUnauthenticated(t, s.Do(t, "GET", "/me", "", nil, testenv.WithHeader("Authorization", "Basic "+f.UserAccess)))
+		wantUnauthenticated(t, s.Do(t, "GET", "/me", "", nil, testenv.WithHeader("Authorization", "Bearer ")))
+		wantUnauthenticated(t, s.Do(t, "GET", "/me", "", nil, testenv.WithHeader("Authorization", f.UserAccess)))
 	})
 	t.Run("ForgedAdminOnAdminRoute", func(t *testing.T) {
 		forged := mintToken(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!!"), claims(func(c jwt.MapClaims) {
 			c["role"], c["tid"] = "admin", "system"
 		}))
-		wantUnauthenticated(t, s.do(t, "GET", "/tenants", forged, nil))
+		wantUnauthenticated(t, s.Do(t, "GET", "/tenants", forged, nil))
 	})
 }
 
@@ -94,14 +95,14 @@ func TestAccessToken_ForgedExpiredOrMalformedTokensAreRejected(t *testing.T) {
 // invalid, not reach the store (which builds a collection name from it).
 func TestAccessToken_TenantClaimThatIsNotADNSLabelIsRejected(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "weyland")
+	f := s.NewTenant(t, "weyland")
 	for _, tid := range []string{"Not A Label!", "x", "$where"} {
-		tok := mintToken(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{
+		tok := mintToken(t, jwt.SigningMethodHS256, []byte(testenv.JWTSecret), jwt.MapClaims{
 			"iss": testIssuer, "sub": f.UserID, "tid": tid, "role": "user", "typ": "access",
 			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
 		})
 		for _, route := range []struct{ method, path string }{{"GET", "/me"}, {"POST", "/auth/logout"}} {
-			r, err := s.send(route.method, route.path, tok, nil)
+			r, err := s.Send(route.method, route.path, tok, nil)
 			if err != nil {
 				t.Errorf("%s %s with tid %q: no HTTP answer (%v)", route.method, route.path, tid, err)
 				continue
@@ -110,5 +111,5 @@ func TestAccessToken_TenantClaimThatIsNotADNSLabelIsRejected(t *testing.T) {
 		}
 	}
 	// The real user's sessions were not touched by the forged tokens' logouts.
-	pairOf(t, s.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}))
+	testenv.PairOf(t, s.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": f.UserRefresh}))
 }

@@ -18,9 +18,9 @@ handle_errors {
 	respond "{http.error.status_code} {http.vars.saas.error_code}"
 }`}},
 	})
-	f := g.newTenant(t, "errco")
-	other := g.newTenant(t, "otherco")
-	admin := g.adminToken(t)
+	f := g.NewTenant(t, "errco")
+	other := g.NewTenant(t, "otherco")
+	admin := g.AdminToken(t)
 
 	type step struct {
 		name   string
@@ -49,10 +49,10 @@ handle_errors {
 		t.Errorf("401 through handle_errors: WWW-Authenticate %q, want a Bearer challenge", h)
 	}
 
-	g.patchTenant(t, admin, "errco", map[string]string{"status": "suspended"})
+	g.PatchTenant(t, admin, "errco", map[string]string{"status": "suspended"})
 	run(t, []step{{"Suspended", "errco", f.UserAccess, 402, "402 tenant_suspended"}})
 
-	g.patchTenant(t, admin, "errco", map[string]string{"status": "active", "plan": "tiny"})
+	g.PatchTenant(t, admin, "errco", map[string]string{"status": "active", "plan": "tiny"})
 	run(t, []step{{"Reactivated", "errco", f.UserAccess, 200, ""}})
 	r := g.get(t, "errors", "errco", f.UserAccess)
 	if r.Status != http.StatusTooManyRequests || string(r.Raw) != "429 rate_limited" {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/saasgate/saasgate/internal/testenv"
@@ -42,34 +41,28 @@ type gatewayConfig struct {
 type gateway struct {
 	*apiServer // the control API, on http://127.0.0.1:<port>
 	up         *testenv.Upstream
-	redisURL   string
-	prefix     string // Redis key prefix; "" without Redis
-	ports      map[string]int
-	hc         *http.Client
+	hc         *http.Client // for the tenant sites
+}
+
+// saas is the gateway of cfg in front of the upstream up.
+func (cfg gatewayConfig) saas(up string) testenv.SaasOptions {
+	o := testenv.SaasOptions{Global: cfg.global, Redis: cfg.redis, Options: cfg.options, APISite: cfg.apiSite, Upstream: up}
+	for _, s := range cfg.sites {
+		o.Sites = append(o.Sites, testenv.Site{Name: s.name, Body: s.body})
+	}
+	return o
 }
 
 // startGateway runs Caddy with the saas app on a fresh database, the control API and the
 // tenant sites of cfg.
 func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
 	t.Helper()
-	g := &gateway{
-		apiServer: &apiServer{mongoURI: testenv.Mongo(t), database: testenv.Database(t), port: testenv.FreePort(t)},
-		up:        testenv.EchoUpstream(t),
-		ports:     make(map[string]int),
-	}
-	g.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", g.port))
-	if cfg.redis {
-		g.redisURL, g.prefix = testenv.RedisURL(t), testenv.KeyPrefix(t)
-	}
-	for _, s := range cfg.sites {
-		g.ports[s.name] = testenv.FreePort(t)
-	}
+	g := &gateway{up: testenv.EchoUpstream(t)}
+	g.apiServer = &apiServer{testenv.NewSaas(t, cfg.saas(g.up.Addr))}
 	// Enough idle connections that 200 concurrent requests do not open and close sockets.
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 256}
 	g.hc = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	t.Cleanup(tr.CloseIdleConnections)
-	// Registered before StartCaddy, so it runs after Caddy has stopped.
-	t.Cleanup(func() { g.dropDatabase(t) })
 	// Stopping releases the Redis runtime (its invalidation listener included): it must be
 	// prompt. The first cleanup runs after Caddy has stopped, the second right before.
 	var stopping time.Time
@@ -78,90 +71,69 @@ func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
 			t.Errorf("stopping Caddy with redis_url set took %v, more than %v", d, stopBound)
 		}
 	})
-	testenv.StartCaddy(t, g.caddyfile(cfg))
+	testenv.StartCaddy(t, g.Caddyfile)
 	t.Cleanup(func() { stopping = time.Now() })
-	g.waitReady(t, 10*time.Second)
+	g.WaitReady(t, 10*time.Second)
 	return g
 }
 
 // stopBound is how long stopping Caddy may take once no request is in flight.
 const stopBound = 2 * time.Second
 
-// caddyfile is the config of cfg; the same cfg gives the same text (ports, prefix and
-// database are the gateway's), so a reload changes only what cfg changes.
-func (g *gateway) caddyfile(cfg gatewayConfig) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "{\n%s%s\n\tsaas {\n\t\tmongo_uri %q\n\t\tdatabase %s\n", testenv.CaddyGlobal(), cfg.global, g.mongoURI, g.database)
-	if g.prefix != "" {
-		fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n", g.redisURL, g.prefix)
-	}
-	fmt.Fprintf(&b, "\t\tjwt_secret %s\n\t\tadmin_email %s\n\t\tadmin_password %s\n%s\n\t}\n}\n",
-		testJWTSecret, adminEmail, adminPassword, cfg.options)
-	fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n%s\n\tsaas_api\n}\n", g.port, cfg.apiSite)
-	for _, s := range cfg.sites {
-		p := g.ports[s.name]
-		fmt.Fprintf(&b, "\nhttp://*.localhost:%d, http://127.0.0.1:%d {\n%s\n}\n", p, p,
-			strings.ReplaceAll(s.body, "UPSTREAM", g.up.Addr))
-	}
-	return string(caddyfile.Format([]byte(b.String())))
-}
-
+// reload replaces the config with the one of cfg, on the same database, Redis prefix and ports.
 func (g *gateway) reload(t *testing.T, cfg gatewayConfig) {
 	t.Helper()
-	testenv.ReloadCaddy(t, g.caddyfile(cfg))
-	// The old config's servers closed the kept-alive connections; a request on one of them
-	// could fail before the client notices.
+	g.Reload(t, cfg.saas(g.up.Addr))
+	// The old config's servers closed the kept-alive connections of the tenant sites too.
 	g.hc.CloseIdleConnections()
-	g.apiClient.hc.CloseIdleConnections()
-	g.waitReady(t, 10*time.Second)
 }
 
 // client returns a client of a tenant site, on its 127.0.0.1 address.
-func (g *gateway) client(t testing.TB, site string) *apiClient {
+func (g *gateway) client(t testing.TB, site string) *testenv.Client {
 	t.Helper()
-	port, ok := g.ports[site]
+	port, ok := g.Ports[site]
 	if !ok {
 		t.Fatalf("no site %q in this gateway", site)
 	}
-	return &apiClient{base: fmt.Sprintf("http://127.0.0.1:%d", port), hc: g.hc}
+	return &testenv.Client{Base: fmt.Sprintf("http://127.0.0.1:%d", port), HC: g.hc}
 }
 
 // hostOf sets the Host of tenant on site, "<tenant>.localhost:<port>"; for tenant "" it keeps
 // the site's bare 127.0.0.1 address, which has no subdomain.
-func (g *gateway) hostOf(site, tenant string) reqOption {
+func (g *gateway) hostOf(site, tenant string) testenv.Option {
 	if tenant == "" {
 		return func(*http.Request) {}
 	}
-	return withHost(fmt.Sprintf("%s.localhost:%d", tenant, g.ports[site]))
+	return testenv.WithHost(fmt.Sprintf("%s.localhost:%d", tenant, g.Ports[site]))
 }
 
 // get sends GET /echo to site for tenant (its subdomain; "" for none) with token (none if "").
-func (g *gateway) get(t testing.TB, site, tenant, token string, opts ...reqOption) apiResponse {
+func (g *gateway) get(t testing.TB, site, tenant, token string, opts ...testenv.Option) testenv.Response {
 	t.Helper()
-	return g.client(t, site).do(t, "GET", "/echo", token, nil, append([]reqOption{g.hostOf(site, tenant)}, opts...)...)
+	return g.client(t, site).Do(t, "GET", "/echo", token, nil, append([]testenv.Option{g.hostOf(site, tenant)}, opts...)...)
 }
 
 // patchTenant changes a tenant as the platform admin.
 func (g *gateway) patchTenant(t testing.TB, admin, id string, body map[string]string) {
 	t.Helper()
-	mustStatus(t, g.do(t, "PATCH", "/tenants/"+id, admin, body), http.StatusOK)
+	mustStatus(t, g.Do(t, "PATCH", "/tenants/"+id, admin, body), http.StatusOK)
 }
 
 // rateLimitStatus is GET /rate-limit on the control API.
-func (g *gateway) rateLimitStatus(t testing.TB, token string) apiResponse {
+func (g *gateway) rateLimitStatus(t testing.TB, token string) testenv.Response {
 	t.Helper()
-	r := g.do(t, "GET", "/rate-limit", token, nil)
+	r := g.Do(t, "GET", "/rate-limit", token, nil)
 	mustStatus(t, r, http.StatusOK)
 	return r
 }
 
 // addHeader adds a value to a request header (a second call adds a second value).
-func addHeader(key, value string) reqOption {
+func addHeader(key, value string) testenv.Option {
 	return func(r *http.Request) { r.Header.Add(key, value) }
 }
 
 // addRawHeader adds a header under exactly the name given, not its canonical form.
-func addRawHeader(key, value string) reqOption {
+func addRawHeader(key, value string) testenv.Option {
 	return func(r *http.Request) { r.Header[key] = append(r.Header[key], value) }
 }
 
@@ -175,7 +147,7 @@ func wantHeader(t testing.TB, where string, h http.Header, key string, want ...s
 }
 
 // headerInt reads an integer response header.
-func headerInt(t testing.TB, r apiResponse, key string) int64 {
+func headerInt(t testing.TB, r testenv.Response, key string) int64 {
 	t.Helper()
 	v := r.Header.Get(key)
 	n, err := strconv.ParseInt(v, 10, 64)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -19,27 +21,27 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 			{"optional", "saas_tenant\nsaas_auth {\n optional\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
 		},
 	})
-	acme := g.newTenant(t, "acme")
-	admin := g.adminToken(t)
-	adminID := g.do(t, "GET", "/me", admin, nil).str("user_id")
+	acme := g.NewTenant(t, "acme")
+	admin := g.AdminToken(t)
+	adminID := g.Do(t, "GET", "/me", admin, nil).Str("user_id")
 	if adminID == "" {
 		t.Fatal("no user_id for the admin in GET /me")
 	}
 
 	// What a client may try to pass off as its identity: several copies of each header.
-	spoofed := []reqOption{
+	spoofed := []testenv.Option{
 		addHeader("X-User-ID", "evil-user"), addHeader("X-User-ID", "evil-user-2"),
 		addHeader("X-User-Role", "admin"), addHeader("X-User-Role", "owner"),
 		addHeader("X-Tenant-Plan", "pro"), addHeader("X-Tenant-Plan", "enterprise"),
 	}
-	withTenantHeader := func(v string) []reqOption {
-		return append([]reqOption{withHeader("X-Tenant-ID", v)}, spoofed...)
+	withTenantHeader := func(v string) []testenv.Option {
+		return append([]testenv.Option{testenv.WithHeader("X-Tenant-ID", v)}, spoofed...)
 	}
 	tests := []struct {
 		name         string
 		site, tenant string
 		token        string
-		opts         []reqOption
+		opts         []testenv.Option
 		// Values the upstream must get; "" means the header must be absent.
 		userID, role string
 	}{
@@ -71,7 +73,7 @@ func TestGateway_UpstreamGetsIdentityHeadersAndNeverTheClientsCopies(t *testing.
 	t.Run("OptionalStillRefusesAnInvalidToken", func(t *testing.T) {
 		g.up.Reset()
 		wantUnauthenticated(t, g.get(t, "optional", "acme", "not.a.jwt", spoofed...))
-		expired := accessToken(t, []byte(testJWTSecret), acme.UserID, "acme", "user", time.Now().Add(-2*time.Minute))
+		expired := accessToken(t, []byte(testenv.JWTSecret), acme.UserID, "acme", "user", time.Now().Add(-2*time.Minute))
 		wantUnauthenticated(t, g.get(t, "optional", "acme", expired))
 		if n := g.up.Count(); n != 0 {
 			t.Errorf("refused requests reached the upstream %d times", n)
@@ -106,8 +108,8 @@ func TestGateway_IdentityHeadersInOtherSpellingsNeverReachTheUpstream(t *testing
 			{"optional", "saas_tenant\nsaas_auth {\n optional\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
 		},
 	})
-	acme := g.newTenant(t, "acme")
-	spellings := []reqOption{
+	acme := g.NewTenant(t, "acme")
+	spellings := []testenv.Option{
 		addRawHeader("X_User_Id", "evil-user"), addRawHeader("x-user_id", "evil-user-2"),
 		addRawHeader("X_USER_ROLE", "admin"), addRawHeader("X-Tenant_Plan", "pro"),
 		addRawHeader("x_tenant_id", "globex"), addRawHeader("X.User.Role", "owner"),
@@ -156,8 +158,8 @@ func TestGateway_TenantSourceArgumentsLimitWhereTheTenantIsRead(t *testing.T) {
 			{"subdomain", "saas_tenant subdomain\nreverse_proxy UPSTREAM"},
 		},
 	})
-	g.mustSignup(t, "owner@acme.test", "acme", "")
-	g.mustSignup(t, "owner@globex.test", "globex", "")
+	g.MustSignup(t, "owner@acme.test", "acme", "")
+	g.MustSignup(t, "owner@globex.test", "globex", "")
 
 	tests := []struct {
 		name         string
@@ -180,9 +182,9 @@ func TestGateway_TenantSourceArgumentsLimitWhereTheTenantIsRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g.up.Reset()
-			var opts []reqOption
+			var opts []testenv.Option
 			if tt.header != "" {
-				opts = append(opts, withHeader("X-Tenant-ID", tt.header))
+				opts = append(opts, testenv.WithHeader("X-Tenant-ID", tt.header))
 			}
 			r := g.get(t, tt.site, tt.tenant, "", opts...)
 			if tt.code != "" {
@@ -213,7 +215,7 @@ func TestGateway_PlaceholdersCarryTenantUserAndRemaining(t *testing.T) {
 	respond "{http.saas.tenant.id}|{http.saas.tenant.plan}|{http.saas.tenant.status}|{http.auth.user.id}|{http.saas.user.role}|{http.saas.ratelimit.remaining}"
 }`}},
 	})
-	acme := g.newTenant(t, "acme")
+	acme := g.NewTenant(t, "acme")
 
 	for i, tc := range []struct {
 		token, want string

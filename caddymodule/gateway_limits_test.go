@@ -40,15 +40,15 @@ func testRateLimitExactness(t *testing.T, redis bool) {
 		apiSite: "\tmetrics /metrics",
 		sites:   []gatewaySite{{"gw", pipeline}},
 	})
-	countdown := g.newTenant(t, "countdown")
-	stampede := g.newTenant(t, "stampede")
+	countdown := g.NewTenant(t, "countdown")
+	stampede := g.NewTenant(t, "stampede")
 	const policy = `"free";q=50;w=3600`
 	// wantStateInRedis checks that the decisions were Redis's, not an in-process fallback's.
 	wantStateInRedis := func(t *testing.T, id string) {
 		if !redis {
 			return
 		}
-		key := g.prefix + "{" + id + "}:r:free"
+		key := g.Opts.RedisPrefix + "{" + id + "}:r:free"
 		if n, err := testenv.RedisClient(t).Exists(context.Background(), key).Result(); err != nil || n != 1 {
 			t.Errorf("Redis key %s: exists=%d err=%v; the limiter did not keep its state in Redis", key, n, err)
 		}
@@ -121,14 +121,14 @@ func testRateLimitExactness(t *testing.T, redis bool) {
 		g.up.Reset()
 		c := g.client(t, "gw")
 		host := g.hostOf("gw", "stampede")
-		before := g.scrape(t)
+		before := testenv.Scrape(t, g.Client, "/metrics")
 		const n = 200
 		statuses := make([]int, n)
 		codes := make([]string, n)
 		errs := make([]error, n)
 		testenv.AtOnce(n, func(i int) {
-			r, err := c.send("GET", "/echo", stampede.UserAccess, nil, host)
-			statuses[i], codes[i], errs[i] = r.Status, r.str("code"), err
+			r, err := c.Send("GET", "/echo", stampede.UserAccess, nil, host)
+			statuses[i], codes[i], errs[i] = r.Status, r.Str("code"), err
 		})
 		count := map[int]int{}
 		for i := range n {
@@ -142,8 +142,8 @@ func testRateLimitExactness(t *testing.T, redis bool) {
 		}
 		// A Redis call that fails or times out is decided by the in-process fallback
 		// (on_limiter_error local), whose bucket for the tenant is still full.
-		after := g.scrape(t)
-		redisErrors := metricValue(after, "saasgate_limiter_redis_errors_total", nil) - metricValue(before, "saasgate_limiter_redis_errors_total", nil)
+		after := testenv.Scrape(t, g.Client, "/metrics")
+		redisErrors := after.Value("saasgate_limiter_redis_errors_total", nil) - before.Value("saasgate_limiter_redis_errors_total", nil)
 		if count[200] != 50 || count[429] != 150 || len(count) != 2 || redisErrors != 0 {
 			t.Errorf("statuses %v, want exactly 50×200 and 150×429 (Redis errors during the burst: %v, want 0)", count, redisErrors)
 		}
@@ -170,13 +170,13 @@ func TestQuota_RejectionsAndStatusReadsDoNotConsume(t *testing.T) {
 		options: "plan free {\n rate 1000/1s\n quota 5/month\n}",
 		sites:   []gatewaySite{{"gw", pipeline}},
 	})
-	f := g.newTenant(t, "metered")
+	f := g.NewTenant(t, "metered")
 	periodEnd := nextMonthUTC(time.Now())
 
 	wantStatusBody := func(t *testing.T, when string, used, remaining int64) {
 		t.Helper()
 		r := g.rateLimitStatus(t, f.UserAccess)
-		if r.str("tenant_id") != "metered" || r.str("plan") != "free" {
+		if r.Str("tenant_id") != "metered" || r.Str("plan") != "free" {
 			t.Errorf("%s: GET /rate-limit %s, want tenant metered on plan free", when, r.Raw)
 		}
 		if got := num(t, r.Body, "limit"); got != 1000 {
@@ -195,7 +195,7 @@ func TestQuota_RejectionsAndStatusReadsDoNotConsume(t *testing.T) {
 		if got := num(t, r.Body, "quota", "remaining"); got != 5-used {
 			t.Errorf("%s: quota.remaining %d, want %d", when, got, 5-used)
 		}
-		if got, _ := r.obj("quota")["period_end"].(string); got != periodEnd.Format(time.RFC3339) {
+		if got, _ := r.Obj("quota")["period_end"].(string); got != periodEnd.Format(time.RFC3339) {
 			t.Errorf("%s: quota.period_end %q, want %s", when, got, periodEnd.Format(time.RFC3339))
 		}
 	}
@@ -212,7 +212,7 @@ func TestQuota_RejectionsAndStatusReadsDoNotConsume(t *testing.T) {
 		if len(wrong) > 0 {
 			t.Errorf("reads %v of 10 before any traffic show a reset_seconds other than 0", wrong)
 		}
-		wantUnauthenticated(t, g.do(t, "GET", "/rate-limit", "", nil))
+		wantUnauthenticated(t, g.Do(t, "GET", "/rate-limit", "", nil))
 	})
 
 	t.Run("QuotaAdmitsFiveThenRefusesUntilTheNextMonth", func(t *testing.T) {
@@ -240,7 +240,7 @@ func TestQuota_RejectionsAndStatusReadsDoNotConsume(t *testing.T) {
 		if n := g.up.Count(); n != 5 {
 			t.Errorf("the upstream received %d requests, want 5", n)
 		}
-		key := fmt.Sprintf("%s{metered}:q:%d", g.prefix, time.Date(periodEnd.Year(), periodEnd.Month()-1, 1, 0, 0, 0, 0, time.UTC).Unix())
+		key := fmt.Sprintf("%s{metered}:q:%d", g.Opts.RedisPrefix, time.Date(periodEnd.Year(), periodEnd.Month()-1, 1, 0, 0, 0, 0, time.UTC).Unix())
 		if v, err := testenv.RedisClient(t).Get(context.Background(), key).Result(); err != nil || v != "5" {
 			t.Errorf("Redis quota counter %s = %q (err %v), want 5", key, v, err)
 		}
@@ -256,8 +256,8 @@ func TestPlanOverride_AppliesFromTheNextRequest(t *testing.T) {
 		options: "plan free {\n rate 50/1h\n}\nplan pro {\n name Pro\n rate 500/1h\n}",
 		sites:   []gatewaySite{{"gw", pipeline}},
 	})
-	f := g.newTenant(t, "upgrader")
-	admin := g.adminToken(t)
+	f := g.NewTenant(t, "upgrader")
+	admin := g.AdminToken(t)
 
 	check := func(t *testing.T, when, plan, limit, policy string) {
 		t.Helper()
@@ -273,13 +273,13 @@ func TestPlanOverride_AppliesFromTheNextRequest(t *testing.T) {
 			t.Errorf("%s: RateLimit %q, want the %s policy", when, rl, plan)
 		}
 		st := g.rateLimitStatus(t, f.UserAccess)
-		if st.str("plan") != plan || strconv.FormatInt(num(t, st.Body, "limit"), 10) != limit {
+		if st.Str("plan") != plan || strconv.FormatInt(num(t, st.Body, "limit"), 10) != limit {
 			t.Errorf("%s: GET /rate-limit %s, want plan %s limit %s", when, st.Raw, plan, limit)
 		}
 	}
 	check(t, "before", "free", "50", `"free";q=50;w=3600`)
-	g.patchTenant(t, admin, "upgrader", map[string]string{"plan": "pro"})
+	g.PatchTenant(t, admin, "upgrader", map[string]string{"plan": "pro"})
 	check(t, "after the override", "pro", "500", `"pro";q=500;w=3600`)
-	g.patchTenant(t, admin, "upgrader", map[string]string{"plan": ""})
+	g.PatchTenant(t, admin, "upgrader", map[string]string{"plan": ""})
 	check(t, "after clearing it", "free", "50", `"free";q=50;w=3600`)
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -18,22 +20,22 @@ func TestGateway_RefusalsAreProblemsWithTheirCodesAndNeverReachTheUpstream(t *te
 			{"owner", "saas_tenant\nsaas_auth {\n require_role owner\n}\nsaas_rate_limit\nreverse_proxy UPSTREAM"},
 		},
 	})
-	acme := g.newTenant(t, "acme")
-	globex := g.newTenant(t, "globex")
-	admin := g.adminToken(t)
-	secret := []byte(testJWTSecret)
+	acme := g.NewTenant(t, "acme")
+	globex := g.NewTenant(t, "globex")
+	admin := g.AdminToken(t)
+	secret := []byte(testenv.JWTSecret)
 
 	// What the refusals below differ from is admitted.
 	admitted := []struct {
 		name          string
 		site, tenant  string
 		token         string
-		opts          []reqOption
+		opts          []testenv.Option
 		wantTenantHdr string
 	}{
 		{"Subdomain", "gw", "acme", acme.UserAccess, nil, "acme"},
-		{"HeaderOnly", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "acme")}, "acme"},
-		{"HeaderEqualToSubdomainIgnoringCase", "gw", "acme", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "ACME")}, "acme"},
+		{"HeaderOnly", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "acme")}, "acme"},
+		{"HeaderEqualToSubdomainIgnoringCase", "gw", "acme", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "ACME")}, "acme"},
 		{"OwnerOnOwnerSite", "owner", "acme", acme.OwnerAccess, nil, "acme"},
 		{"AdminOnOwnerSite", "owner", "globex", admin, nil, "globex"},
 	}
@@ -55,27 +57,27 @@ func TestGateway_RefusalsAreProblemsWithTheirCodesAndNeverReachTheUpstream(t *te
 		name         string
 		site, tenant string
 		token        string
-		opts         []reqOption
+		opts         []testenv.Option
 		status       int
 		code         string
 	}{
 		{"NoSubdomainNoHeader", "gw", "", acme.UserAccess, nil, 400, "tenant_missing"},
-		{"EmptyHeader", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", " ")}, 400, "tenant_missing"},
+		{"EmptyHeader", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", " ")}, 400, "tenant_missing"},
 		{"UnknownSubdomain", "gw", "initech", acme.UserAccess, nil, 404, "tenant_not_found"},
-		{"UnknownHeader", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "initech")}, 404, "tenant_not_found"},
-		{"MalformedHeader", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "Not A Tenant!")}, 404, "tenant_not_found"},
-		{"MalformedHeaderOperator", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", `{"$ne":null}`)}, 404, "tenant_not_found"},
-		{"SubdomainAndHeaderDiffer", "gw", "acme", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "globex")}, 400, "tenant_conflict"},
-		{"SubdomainAndUnknownHeaderDiffer", "gw", "acme", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "initech")}, 400, "tenant_conflict"},
+		{"UnknownHeader", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "initech")}, 404, "tenant_not_found"},
+		{"MalformedHeader", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "Not A Tenant!")}, 404, "tenant_not_found"},
+		{"MalformedHeaderOperator", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", `{"$ne":null}`)}, 404, "tenant_not_found"},
+		{"SubdomainAndHeaderDiffer", "gw", "acme", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "globex")}, 400, "tenant_conflict"},
+		{"SubdomainAndUnknownHeaderDiffer", "gw", "acme", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "initech")}, 400, "tenant_conflict"},
 		{"TokenMissing", "gw", "acme", "", nil, 401, "invalid_token"},
 		{"TokenGarbage", "gw", "acme", "not.a.jwt", nil, 401, "invalid_token"},
 		{"TokenWrongSignature", "gw", "acme", wrongSignature, nil, 401, "invalid_token"},
 		{"TokenExpired", "gw", "acme", expired, nil, 401, "invalid_token"},
-		{"TokenNotBearer", "gw", "acme", "", []reqOption{withHeader("Authorization", "Basic "+acme.UserAccess)}, 401, "invalid_token"},
-		{"TokenEmptyBearer", "gw", "acme", "", []reqOption{withHeader("Authorization", "Bearer ")}, 401, "invalid_token"},
+		{"TokenNotBearer", "gw", "acme", "", []testenv.Option{testenv.WithHeader("Authorization", "Basic "+acme.UserAccess)}, 401, "invalid_token"},
+		{"TokenEmptyBearer", "gw", "acme", "", []testenv.Option{testenv.WithHeader("Authorization", "Bearer ")}, 401, "invalid_token"},
 		{"TokenOfAnotherTenant", "gw", "globex", acme.UserAccess, nil, 403, "tenant_mismatch"},
 		{"OwnerTokenOfAnotherTenant", "owner", "globex", acme.OwnerAccess, nil, 403, "tenant_mismatch"},
-		{"TokenOfAnotherTenantThroughHeader", "gw", "", acme.UserAccess, []reqOption{withHeader("X-Tenant-ID", "globex")}, 403, "tenant_mismatch"},
+		{"TokenOfAnotherTenantThroughHeader", "gw", "", acme.UserAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "globex")}, 403, "tenant_mismatch"},
 		{"RoleTooLow", "owner", "acme", acme.UserAccess, nil, 403, "forbidden"},
 		{"RoleTooLowOtherTenant", "owner", "globex", globex.UserAccess, nil, 403, "forbidden"},
 	}
@@ -91,8 +93,8 @@ func TestGateway_RefusalsAreProblemsWithTheirCodesAndNeverReachTheUpstream(t *te
 					t.Errorf("%v: WWW-Authenticate %q on a %s refusal", r, h, rf.code)
 				}
 			}
-			if want := "urn:saasgate:error:" + rf.code; r.str("type") != want {
-				t.Errorf("%v: type %q, want %q", r, r.str("type"), want)
+			if want := "urn:saasgate:error:" + rf.code; r.Str("type") != want {
+				t.Errorf("%v: type %q, want %q", r, r.Str("type"), want)
 			}
 		})
 	}
@@ -101,17 +103,17 @@ func TestGateway_RefusalsAreProblemsWithTheirCodesAndNeverReachTheUpstream(t *te
 	}
 
 	t.Run("SuspendedTenantIsRefusedUntilReactivated", func(t *testing.T) {
-		g.patchTenant(t, admin, "acme", map[string]string{"status": "suspended"})
+		g.PatchTenant(t, admin, "acme", map[string]string{"status": "suspended"})
 		g.up.Reset()
 		for _, tc := range []struct {
 			name   string
 			tenant string
 			token  string
-			opts   []reqOption
+			opts   []testenv.Option
 		}{
 			{"UserToken", "acme", acme.UserAccess, nil},
 			{"NoToken", "acme", "", nil},
-			{"Header", "", acme.OwnerAccess, []reqOption{withHeader("X-Tenant-ID", "acme")}},
+			{"Header", "", acme.OwnerAccess, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "acme")}},
 		} {
 			wantProblem(t, g.get(t, "gw", tc.tenant, tc.token, tc.opts...), http.StatusPaymentRequired, "tenant_suspended")
 		}
@@ -121,7 +123,7 @@ func TestGateway_RefusalsAreProblemsWithTheirCodesAndNeverReachTheUpstream(t *te
 		// Another tenant is not affected.
 		mustStatus(t, g.get(t, "gw", "globex", globex.UserAccess), http.StatusOK)
 
-		g.patchTenant(t, admin, "acme", map[string]string{"status": "active"})
+		g.PatchTenant(t, admin, "acme", map[string]string{"status": "active"})
 		mustStatus(t, g.get(t, "gw", "acme", acme.UserAccess), http.StatusOK)
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -24,7 +26,7 @@ func testReloadKeepsCounters(t *testing.T, redis bool) {
 		sites:   []gatewaySite{{"gw", pipeline}},
 	}
 	g := startGateway(t, cfg)
-	f := g.newTenant(t, "reloader")
+	f := g.NewTenant(t, "reloader")
 	for i := 1; i <= 10; i++ {
 		r := g.get(t, "gw", "reloader", f.UserAccess)
 		mustStatus(t, r, http.StatusOK)
@@ -49,7 +51,7 @@ func testReloadKeepsCounters(t *testing.T, redis bool) {
 	if known, _ := after.Runtime.Cache.Len(); known == 0 {
 		t.Error("the reload emptied the tenant cache")
 	}
-	if r := g.do(t, "GET", "/plans", "", nil); !strings.Contains(string(r.Raw), `"id":"extra"`) {
+	if r := g.Do(t, "GET", "/plans", "", nil); !strings.Contains(string(r.Raw), `"id":"extra"`) {
 		t.Fatalf("the reloaded config is not in use: %v", r)
 	}
 
@@ -70,6 +72,6 @@ func TestGateway_StopWithRedisReturnsPromptly(t *testing.T) {
 		options: "plan free {\n rate 50/1h\n}",
 		sites:   []gatewaySite{{"gw", pipeline}},
 	})
-	g.mustSignup(t, "owner@stopper.test", "stopper", "")
-	mustStatus(t, g.get(t, "gw", "stopper", "", withHeader("Authorization", "")), http.StatusUnauthorized)
+	g.MustSignup(t, "owner@stopper.test", "stopper", "")
+	mustStatus(t, g.get(t, "gw", "stopper", "", testenv.WithHeader("Authorization", "")), http.StatusUnauthorized)
 }
