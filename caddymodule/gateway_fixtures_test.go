@@ -113,12 +113,6 @@ func (g *gateway) get(t testing.TB, site, tenant, token string, opts ...testenv.
 	return g.client(t, site).Do(t, "GET", "/echo", token, nil, append([]testenv.Option{g.hostOf(site, tenant)}, opts...)...)
 }
 
-// patchTenant changes a tenant as the platform admin.
-func (g *gateway) patchTenant(t testing.TB, admin, id string, body map[string]string) {
-	t.Helper()
-	mustStatus(t, g.Do(t, "PATCH", "/tenants/"+id, admin, body), http.StatusOK)
-}
-
 // rateLimitStatus is GET /rate-limit on the control API.
 func (g *gateway) rateLimitStatus(t testing.TB, token string) testenv.Response {
 	t.Helper()
