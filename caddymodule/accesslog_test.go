@@ -19,7 +19,7 @@ func TestAccessLog_CarriesTenantUserAndLimiterDecision(t *testing.T) {
 		sites: []gatewaySite{{"gw", "log {\n output file " + logPath + "\n format json\n}\n" +
 			"saas_tenant\nsaas_auth\nsaas_rate_limit\nreverse_proxy UPSTREAM"}},
 	})
-	acme := g.newTenant(t, "acme")
+	acme := g.NewTenant(t, "acme")
 	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
 		if r := g.get(t, "gw", "acme", acme.UserAccess); r.Status != want {
 			t.Fatalf("request %d: %d, want %d", i, r.Status, want)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/saasgate/saasgate/internal/testenv"
 )
@@ -14,39 +13,19 @@ import (
 // counts only from trusted_proxies. The test serves the API twice, on a server that trusts
 // the loopback proxy and on one that trusts nobody; the buckets are the saas app's, shared.
 func TestAuthRate_AnonymousRoutesAreLimitedPerClientIP(t *testing.T) {
-	trusted := &apiServer{mongoURI: testenv.Mongo(t), database: testenv.Database(t), port: testenv.FreePort(t)}
-	trusted.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", trusted.port))
-	untrusted := &apiServer{mongoURI: trusted.mongoURI, database: trusted.database, port: testenv.FreePort(t)}
-	untrusted.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", untrusted.port))
-	t.Cleanup(func() { trusted.dropDatabase(t) })
-	testenv.StartCaddy(t, fmt.Sprintf(`{
-%s	servers :%d {
-		trusted_proxies static 127.0.0.1/32
-	}
-	saas {
-		mongo_uri %q
-		database %s
-		jwt_secret %s
-		auth_rate signup 3/1h
-		auth_rate login 2/1m
-		auth_rate refresh 2/1m
-	}
-}
+	port := testenv.FreePort(t)
+	gw := testenv.StartSaas(t, testenv.SaasOptions{
+		Global:  fmt.Sprintf("servers :%d {\n\ttrusted_proxies static 127.0.0.1/32\n}", port),
+		Options: "auth_rate signup 3/1h\nauth_rate login 2/1m\nauth_rate refresh 2/1m",
+		APIPort: port,
+		Sites:   []testenv.Site{{Name: "untrusted", Body: "saas_api"}},
+	})
+	trusted, untrusted := gw.Client, testenv.NewClient(t, fmt.Sprintf("http://127.0.0.1:%d", gw.Ports["untrusted"]))
 
-http://127.0.0.1:%d {
-	saas_api
-}
-
-http://127.0.0.1:%d {
-	saas_api
-}
-`, testenv.CaddyGlobal(), trusted.port, trusted.mongoURI, trusted.database, testJWTSecret, trusted.port, untrusted.port))
-	trusted.waitReady(t, 10*time.Second)
-
-	from := func(ip string) reqOption { return withHeader("X-Forwarded-For", ip) }
-	signup := func(s *apiServer, ip string) apiResponse {
+	from := func(ip string) testenv.Option { return testenv.WithHeader("X-Forwarded-For", ip) }
+	signup := func(s *testenv.Client, ip string) testenv.Response {
 		tenant := "rate-" + unique()
-		return s.do(t, "POST", "/auth/signup", "", signupBody("owner@"+tenant+".test", goodPassword, tenant, ""), from(ip))
+		return s.Do(t, "POST", "/auth/signup", "", testenv.SignupBody("owner@"+tenant+".test", testenv.Password, tenant, ""), from(ip))
 	}
 	for i := 0; i < 3; i++ {
 		mustStatus(t, signup(trusted, "203.0.113.1"), http.StatusCreated)
@@ -72,8 +51,8 @@ http://127.0.0.1:%d {
 		{"/auth/refresh", `{"refresh_token":"rt_unknown"}`, "invalid_token"},
 	} {
 		for i := 0; i < 2; i++ {
-			wantProblem(t, trusted.do(t, "POST", tc.path, "", tc.body, from("192.0.2.7")), http.StatusUnauthorized, tc.code)
+			wantProblem(t, trusted.Do(t, "POST", tc.path, "", tc.body, from("192.0.2.7")), http.StatusUnauthorized, tc.code)
 		}
-		wantProblem(t, trusted.do(t, "POST", tc.path, "", tc.body, from("192.0.2.7")), http.StatusTooManyRequests, "rate_limited")
+		wantProblem(t, trusted.Do(t, "POST", tc.path, "", tc.body, from("192.0.2.7")), http.StatusTooManyRequests, "rate_limited")
 	}
 }

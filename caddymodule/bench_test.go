@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -18,27 +17,10 @@ import (
 // refuses nothing, and returns it with a token of that tenant.
 func benchApp(b *testing.B, redis bool) (*App, string) {
 	b.Helper()
-	redisLine := ""
-	if redis {
-		redisLine = fmt.Sprintf("\t\tredis_url %s\n\t\tredis_prefix %s\n", testenv.RedisURL(b), testenv.KeyPrefix(b))
-	}
-	testenv.StartCaddy(b, fmt.Sprintf(`{
-%s
-	saas {
-		mongo_uri %s
-		database %s
-%s		jwt_secret 0123456789abcdef0123456789abcdef
-		default_plan bench
-		plan bench {
-			rate 1000000/1s
-			burst 1000
-		}
-	}
-}
-http://127.0.0.1:%d {
-	saas_api
-}
-`, testenv.CaddyGlobal(), testenv.Mongo(b), testenv.Database(b), redisLine, testenv.FreePort(b)))
+	testenv.StartSaas(b, testenv.SaasOptions{
+		Redis:   redis,
+		Options: "default_plan bench\nplan bench {\n\trate 1000000/1s\n\tburst 1000\n}",
+	})
 	a, err := caddy.ActiveContext().App("saas")
 	if err != nil {
 		b.Fatal(err)

@@ -69,22 +69,22 @@ func billServer(t *testing.T) *billEnv {
 		options: billOptions(rec.URL),
 		sites:   []gatewaySite{{name: "app", body: pipeline}},
 	})
-	return &billEnv{gateway: g, stripe: rec, admin: g.adminToken(t)}
+	return &billEnv{gateway: g, stripe: rec, admin: g.AdminToken(t)}
 }
 
-func (b *billEnv) subscribe(t testing.TB, token, tenantID, planID string) apiResponse {
+func (b *billEnv) subscribe(t testing.TB, token, tenantID, planID string) testenv.Response {
 	t.Helper()
-	return b.do(t, "POST", "/subscriptions", token, map[string]string{"tenant_id": tenantID, "plan_id": planID})
+	return b.Do(t, "POST", "/subscriptions", token, map[string]string{"tenant_id": tenantID, "plan_id": planID})
 }
 
-func (b *billEnv) current(t testing.TB, token string, opts ...reqOption) apiResponse {
+func (b *billEnv) current(t testing.TB, token string, opts ...testenv.Option) testenv.Response {
 	t.Helper()
-	return b.do(t, "GET", "/subscriptions/current", token, nil, opts...)
+	return b.Do(t, "GET", "/subscriptions/current", token, nil, opts...)
 }
 
-func (b *billEnv) portal(t testing.TB, token string, opts ...reqOption) apiResponse {
+func (b *billEnv) portal(t testing.TB, token string, opts ...testenv.Option) testenv.Response {
 	t.Helper()
-	return b.do(t, "POST", "/subscriptions/portal", token, nil, opts...)
+	return b.Do(t, "POST", "/subscriptions/portal", token, nil, opts...)
 }
 
 // mustSubscribe starts a Checkout for tenantID's pro plan and returns the tenant's Stripe
@@ -111,13 +111,13 @@ func billCustomerOf(t testing.TB, rec *testenv.StripeRecorder, tenantID string) 
 }
 
 // billDeliver posts payload to the Stripe webhook with signature ("" sends no Stripe-Signature).
-func billDeliver(t testing.TB, c *apiClient, payload []byte, signature string) apiResponse {
+func billDeliver(t testing.TB, c *testenv.Client, payload []byte, signature string) testenv.Response {
 	t.Helper()
-	var opts []reqOption
+	var opts []testenv.Option
 	if signature != "" {
-		opts = append(opts, withHeader("Stripe-Signature", signature))
+		opts = append(opts, testenv.WithHeader("Stripe-Signature", signature))
 	}
-	return c.do(t, "POST", "/webhooks/stripe", "", payload, opts...)
+	return c.Do(t, "POST", "/webhooks/stripe", "", payload, opts...)
 }
 
 // billSign signs payload with the configured webhook secret, now.
@@ -126,12 +126,12 @@ func billSign(payload []byte) string {
 }
 
 // wantWebhookOK checks the contract's answer to an accepted delivery.
-func wantWebhookOK(t testing.TB, r apiResponse) {
+func wantWebhookOK(t testing.TB, r testenv.Response) {
 	t.Helper()
 	if wantStatus(t, r, http.StatusOK) {
 		wantKeys(t, r, "message")
-		if r.str("message") != "Webhook processed successfully." {
-			t.Errorf("%v: message %q", r, r.str("message"))
+		if r.Str("message") != "Webhook processed successfully." {
+			t.Errorf("%v: message %q", r, r.Str("message"))
 		}
 	}
 }
@@ -169,11 +169,11 @@ func billStoredEvents(t *testing.T, db *store.DB) int64 {
 }
 
 // billWantHTTPS checks that a field of r is an absolute https URL.
-func billWantHTTPS(t testing.TB, r apiResponse, field string) {
+func billWantHTTPS(t testing.TB, r testenv.Response, field string) {
 	t.Helper()
-	u, err := url.Parse(r.str(field))
+	u, err := url.Parse(r.Str(field))
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		t.Errorf("%v: %s %q is not an https URL", r, field, r.str(field))
+		t.Errorf("%v: %s %q is not an https URL", r, field, r.Str(field))
 	}
 }
 
@@ -185,18 +185,18 @@ func billWantHTTPS(t testing.TB, r apiResponse, field string) {
 // both for that customer and the plan's Stripe price.
 func TestBillingAPI_CheckoutCreatesTheCustomerOnceAndASessionPerCall(t *testing.T) {
 	b := billServer(t)
-	f := b.newTenant(t, "acme")
+	f := b.NewTenant(t, "acme")
 
 	for i := range 2 {
 		r := b.subscribe(t, f.OwnerAccess, "acme", "pro")
 		mustStatus(t, r, http.StatusCreated)
 		wantKeys(t, r, "message", "stripe_session_url", "session_id")
-		if r.str("message") != "Subscription initiated." {
-			t.Errorf("call %d: message %q", i+1, r.str("message"))
+		if r.Str("message") != "Subscription initiated." {
+			t.Errorf("call %d: message %q", i+1, r.Str("message"))
 		}
 		billWantHTTPS(t, r, "stripe_session_url")
-		if !strings.HasPrefix(r.str("session_id"), "cs_") {
-			t.Errorf("call %d: session_id %q, want a cs_ id", i+1, r.str("session_id"))
+		if !strings.HasPrefix(r.Str("session_id"), "cs_") {
+			t.Errorf("call %d: session_id %q, want a cs_ id", i+1, r.Str("session_id"))
 		}
 	}
 
@@ -233,9 +233,9 @@ func TestBillingAPI_CheckoutCreatesTheCustomerOnceAndASessionPerCall(t *testing.
 	}
 
 	// The stored customer is the one Stripe returned and Checkout used.
-	tr := b.do(t, "GET", "/tenants/acme", b.admin, nil)
+	tr := b.Do(t, "GET", "/tenants/acme", b.admin, nil)
 	mustStatus(t, tr, http.StatusOK)
-	if got, _ := tr.obj("billing")["customer_id"].(string); got != customer {
+	if got, _ := tr.Obj("billing")["customer_id"].(string); got != customer {
 		t.Errorf("tenant billing.customer_id %q, want %q: %s", got, customer, tr.Raw)
 	}
 }
@@ -247,8 +247,8 @@ func TestBillingAPI_CheckoutCreatesTheCustomerOnceAndASessionPerCall(t *testing.
 // Stripe price; every refusal is a problem with the contract's code and never reaches Stripe.
 func TestBillingAPI_CheckoutIsForTheOwnerOrAnAdminAndAPurchasablePlan(t *testing.T) {
 	b := billServer(t)
-	acme := b.newTenant(t, "acme")
-	globex := b.newTenant(t, "globex")
+	acme := b.NewTenant(t, "acme")
+	globex := b.NewTenant(t, "globex")
 
 	valid := func(tenantID, planID string) map[string]string {
 		return map[string]string{"tenant_id": tenantID, "plan_id": planID}
@@ -279,7 +279,7 @@ func TestBillingAPI_CheckoutIsForTheOwnerOrAnAdminAndAPurchasablePlan(t *testing
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(b.stripe.Calls("", ""))
-			r := b.do(t, "POST", "/subscriptions", tt.token, tt.body)
+			r := b.Do(t, "POST", "/subscriptions", tt.token, tt.body)
 			after := len(b.stripe.Calls("", ""))
 			switch {
 			case tt.status == http.StatusUnauthorized:
@@ -288,7 +288,7 @@ func TestBillingAPI_CheckoutIsForTheOwnerOrAnAdminAndAPurchasablePlan(t *testing
 				wantProblem(t, r, tt.status, tt.code)
 			default:
 				wantStatus(t, r, tt.status)
-				if !strings.HasPrefix(r.str("session_id"), "cs_") {
+				if !strings.HasPrefix(r.Str("session_id"), "cs_") {
 					t.Errorf("%v: no cs_ session_id", r)
 				}
 			}
@@ -303,7 +303,7 @@ func TestBillingAPI_CheckoutIsForTheOwnerOrAnAdminAndAPurchasablePlan(t *testing
 	if len(customers) != 1 || customers[0].Form.Get("metadata[tenant_id]") != "globex" {
 		t.Errorf("Stripe customers created: %d, want exactly one, for globex", len(customers))
 	}
-	if r := b.do(t, "GET", "/tenants/acme", b.admin, nil); r.obj("billing") != nil {
+	if r := b.Do(t, "GET", "/tenants/acme", b.admin, nil); r.Obj("billing") != nil {
 		t.Errorf("acme has billing state after refused checkouts: %s", r.Raw)
 	}
 }
@@ -316,14 +316,14 @@ func TestBillingAPI_CheckoutIsForTheOwnerOrAnAdminAndAPurchasablePlan(t *testing
 // customer portal opens for the tenant's customer. Without a customer the portal is a conflict.
 func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testing.T) {
 	b := billServer(t)
-	f := b.newTenant(t, "initech")
-	other := b.newTenant(t, "hooli")
+	f := b.NewTenant(t, "initech")
+	other := b.NewTenant(t, "hooli")
 
 	// Before anything: no subscription, the default plan, and no portal.
 	r := b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if customer, ok := r.Body["customer_id"]; r.str("tenant_id") != "initech" || r.str("status") != "none" || r.str("plan") != billDefault ||
-		r.str("subscription_id") != "" || !ok || customer != nil {
+	if customer, ok := r.Body["customer_id"]; r.Str("tenant_id") != "initech" || r.Str("status") != "none" || r.Str("plan") != billDefault ||
+		r.Str("subscription_id") != "" || !ok || customer != nil {
 		t.Errorf("subscription before any checkout = %s, want status none on plan %s, customer_id null", r.Raw, billDefault)
 	}
 	wantProblem(t, b.portal(t, f.OwnerAccess), http.StatusConflict, "no_subscription")
@@ -333,30 +333,30 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	// A started but unfinished Checkout changes nothing.
 	customer := b.mustSubscribe(t, f.OwnerAccess, "initech")
-	if r := b.current(t, f.OwnerAccess); r.str("status") != "none" || r.str("plan") != billDefault || r.str("customer_id") != customer {
+	if r := b.current(t, f.OwnerAccess); r.Str("status") != "none" || r.Str("plan") != billDefault || r.Str("customer_id") != customer {
 		t.Errorf("subscription after an unfinished checkout = %s, want still none on %s, customer_id %s", r.Raw, billDefault, customer)
 	}
 
 	// Stripe reports the Checkout completed.
 	subID := "sub_" + unique() + "initech"
 	ev := billCheckoutCompleted(t, billEventID("checkout"), "initech", customer, subID, time.Now())
-	wantWebhookOK(t, billDeliver(t, b.apiClient, ev, billSign(ev)))
+	wantWebhookOK(t, billDeliver(t, b.Client, ev, billSign(ev)))
 
 	r = b.current(t, f.OwnerAccess)
 	mustStatus(t, r, http.StatusOK)
-	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID || r.str("tenant_id") != "initech" ||
-		r.str("customer_id") != customer {
+	if r.Str("status") != "active" || r.Str("plan") != "pro" || r.Str("subscription_id") != subID || r.Str("tenant_id") != "initech" ||
+		r.Str("customer_id") != customer {
 		t.Errorf("subscription after checkout.session.completed = %s, want active on pro with %s for %s", r.Raw, subID, customer)
 	}
 	// An admin names the tenant with X-Tenant-ID and sees the same.
-	if a := b.current(t, b.admin, withHeader("X-Tenant-ID", "initech")); !wantStatus(t, a, http.StatusOK) || !bytes.Equal(a.Raw, r.Raw) {
+	if a := b.current(t, b.admin, testenv.WithHeader("X-Tenant-ID", "initech")); !wantStatus(t, a, http.StatusOK) || !bytes.Equal(a.Raw, r.Raw) {
 		t.Errorf("admin sees %s, owner sees %s", a.Raw, r.Raw)
 	}
-	wantProblem(t, b.current(t, b.admin, withHeader("X-Tenant-ID", "nowhere")), http.StatusNotFound, "tenant_not_found")
+	wantProblem(t, b.current(t, b.admin, testenv.WithHeader("X-Tenant-ID", "nowhere")), http.StatusNotFound, "tenant_not_found")
 	// Only the owner: the tenant's user is refused; another tenant's owner naming initech
 	// gets their own tenant's subscription.
 	wantProblem(t, b.current(t, f.UserAccess), http.StatusForbidden, "forbidden")
-	if o := b.current(t, other.OwnerAccess, withHeader("X-Tenant-ID", "initech")); o.str("tenant_id") != "hooli" || o.str("status") != "none" {
+	if o := b.current(t, other.OwnerAccess, testenv.WithHeader("X-Tenant-ID", "initech")); o.Str("tenant_id") != "hooli" || o.Str("status") != "none" {
 		t.Errorf("hooli's owner naming initech got %s, want hooli's own subscription", o.Raw)
 	}
 
@@ -389,7 +389,7 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 
 	// A tenant without a Stripe customer has no portal, whoever asks.
 	wantProblem(t, b.portal(t, other.OwnerAccess), http.StatusConflict, "no_subscription")
-	wantProblem(t, b.portal(t, b.admin, withHeader("X-Tenant-ID", "hooli")), http.StatusConflict, "no_subscription")
+	wantProblem(t, b.portal(t, b.admin, testenv.WithHeader("X-Tenant-ID", "hooli")), http.StatusConflict, "no_subscription")
 	if n := len(b.stripe.Calls("POST", "/v1/billing_portal/sessions")); n != 1 {
 		t.Errorf("%d portal sessions after refusals, want still 1", n)
 	}
@@ -405,13 +405,13 @@ func TestBillingAPI_CompletedCheckoutActivatesThePlanAndOpensThePortal(t *testin
 // acknowledged with the contract's body, as is one of a type billing ignores.
 func TestBillingAPI_WebhookSignatureIsVerifiedBeforeAnythingIsStored(t *testing.T) {
 	b := billServer(t)
-	f := b.newTenant(t, "hooli")
+	f := b.NewTenant(t, "hooli")
 	customer := b.mustSubscribe(t, f.OwnerAccess, "hooli")
 	db := b.store(t)
 
 	before := b.current(t, f.OwnerAccess)
 	mustStatus(t, before, http.StatusOK)
-	if before.str("status") != "none" {
+	if before.Str("status") != "none" {
 		t.Fatalf("subscription before the webhooks = %s, want none", before.Raw)
 	}
 	unchanged := func(t *testing.T) {
@@ -449,7 +449,7 @@ func TestBillingAPI_WebhookSignatureIsVerifiedBeforeAnythingIsStored(t *testing.
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			wantProblem(t, billDeliver(t, b.apiClient, tt.payload, tt.signature), http.StatusBadRequest, tt.code)
+			wantProblem(t, billDeliver(t, b.Client, tt.payload, tt.signature), http.StatusBadRequest, tt.code)
 			unchanged(t)
 		})
 	}
@@ -459,25 +459,25 @@ func TestBillingAPI_WebhookSignatureIsVerifiedBeforeAnythingIsStored(t *testing.
 	t.Run("UnhandledTypeSignedWithinTolerance", func(t *testing.T) {
 		ev := testenv.StripeEvent(t, billEventID("customer"), "customer.created", time.Now(),
 			map[string]any{"id": customer, "object": "customer", "metadata": map[string]string{"tenant_id": "hooli"}})
-		wantWebhookOK(t, billDeliver(t, b.apiClient, ev, testenv.SignStripe(ev, testenv.WebhookSecret, time.Now().Add(-290*time.Second))))
+		wantWebhookOK(t, billDeliver(t, b.Client, ev, testenv.SignStripe(ev, testenv.WebhookSecret, time.Now().Add(-290*time.Second))))
 		unchanged(t)
 	})
 	t.Run("UnhandledTypeOfExactlyOneMebibyte", func(t *testing.T) {
 		ev := testenv.StripeEvent(t, billEventID("customer"), "customer.updated", time.Now(),
 			map[string]any{"id": customer, "object": "customer"})
 		ev = append(ev, bytes.Repeat([]byte(" "), (1<<20)-len(ev))...)
-		wantWebhookOK(t, billDeliver(t, b.apiClient, ev, billSign(ev)))
+		wantWebhookOK(t, billDeliver(t, b.Client, ev, billSign(ev)))
 		unchanged(t)
 	})
 
 	// The untampered event, properly signed, is applied once; its redelivery is acknowledged
 	// and changes nothing more.
-	wantWebhookOK(t, billDeliver(t, b.apiClient, payload, billSign(payload)))
+	wantWebhookOK(t, billDeliver(t, b.Client, payload, billSign(payload)))
 	r := b.current(t, f.OwnerAccess)
-	if r.str("status") != "active" || r.str("plan") != "pro" || r.str("subscription_id") != subID {
+	if r.Str("status") != "active" || r.Str("plan") != "pro" || r.Str("subscription_id") != subID {
 		t.Errorf("subscription after the valid delivery = %s, want active on pro with %s", r.Raw, subID)
 	}
-	wantWebhookOK(t, billDeliver(t, b.apiClient, payload, billSign(payload)))
+	wantWebhookOK(t, billDeliver(t, b.Client, payload, billSign(payload)))
 	if again := b.current(t, f.OwnerAccess); !bytes.Equal(again.Raw, r.Raw) {
 		t.Errorf("a redelivery changed the subscription:\nbefore %s\nafter  %s", r.Raw, again.Raw)
 	}
@@ -493,8 +493,8 @@ func TestBillingAPI_WebhookSignatureIsVerifiedBeforeAnythingIsStored(t *testing.
 // and Stripe alike), while the rest of the API works.
 func TestBillingAPI_WithoutStripeEveryBillingRouteAnswersBillingDisabled(t *testing.T) {
 	s := startAPI(t)
-	f := s.newTenant(t, "dunder")
-	admin := s.adminToken(t)
+	f := s.NewTenant(t, "dunder")
+	admin := s.AdminToken(t)
 	ev := testenv.StripeEvent(t, billEventID("disabled"), "checkout.session.completed", time.Now(), testenv.StripeCheckoutSession{
 		ID: "cs_test_disabled", Tenant: "dunder", Plan: "pro", Customer: "cus_disabled", Subscription: "sub_disabled",
 	}.Object())
@@ -505,29 +505,29 @@ func TestBillingAPI_WithoutStripeEveryBillingRouteAnswersBillingDisabled(t *test
 		method, path string
 		token        string
 		body         any
-		opts         []reqOption
+		opts         []testenv.Option
 	}{
 		{"SubscribeAsOwner", "POST", "/subscriptions", f.OwnerAccess, body, nil},
 		{"SubscribeAsAdmin", "POST", "/subscriptions", admin, body, nil},
 		{"CurrentAsOwner", "GET", "/subscriptions/current", f.OwnerAccess, nil, nil},
-		{"CurrentAsAdmin", "GET", "/subscriptions/current", admin, nil, []reqOption{withHeader("X-Tenant-ID", "dunder")}},
+		{"CurrentAsAdmin", "GET", "/subscriptions/current", admin, nil, []testenv.Option{testenv.WithHeader("X-Tenant-ID", "dunder")}},
 		{"PortalAsOwner", "POST", "/subscriptions/portal", f.OwnerAccess, nil, nil},
-		{"SignedWebhook", "POST", "/webhooks/stripe", "", ev, []reqOption{withHeader("Stripe-Signature", billSign(ev))}},
+		{"SignedWebhook", "POST", "/webhooks/stripe", "", ev, []testenv.Option{testenv.WithHeader("Stripe-Signature", billSign(ev))}},
 		{"UnsignedWebhook", "POST", "/webhooks/stripe", "", ev, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantProblem(t, s.do(t, tt.method, tt.path, tt.token, tt.body, tt.opts...), http.StatusServiceUnavailable, "billing_disabled")
+			wantProblem(t, s.Do(t, tt.method, tt.path, tt.token, tt.body, tt.opts...), http.StatusServiceUnavailable, "billing_disabled")
 		})
 	}
 
 	// The rest of the API is unaffected.
-	mustStatus(t, s.signup(t, "new@scranton.test", goodPassword, "scranton", ""), http.StatusCreated)
-	mustStatus(t, s.do(t, "GET", "/plans", "", nil), http.StatusOK)
-	if me := s.do(t, "GET", "/me", f.OwnerAccess, nil); !wantStatus(t, me, http.StatusOK) || me.str("tenant_id") != "dunder" {
+	mustStatus(t, s.Signup(t, "new@scranton.test", testenv.Password, "scranton", ""), http.StatusCreated)
+	mustStatus(t, s.Do(t, "GET", "/plans", "", nil), http.StatusOK)
+	if me := s.Do(t, "GET", "/me", f.OwnerAccess, nil); !wantStatus(t, me, http.StatusOK) || me.Str("tenant_id") != "dunder" {
 		t.Errorf("GET /me = %s", me.Raw)
 	}
-	if r := s.do(t, "GET", "/tenants/dunder", admin, nil); r.obj("billing") != nil || r.str("plan") != "free" {
+	if r := s.Do(t, "GET", "/tenants/dunder", admin, nil); r.Obj("billing") != nil || r.Str("plan") != "free" {
 		t.Errorf("dunder after billing calls on a disabled gateway = %s, want no billing state, plan free", r.Raw)
 	}
 }
@@ -540,19 +540,19 @@ func TestBillingAPI_WithoutStripeEveryBillingRouteAnswersBillingDisabled(t *test
 // and open the customer portal to pay.
 func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing.T) {
 	b := billServer(t)
-	f := b.newTenant(t, "vance")
+	f := b.NewTenant(t, "vance")
 	customer := b.mustSubscribe(t, f.OwnerAccess, "vance")
 	subID := "sub_vance" + unique()
 	now := time.Now()
 
 	ev := billCheckoutCompleted(t, billEventID("checkout"), "vance", customer, subID, now)
-	wantWebhookOK(t, billDeliver(t, b.apiClient, ev, billSign(ev)))
+	wantWebhookOK(t, billDeliver(t, b.Client, ev, billSign(ev)))
 	wantStatus(t, b.get(t, "app", "vance", f.OwnerAccess), http.StatusOK)
 
 	ev = billPaymentFailed(t, billEventID("failed"), "vance", customer, subID, now.Add(time.Second))
-	wantWebhookOK(t, billDeliver(t, b.apiClient, ev, billSign(ev)))
+	wantWebhookOK(t, billDeliver(t, b.Client, ev, billSign(ev)))
 	r := b.current(t, f.OwnerAccess)
-	if r.str("status") != "past_due" || r.str("plan") != "pro" || r.str("grace_until") == "" {
+	if r.Str("status") != "past_due" || r.Str("plan") != "pro" || r.Str("grace_until") == "" {
 		t.Errorf("subscription after invoice.payment_failed = %s, want past_due on pro with grace_until", r.Raw)
 	}
 	gw := b.get(t, "app", "vance", f.OwnerAccess)
@@ -564,9 +564,9 @@ func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing
 	b.suspendForNonPayment(t, b.admin, "vance")
 	wantProblem(t, b.get(t, "app", "vance", f.OwnerAccess), http.StatusPaymentRequired, "tenant_suspended")
 
-	owner := b.mustLogin(t, f.OwnerEmail, "vance")
+	owner := b.MustLogin(t, f.OwnerEmail, "vance")
 	r = b.current(t, owner.Access)
-	if wantStatus(t, r, http.StatusOK) && (r.str("status") != "suspended" || r.str("subscription_id") != subID) {
+	if wantStatus(t, r, http.StatusOK) && (r.Str("status") != "suspended" || r.Str("subscription_id") != subID) {
 		t.Errorf("suspended tenant's subscription = %s, want suspended with %s", r.Raw, subID)
 	}
 	p := b.portal(t, owner.Access)
@@ -590,7 +590,7 @@ func TestBillingAPI_SuspendedTenantsOwnerStillReachesTheBillingRoutes(t *testing
 // subscription, no past due, and no Billing-Status on its gateway answers.
 func TestBillingAPI_PaymentLinkNamingAVictimChangesNothing(t *testing.T) {
 	b := billServer(t)
-	victim := b.newTenant(t, "wayne")
+	victim := b.NewTenant(t, "wayne")
 	stranger, subID, now := "cus_link"+unique(), "sub_link"+unique(), time.Now()
 	before := b.current(t, victim.OwnerAccess)
 	mustStatus(t, before, http.StatusOK)
@@ -598,9 +598,9 @@ func TestBillingAPI_PaymentLinkNamingAVictimChangesNothing(t *testing.T) {
 	completed := testenv.StripeEvent(t, billEventID("link"), "checkout.session.completed", now, testenv.StripeCheckoutSession{
 		ID: "cs_link" + unique(), Tenant: "wayne", Customer: stranger, Subscription: subID, ReferenceOnly: true,
 	}.Object())
-	wantWebhookOK(t, billDeliver(t, b.apiClient, completed, billSign(completed)))
+	wantWebhookOK(t, billDeliver(t, b.Client, completed, billSign(completed)))
 	failed := billPaymentFailed(t, billEventID("link_failed"), "", stranger, subID, now.Add(time.Second))
-	wantWebhookOK(t, billDeliver(t, b.apiClient, failed, billSign(failed)))
+	wantWebhookOK(t, billDeliver(t, b.Client, failed, billSign(failed)))
 
 	if after := b.current(t, victim.OwnerAccess); !bytes.Equal(after.Raw, before.Raw) {
 		t.Errorf("victim's subscription %s, was %s", after.Raw, before.Raw)

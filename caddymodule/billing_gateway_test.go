@@ -46,23 +46,23 @@ func gwStartBilling(t *testing.T, grace string) *gateway {
 // gwSubscriber is a tenant (owner and user logged in) whose owner started Checkout for pro:
 // the tenant has its Stripe customer, which the events below name, as Stripe's would.
 type gwSubscriber struct {
-	*tenantFixture
+	*testenv.TenantFixture
 	customer     string // the tenant's Stripe customer, made by POST /subscriptions
 	subscription string // the subscription the events are about
 }
 
 func gwSubscribe(t *testing.T, g *gateway, id string) *gwSubscriber {
 	t.Helper()
-	f := g.newTenant(t, id)
-	r := g.do(t, "POST", "/subscriptions", f.OwnerAccess, map[string]string{"tenant_id": id, "plan_id": "pro"})
+	f := g.NewTenant(t, id)
+	r := g.Do(t, "POST", "/subscriptions", f.OwnerAccess, map[string]string{"tenant_id": id, "plan_id": "pro"})
 	mustStatus(t, r, http.StatusCreated)
-	tr := g.do(t, "GET", "/tenants/"+id, f.OwnerAccess, nil)
+	tr := g.Do(t, "GET", "/tenants/"+id, f.OwnerAccess, nil)
 	mustStatus(t, tr, http.StatusOK)
-	customer, _ := tr.obj("billing")["customer_id"].(string)
+	customer, _ := tr.Obj("billing")["customer_id"].(string)
 	if customer == "" {
 		t.Fatalf("after POST /subscriptions the tenant has no Stripe customer: %s", tr.Raw)
 	}
-	return &gwSubscriber{tenantFixture: f, customer: customer, subscription: "sub_gw_" + id}
+	return &gwSubscriber{TenantFixture: f, customer: customer, subscription: "sub_gw_" + id}
 }
 
 // checkoutCompleted is the data.object of checkout.session.completed for plan, paid.
@@ -88,9 +88,9 @@ func gwDeliver(t *testing.T, g *gateway, typ string, created time.Time, object m
 	t.Helper()
 	payload := testenv.StripeEvent(t, "evt_gw_"+unique(), typ, created, object)
 	sig := testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())
-	r := g.do(t, "POST", "/webhooks/stripe", "", payload, withHeader("Stripe-Signature", sig))
+	r := g.Do(t, "POST", "/webhooks/stripe", "", payload, testenv.WithHeader("Stripe-Signature", sig))
 	mustStatus(t, r, http.StatusOK)
-	if r.str("message") != "Webhook processed successfully." {
+	if r.Str("message") != "Webhook processed successfully." {
 		t.Errorf("%s: %v, want the message \"Webhook processed successfully.\"", typ, r)
 	}
 }
@@ -98,7 +98,7 @@ func gwDeliver(t *testing.T, g *gateway, typ string, created time.Time, object m
 // gwWantPlan sends one request through the tenant site as the tenant's user and checks that it
 // is admitted under plan: the upstream gets X-Tenant-Plan, and the rate-limit headers are
 // plan's. It returns the response for more checks.
-func gwWantPlan(t *testing.T, g *gateway, f *tenantFixture, when, plan, limit string) apiResponse {
+func gwWantPlan(t *testing.T, g *gateway, f *testenv.TenantFixture, when, plan, limit string) testenv.Response {
 	t.Helper()
 	g.up.Reset()
 	r := g.get(t, "gw", f.ID, f.UserAccess)
@@ -113,10 +113,10 @@ func gwWantPlan(t *testing.T, g *gateway, f *tenantFixture, when, plan, limit st
 }
 
 // gwQuotaPeriodEnd is quota.period_end of GET /rate-limit for the tenant's user.
-func gwQuotaPeriodEnd(t *testing.T, g *gateway, f *tenantFixture) string {
+func gwQuotaPeriodEnd(t *testing.T, g *gateway, f *testenv.TenantFixture) string {
 	t.Helper()
 	r := g.rateLimitStatus(t, f.UserAccess)
-	end, _ := r.obj("quota")["period_end"].(string)
+	end, _ := r.Obj("quota")["period_end"].(string)
 	if end == "" {
 		t.Fatalf("GET /rate-limit has no quota.period_end: %s", r.Raw)
 	}
@@ -142,13 +142,13 @@ func TestBillingGateway_CheckoutAppliesThePlanAndCancellationRevertsIt(t *testin
 	base := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
 
 	// Starting Checkout changes nothing yet: the tenant is on free until Stripe says it paid.
-	gwWantPlan(t, g, s.tenantFixture, "before the checkout completed", "free", gwFreeLimit)
+	gwWantPlan(t, g, s.TenantFixture, "before the checkout completed", "free", gwFreeLimit)
 
 	gwDeliver(t, g, "checkout.session.completed", base, s.checkoutCompleted("pro"))
-	r := gwWantPlan(t, g, s.tenantFixture, "right after checkout.session.completed", "pro", gwProLimit)
+	r := gwWantPlan(t, g, s.TenantFixture, "right after checkout.session.completed", "pro", gwProLimit)
 	wantHeader(t, "an active subscription", r.Header, "Billing-Status")
 	// Without a subscription period yet, quota months are calendar months.
-	if end, want := gwQuotaPeriodEnd(t, g, s.tenantFixture), nextMonthUTC(time.Now()).Format(time.RFC3339); end != want {
+	if end, want := gwQuotaPeriodEnd(t, g, s.TenantFixture), nextMonthUTC(time.Now()).Format(time.RFC3339); end != want {
 		t.Errorf("after checkout, before any period: quota.period_end %s, want the calendar month's end %s", end, want)
 	}
 
@@ -159,13 +159,13 @@ func TestBillingGateway_CheckoutAppliesThePlanAndCancellationRevertsIt(t *testin
 	if want == nextMonthUTC(time.Now()).Format(time.RFC3339) {
 		t.Fatalf("test setup: anchor %s gives the calendar month's end", anchor)
 	}
-	if end := gwQuotaPeriodEnd(t, g, s.tenantFixture); end != want {
+	if end := gwQuotaPeriodEnd(t, g, s.TenantFixture); end != want {
 		t.Errorf("subscription period from %s: quota.period_end %s, want %s (period start + 1 month)", anchor.Format(time.RFC3339), end, want)
 	}
-	gwWantPlan(t, g, s.tenantFixture, "after customer.subscription.updated", "pro", gwProLimit)
+	gwWantPlan(t, g, s.TenantFixture, "after customer.subscription.updated", "pro", gwProLimit)
 
 	gwDeliver(t, g, "customer.subscription.deleted", base.Add(2*time.Second), s.subscriptionObject("canceled", anchor))
-	r = gwWantPlan(t, g, s.tenantFixture, "right after customer.subscription.deleted", "free", gwFreeLimit)
+	r = gwWantPlan(t, g, s.TenantFixture, "right after customer.subscription.deleted", "free", gwFreeLimit)
 	wantHeader(t, "a canceled subscription", r.Header, "Billing-Status")
 }
 
@@ -175,38 +175,38 @@ func TestBillingGateway_CheckoutAppliesThePlanAndCancellationRevertsIt(t *testin
 func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testing.T) {
 	g := gwStartBilling(t, "48h")
 	s := gwSubscribe(t, g, "late-payer")
-	before := g.scrape(t)
+	before := testenv.Scrape(t, g.Client, "/metrics")
 	// The payment failed an hour ago (Stripe retries deliveries): the grace period counts from
 	// the failure, not from when the gateway heard of it.
 	failed := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 
 	gwDeliver(t, g, "checkout.session.completed", failed.Add(-24*time.Hour), s.checkoutCompleted("pro"))
-	r := gwWantPlan(t, g, s.tenantFixture, "paid up", "pro", gwProLimit)
+	r := gwWantPlan(t, g, s.TenantFixture, "paid up", "pro", gwProLimit)
 	wantHeader(t, "paid up", r.Header, "Billing-Status")
 
 	gwDeliver(t, g, "invoice.payment_failed", failed, s.invoiceObject("in_gw_late", "open"))
 	graceUntil := failed.Add(48 * time.Hour).Format(time.RFC3339)
 	for i := range 3 {
-		r := gwWantPlan(t, g, s.tenantFixture, fmt.Sprintf("past due, request %d", i+1), "pro", gwProLimit)
+		r := gwWantPlan(t, g, s.TenantFixture, fmt.Sprintf("past due, request %d", i+1), "pro", gwProLimit)
 		wantHeader(t, fmt.Sprintf("past due, request %d", i+1), r.Header, "Billing-Status", `past_due; grace_until="`+graceUntil+`"`)
 	}
-	cur := g.do(t, "GET", "/subscriptions/current", s.OwnerAccess, nil)
+	cur := g.Do(t, "GET", "/subscriptions/current", s.OwnerAccess, nil)
 	mustStatus(t, cur, http.StatusOK)
-	if cur.str("status") != "past_due" || cur.str("grace_until") != graceUntil || cur.str("plan") != "pro" {
+	if cur.Str("status") != "past_due" || cur.Str("grace_until") != graceUntil || cur.Str("plan") != "pro" {
 		t.Errorf("past due: %v, want status past_due, plan pro, grace_until %s", cur, graceUntil)
 	}
 
 	gwDeliver(t, g, "invoice.paid", failed.Add(30*time.Minute), s.invoiceObject("in_gw_late", "paid"))
-	r = gwWantPlan(t, g, s.tenantFixture, "after invoice.paid", "pro", gwProLimit)
+	r = gwWantPlan(t, g, s.TenantFixture, "after invoice.paid", "pro", gwProLimit)
 	wantHeader(t, "after invoice.paid", r.Header, "Billing-Status")
 
 	// Each delivery is counted on the metrics endpoint by type and result (the counters are
 	// the process's, so compare with before).
-	after := g.scrape(t)
+	after := testenv.Scrape(t, g.Client, "/metrics")
 	for _, typ := range []string{"checkout.session.completed", "invoice.payment_failed", "invoice.paid"} {
 		labels := map[string]string{"type": typ, "result": "applied"}
 		name := "saasgate_billing_webhook_events_total"
-		if d := metricValue(after, name, labels) - metricValue(before, name, labels); d != 1 {
+		if d := after.Value(name, labels) - before.Value(name, labels); d != 1 {
 			t.Errorf("%s{type=%q,result=\"applied\"} grew by %v, want 1", name, typ, d)
 		}
 	}
@@ -218,8 +218,8 @@ func TestBillingGateway_PaymentFailureAddsBillingStatusAndKeepsThePlan(t *testin
 func TestBillingGateway_BillingStatusReachesOnlyMembersAndAdmins(t *testing.T) {
 	g := gwStartBilling(t, "48h")
 	s := gwSubscribe(t, g, "owing")
-	other := g.newTenant(t, "bystander")
-	admin := g.adminToken(t)
+	other := g.NewTenant(t, "bystander")
+	admin := g.AdminToken(t)
 	failed := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 	gwDeliver(t, g, "checkout.session.completed", failed.Add(-24*time.Hour), s.checkoutCompleted("pro"))
 	gwDeliver(t, g, "invoice.payment_failed", failed, s.invoiceObject("in_gw_owing", "open"))
@@ -256,8 +256,8 @@ func TestBillingGateway_BillingStatusReachesOnlyMembersAndAdmins(t *testing.T) {
 		} else {
 			wantHeader(t, c.name, r.Header, "Billing-Status")
 		}
-		if c.status == http.StatusPaymentRequired && r.str("detail") != "This tenant is suspended." {
-			t.Errorf("%s: 402 detail %q, want the plain \"This tenant is suspended.\"", c.name, r.str("detail"))
+		if c.status == http.StatusPaymentRequired && r.Str("detail") != "This tenant is suspended." {
+			t.Errorf("%s: 402 detail %q, want the plain \"This tenant is suspended.\"", c.name, r.Str("detail"))
 		}
 	}
 	t.Run("PastDue", func(t *testing.T) {
@@ -267,7 +267,7 @@ func TestBillingGateway_BillingStatusReachesOnlyMembersAndAdmins(t *testing.T) {
 	})
 	// Suspended by an admin while past due: the 402 says no more than that, and the billing
 	// state still goes to members only.
-	g.patchTenant(t, admin, s.ID, map[string]string{"status": "suspended"})
+	g.PatchTenant(t, admin, s.ID, map[string]string{"status": "suspended"})
 	t.Run("SuspendedWhilePastDue", func(t *testing.T) {
 		for _, c := range callers(true) {
 			t.Run(c.name, func(t *testing.T) { check(t, c) })

@@ -27,18 +27,18 @@ http://127.0.0.1:%d {
 	saas_api
 }
 `, testenv.CaddyGlobal(), dataDir, port)
-	c := newClient(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+	c := testenv.NewClient(t, fmt.Sprintf("http://127.0.0.1:%d", port))
 	secretPath := filepath.Join(dataDir, "jwt_secret")
 
 	first := testenv.StartSaasgate(t, caddyfile)
-	first.WaitHTTP(t, c.base+"/healthz")
-	c.waitReady(t, 20*time.Second)
+	first.WaitHTTP(t, c.Base+"/healthz")
+	c.WaitReady(t, 20*time.Second)
 
-	r := c.do(t, "POST", "/auth/signup", "", signupBody("keeper@durable.test", goodPassword, "durable", ""))
+	r := c.Do(t, "POST", "/auth/signup", "", testenv.SignupBody("keeper@durable.test", testenv.Password, "durable", ""))
 	mustStatus(t, r, http.StatusCreated)
-	userID := r.str("user_id")
-	before := pairOf(t, c.do(t, "POST", "/auth/login", "", map[string]string{"email": "keeper@durable.test", "password": goodPassword}))
-	mustStatus(t, c.do(t, "GET", "/me", before.Access, nil), http.StatusOK)
+	userID := r.Str("user_id")
+	before := testenv.PairOf(t, c.Do(t, "POST", "/auth/login", "", map[string]string{"email": "keeper@durable.test", "password": testenv.Password}))
+	mustStatus(t, c.Do(t, "GET", "/me", before.Access, nil), http.StatusOK)
 
 	info, err := os.Stat(secretPath)
 	if err != nil {
@@ -55,31 +55,31 @@ http://127.0.0.1:%d {
 		t.Errorf("generated secret is %d bytes, want at least 32", len(secret))
 	}
 
-	c.hc.CloseIdleConnections()
+	c.HC.CloseIdleConnections()
 	if err := first.Stop(); err != nil {
 		t.Errorf("first process did not shut down cleanly: %v\n%s", err, first.Output())
 	}
-	if _, err := c.send("GET", "/healthz", "", nil); err == nil {
+	if _, err := c.Send("GET", "/healthz", "", nil); err == nil {
 		t.Fatal("the first process still answers after Stop")
 	}
 
 	second := testenv.StartSaasgate(t, caddyfile)
-	second.WaitHTTP(t, c.base+"/healthz")
-	c.waitReady(t, 20*time.Second)
+	second.WaitHTTP(t, c.Base+"/healthz")
+	c.WaitReady(t, 20*time.Second)
 
 	// The token signed before the restart still verifies: the secret was kept, not regenerated.
-	me := c.do(t, "GET", "/me", before.Access, nil)
-	if wantStatus(t, me, http.StatusOK) && (me.str("user_id") != userID || me.str("tenant_id") != "durable") {
+	me := c.Do(t, "GET", "/me", before.Access, nil)
+	if wantStatus(t, me, http.StatusOK) && (me.Str("user_id") != userID || me.Str("tenant_id") != "durable") {
 		t.Errorf("GET /me after the restart = %s", me.Raw)
 	}
-	after := pairOf(t, c.do(t, "POST", "/auth/login", "", map[string]string{"email": "keeper@durable.test", "password": goodPassword}))
+	after := testenv.PairOf(t, c.Do(t, "POST", "/auth/login", "", map[string]string{"email": "keeper@durable.test", "password": testenv.Password}))
 	if claims := parseWith(t, after.Access, secret); claims["sub"] != userID || claims["tid"] != "durable" {
 		t.Errorf("token after the restart claims %v", claims)
 	}
 	// Sessions were stored too: the refresh token from before still rotates.
-	pairOf(t, c.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": before.Refresh}))
+	testenv.PairOf(t, c.Do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": before.Refresh}))
 	// And the tenant rule still holds: joining needs an invitation.
-	wantProblem(t, c.do(t, "POST", "/auth/signup", "", signupBody("late@durable.test", goodPassword, "durable", "")),
+	wantProblem(t, c.Do(t, "POST", "/auth/signup", "", testenv.SignupBody("late@durable.test", testenv.Password, "durable", "")),
 		http.StatusForbidden, "invitation_required")
 
 	again, err := os.ReadFile(secretPath)

@@ -43,8 +43,8 @@ func (s *apiServer) suspendForNonPayment(t *testing.T, admin, id string) {
 	if err != nil || res.MatchedCount != 1 {
 		t.Fatalf("suspending %s for non-payment: %v (%d matched)", id, err, res.MatchedCount)
 	}
-	name := s.do(t, "GET", "/tenants/"+id, admin, nil).str("name")
-	mustStatus(t, s.do(t, "PATCH", "/tenants/"+id, admin, map[string]string{"name": name}), http.StatusOK)
+	name := s.Do(t, "GET", "/tenants/"+id, admin, nil).Str("name")
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/"+id, admin, map[string]string{"name": name}), http.StatusOK)
 }
 
 // ownerRoute is a call an owner of a tenant may make, and its status when they do.
@@ -73,24 +73,24 @@ func ownerRoutes(id, userID string) []ownerRoute {
 // back, invite, rename, read the tenant or its users, nor reach billing.
 func TestRoles_ADemotedOwnersLiveTokenMakesNoOwnerDecision(t *testing.T) {
 	s := startAPIWithBilling(t)
-	f := s.newTenant(t, "initech")
-	mustStatus(t, s.do(t, "PATCH", "/tenants/initech/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
-	b := s.mustLogin(t, f.UserEmail, "initech") // B, now an owner, with a token that says so
+	f := s.NewTenant(t, "initech")
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/initech/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "owner"}), http.StatusOK)
+	b := s.MustLogin(t, f.UserEmail, "initech") // B, now an owner, with a token that says so
 	if c := parseAccess(t, b.Access); c["role"] != "owner" {
 		t.Fatalf("B's token says %v, want owner", c["role"])
 	}
-	mustStatus(t, s.do(t, "PATCH", "/tenants/initech/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "user"}), http.StatusOK)
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/initech/users/"+f.UserID, f.OwnerAccess, map[string]string{"role": "user"}), http.StatusOK)
 
 	for _, rt := range ownerRoutes("initech", f.UserID) {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			wantProblem(t, s.do(t, rt.method, rt.path, b.Access, rt.body), http.StatusForbidden, "forbidden")
+			wantProblem(t, s.Do(t, rt.method, rt.path, b.Access, rt.body), http.StatusForbidden, "forbidden")
 		})
 	}
 	if got := s.users(t, f.OwnerAccess, "initech"); got[f.UserID] != "user" || got[f.OwnerID] != "owner" {
 		t.Errorf("users afterwards %v, want %s still a user", got, f.UserID)
 	}
 	// What a user may do, B still may.
-	if me := s.do(t, "GET", "/me", b.Access, nil); wantStatus(t, me, http.StatusOK) && me.str("role") != "user" {
+	if me := s.Do(t, "GET", "/me", b.Access, nil); wantStatus(t, me, http.StatusOK) && me.Str("role") != "user" {
 		t.Errorf("GET /me as B = %s, want the stored role user", me.Raw)
 	}
 }
@@ -99,7 +99,7 @@ func TestRoles_ADemotedOwnersLiveTokenMakesNoOwnerDecision(t *testing.T) {
 // invalid_token, as for any token that names nobody.
 func TestRoles_ADeletedCallersTokenIsInvalid(t *testing.T) {
 	s := startAPIWithBilling(t)
-	f := s.newTenant(t, "hooli")
+	f := s.NewTenant(t, "hooli")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if res, err := s.store(t).C("t_hooli_users").DeleteOne(ctx, bson.D{{Key: "_id", Value: f.OwnerID}}); err != nil || res.DeletedCount != 1 {
@@ -107,7 +107,7 @@ func TestRoles_ADeletedCallersTokenIsInvalid(t *testing.T) {
 	}
 	for _, rt := range ownerRoutes("hooli", f.UserID) {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			wantUnauthenticated(t, s.do(t, rt.method, rt.path, f.OwnerAccess, rt.body))
+			wantUnauthenticated(t, s.Do(t, rt.method, rt.path, f.OwnerAccess, rt.body))
 		})
 	}
 }
@@ -117,19 +117,19 @@ func TestRoles_ADeletedCallersTokenIsInvalid(t *testing.T) {
 // is another matter: its owner still reads and manages it, and reaches the billing routes to pay.
 func TestRoles_AnAdminSuspendedTenantsOwnerIsRefusedABillingSuspendedOneIsNot(t *testing.T) {
 	s := startAPIWithBilling(t)
-	f := s.newTenant(t, "pied-piper")
-	admin := s.adminToken(t)
+	f := s.NewTenant(t, "pied-piper")
+	admin := s.AdminToken(t)
 
-	mustStatus(t, s.do(t, "PATCH", "/tenants/pied-piper", admin, map[string]string{"status": "suspended"}), http.StatusOK)
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/pied-piper", admin, map[string]string{"status": "suspended"}), http.StatusOK)
 	for _, rt := range ownerRoutes("pied-piper", f.UserID) {
 		t.Run("AdminSuspended/"+rt.method+" "+rt.path, func(t *testing.T) {
-			wantProblem(t, s.do(t, rt.method, rt.path, f.OwnerAccess, rt.body), http.StatusPaymentRequired, "tenant_suspended")
+			wantProblem(t, s.Do(t, rt.method, rt.path, f.OwnerAccess, rt.body), http.StatusPaymentRequired, "tenant_suspended")
 		})
 	}
 	// The admin is not a member of the tenant, and still manages it.
-	mustStatus(t, s.do(t, "GET", "/tenants/pied-piper/users", admin, nil), http.StatusOK)
-	mustStatus(t, s.do(t, "PATCH", "/tenants/pied-piper", admin, map[string]string{"status": "active"}), http.StatusOK)
-	mustStatus(t, s.do(t, "GET", "/tenants/pied-piper", f.OwnerAccess, nil), http.StatusOK)
+	mustStatus(t, s.Do(t, "GET", "/tenants/pied-piper/users", admin, nil), http.StatusOK)
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/pied-piper", admin, map[string]string{"status": "active"}), http.StatusOK)
+	mustStatus(t, s.Do(t, "GET", "/tenants/pied-piper", f.OwnerAccess, nil), http.StatusOK)
 
 	s.suspendForNonPayment(t, admin, "pied-piper")
 	for _, rt := range ownerRoutes("pied-piper", f.UserID) {
@@ -137,10 +137,10 @@ func TestRoles_AnAdminSuspendedTenantsOwnerIsRefusedABillingSuspendedOneIsNot(t 
 			continue // a Checkout is for tenants that have no subscription yet
 		}
 		t.Run("BillingSuspended/"+rt.method+" "+rt.path, func(t *testing.T) {
-			wantStatus(t, s.do(t, rt.method, rt.path, f.OwnerAccess, rt.body), rt.ok)
+			wantStatus(t, s.Do(t, rt.method, rt.path, f.OwnerAccess, rt.body), rt.ok)
 		})
 	}
-	if r := s.do(t, "GET", "/subscriptions/current", f.OwnerAccess, nil); r.str("status") != "suspended" {
+	if r := s.Do(t, "GET", "/subscriptions/current", f.OwnerAccess, nil); r.Str("status") != "suspended" {
 		t.Errorf("the billing-suspended tenant's subscription = %s, want status suspended", r.Raw)
 	}
 }
@@ -149,20 +149,20 @@ func TestRoles_AnAdminSuspendedTenantsOwnerIsRefusedABillingSuspendedOneIsNot(t 
 // customer or subscription, no admin override (the plan shown is the one that applies).
 func TestMe_ShowsTheTenantWithoutBillingIdentifiers(t *testing.T) {
 	s := startAPIWithBilling(t)
-	f := s.newTenant(t, "aviato")
-	admin := s.adminToken(t)
-	mustStatus(t, s.do(t, "POST", "/subscriptions", f.OwnerAccess, map[string]string{"tenant_id": "aviato", "plan_id": "team"}), http.StatusCreated)
-	mustStatus(t, s.do(t, "PATCH", "/tenants/aviato", admin, map[string]string{"plan": "pro"}), http.StatusOK)
-	full := s.do(t, "GET", "/tenants/aviato", admin, nil)
-	if full.obj("billing")["customer_id"] == nil || full.str("plan_override") != "pro" {
+	f := s.NewTenant(t, "aviato")
+	admin := s.AdminToken(t)
+	mustStatus(t, s.Do(t, "POST", "/subscriptions", f.OwnerAccess, map[string]string{"tenant_id": "aviato", "plan_id": "team"}), http.StatusCreated)
+	mustStatus(t, s.Do(t, "PATCH", "/tenants/aviato", admin, map[string]string{"plan": "pro"}), http.StatusOK)
+	full := s.Do(t, "GET", "/tenants/aviato", admin, nil)
+	if full.Obj("billing")["customer_id"] == nil || full.Str("plan_override") != "pro" {
 		t.Fatalf("the tenant has no Stripe customer or override to hide: %s", full.Raw)
 	}
 
 	for _, who := range []struct{ name, token string }{{"User", f.UserAccess}, {"Owner", f.OwnerAccess}} {
 		t.Run(who.name, func(t *testing.T) {
-			me := s.do(t, "GET", "/me", who.token, nil)
+			me := s.Do(t, "GET", "/me", who.token, nil)
 			mustStatus(t, me, http.StatusOK)
-			got := me.obj("tenant")
+			got := me.Obj("tenant")
 			want := map[string]any{"tenant_id": "aviato", "name": "aviato", "status": "active", "plan": "pro"}
 			if len(got) != len(want) {
 				t.Errorf("GET /me tenant has keys %v, want exactly %v: %s", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)), me.Raw)

@@ -27,31 +27,14 @@ func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
 		}
 	})
 	up := testenv.EchoUpstream(t)
-	s := &apiServer{mongoURI: db.URI(), database: "storedown", port: testenv.FreePort(t)}
-	s.apiClient = newClient(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
-	gwPort := testenv.FreePort(t)
 	prefix := testenv.KeyPrefix(t)
-	testenv.StartCaddy(t, fmt.Sprintf(`{
-%s
-	saas {
-		mongo_uri %s
-		database storedown
-		redis_url %s
-		redis_prefix %s
-		jwt_secret %s
-	}
-}
-http://127.0.0.1:%d {
-	saas_api
-}
-http://*.localhost:%d, http://127.0.0.1:%d {
-	saas_tenant
-	saas_auth
-	saas_rate_limit
-	reverse_proxy %s
-}
-`, testenv.CaddyGlobal(), db.URI(), testenv.RedisURL(t), prefix, testJWTSecret, s.port, gwPort, gwPort, up.Addr))
-	s.waitReady(t, 10*time.Second)
+	s := testenv.StartSaas(t, testenv.SaasOptions{
+		MongoURI: db.URI(), Database: "storedown",
+		Redis: true, RedisPrefix: prefix,
+		Sites:    []testenv.Site{{Name: "gw", Body: "saas_tenant\nsaas_auth\nsaas_rate_limit\nreverse_proxy UPSTREAM"}},
+		Upstream: up.Addr,
+	})
+	gwPort := s.Ports["gw"]
 	// Creating acme announces it, and the announcement drops this replica's entry too. Let it
 	// pass before the store stops, or acme would need a store read after all: the test's own
 	// subscription sees the announcement, then a message of its own published behind it.
@@ -62,7 +45,7 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 	if _, err := sub.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
-	acme := s.newTenant(t, "acme")
+	acme := s.NewTenant(t, "acme")
 	awaitMessage := func(payload string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -82,9 +65,9 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 		t.Fatal(err)
 	}
 	awaitMessage("storedown-marker")
-	gw := newClient(t, fmt.Sprintf("http://127.0.0.1:%d", gwPort))
-	get := func(tenant, token string) apiResponse {
-		return gw.do(t, "GET", "/echo", token, nil, withHost(fmt.Sprintf("%s.localhost:%d", tenant, gwPort)))
+	gw := testenv.NewClient(t, fmt.Sprintf("http://127.0.0.1:%d", gwPort))
+	get := func(tenant, token string) testenv.Response {
+		return gw.Do(t, "GET", "/echo", token, nil, testenv.WithHost(fmt.Sprintf("%s.localhost:%d", tenant, gwPort)))
 	}
 	wantStatus(t, get("acme", acme.UserAccess), http.StatusOK) // acme is now cached
 
@@ -98,7 +81,7 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 	if err := rc.Publish(ctx, prefix+"tenants", "initech").Err(); err != nil {
 		t.Fatal(err)
 	}
-	var r apiResponse
+	var r testenv.Response
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		start := time.Now()
 		r = get("initech", acme.UserAccess)
@@ -111,7 +94,7 @@ http://*.localhost:%d, http://127.0.0.1:%d {
 		time.Sleep(5 * time.Millisecond)
 	}
 	wantProblem(t, r, http.StatusServiceUnavailable, "tenant_lookup_failed")
-	ready := s.do(t, "GET", "/readyz", "", nil)
+	ready := s.Do(t, "GET", "/readyz", "", nil)
 	if ready.Status != http.StatusServiceUnavailable || ready.Body["checks"].(map[string]any)["mongo"] != "unavailable" {
 		t.Errorf("/readyz with the store down = %s", ready)
 	}

@@ -3,6 +3,8 @@ package clustertest
 import (
 	"net/http"
 	"testing"
+
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // With Redis, the anonymous auth routes' limits are counted there, so every replica spends
@@ -15,9 +17,9 @@ func TestReplicas_AuthRouteLimitIsOneBudgetAcrossReplicas(t *testing.T) {
 		gws[i%2].newTenant(t, name)
 	}
 	for _, g := range gws {
-		r := g.apiCall(t, http.MethodPost, "/auth/signup", "",
-			map[string]string{"email": "owner@shared-four.test", "password": password, "tenant": "shared-four"})
-		if r.Status != http.StatusTooManyRequests || r.code() != "rate_limited" || r.Header.Get("Retry-After") == "" {
+		r := g.api.Do(t, http.MethodPost, "/auth/signup", "",
+			map[string]string{"email": "owner@shared-four.test", "password": testenv.Password, "tenant": "shared-four"})
+		if r.Status != http.StatusTooManyRequests || r.Code() != "rate_limited" || r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: a fourth signup from the address answered %s (Retry-After %q), want 429 rate_limited with Retry-After",
 				g.name, r, r.Header.Get("Retry-After"))
 		}

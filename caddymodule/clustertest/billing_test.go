@@ -67,7 +67,7 @@ func schedulerReplica(t *testing.T, f fleet, clock *testenv.Clock, stripeAPI str
 		t.Fatal(err)
 	}
 	svc, err := control.New(c, backend, rt, control.Config{
-		JWTSecret: []byte(jwtSecret),
+		JWTSecret: []byte(testenv.JWTSecret),
 		Plans:     catalog,
 		Now:       clock.Now,
 		Stripe:    control.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: stripeAPI},
@@ -89,7 +89,7 @@ func (g *gateway) deliver(t *testing.T, typ string, created time.Time, object ma
 	t.Helper()
 	id := fmt.Sprintf("evt_cluster_%s_%d", strings.ReplaceAll(typ, ".", "_"), created.UnixNano())
 	payload := testenv.StripeEvent(t, id, typ, created, object)
-	req, err := http.NewRequest(http.MethodPost, g.api+"/webhooks/stripe", strings.NewReader(string(payload)))
+	req, err := http.NewRequest(http.MethodPost, g.api.Base+"/webhooks/stripe", strings.NewReader(string(payload)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func viewOf(t *testing.T, g *gateway, tenant, token string) (billingView, error)
 	if err != nil {
 		return billingView{}, err
 	}
-	v := billingView{status: r.Status, code: r.code(), limit: r.Header.Get("X-RateLimit-Limit"),
+	v := billingView{status: r.Status, code: r.Code(), limit: r.Header.Get("X-RateLimit-Limit"),
 		billingStatus: r.Header.Get("Billing-Status"), hasBilling: len(r.Header.Values("Billing-Status")) > 0}
 	if r.Status == http.StatusOK {
 		v.plan = upstreamSaw(t, r).Header.Get("X-Tenant-Plan")
@@ -176,11 +176,11 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	const tenant = "graceful"
 	token := one.newTenant(t, tenant)
 	// POST /subscriptions makes the tenant's Stripe customer, which Stripe's events then name.
-	if r := one.apiCall(t, http.MethodPost, "/subscriptions", token, map[string]string{"tenant_id": tenant, "plan_id": "pro"}); r.Status != http.StatusCreated {
+	if r := one.api.Do(t, http.MethodPost, "/subscriptions", token, map[string]string{"tenant_id": tenant, "plan_id": "pro"}); r.Status != http.StatusCreated {
 		t.Fatalf("POST /subscriptions: %s", r)
 	}
-	tr := one.apiCall(t, http.MethodGet, "/tenants/"+tenant, token, nil)
-	billing, _ := tr.json(t)["billing"].(map[string]any)
+	tr := one.api.Do(t, http.MethodGet, "/tenants/"+tenant, token, nil)
+	billing, _ := tr.Body["billing"].(map[string]any)
 	customer, _ := billing["customer_id"].(string)
 	if tr.Status != http.StatusOK || customer == "" {
 		t.Fatalf("GET /tenants/%s after POST /subscriptions: %s; want a Stripe customer", tenant, tr)
@@ -255,8 +255,8 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	// Why is the tenant's own business: an anonymous caller gets a plain 402.
 	for _, g := range gws {
 		r := g.mustTenantRequest(t, tenant, "")
-		if r.Status != http.StatusPaymentRequired || r.code() != "tenant_suspended" || len(r.Header.Values("Billing-Status")) > 0 ||
-			bytes.Contains(r.Body, []byte("non-payment")) {
+		if r.Status != http.StatusPaymentRequired || r.Code() != "tenant_suspended" || len(r.Header.Values("Billing-Status")) > 0 ||
+			bytes.Contains(r.Raw, []byte("non-payment")) {
 			t.Errorf("%s: anonymous request for the suspended tenant: %v, Billing-Status %q; want a plain 402 tenant_suspended",
 				g.name, r, r.Header.Values("Billing-Status"))
 		}
@@ -268,16 +268,16 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	// The control API still serves the suspended tenant's owner on every replica: logging in,
 	// and the billing routes through which they pay.
 	for _, g := range gws {
-		owner := g.login(t, "owner@"+tenant+".test", tenant)
-		cur := g.apiCall(t, http.MethodGet, "/subscriptions/current", owner, nil)
+		owner := g.api.MustLogin(t, "owner@"+tenant+".test", tenant).Access
+		cur := g.api.Do(t, http.MethodGet, "/subscriptions/current", owner, nil)
 		if cur.Status != http.StatusOK {
 			t.Errorf("%s: GET /subscriptions/current while suspended: %s", g.name, cur)
 			continue
 		}
-		if body := cur.json(t); body["status"] != "suspended" || body["plan"] != "pro" {
+		if body := cur.Body; body["status"] != "suspended" || body["plan"] != "pro" {
 			t.Errorf("%s: GET /subscriptions/current while suspended: %s; want status suspended, plan pro", g.name, cur)
 		}
-		if r := g.apiCall(t, http.MethodPost, "/subscriptions/portal", owner, nil); r.Status != http.StatusOK {
+		if r := g.api.Do(t, http.MethodPost, "/subscriptions/portal", owner, nil); r.Status != http.StatusOK {
 			t.Errorf("%s: POST /subscriptions/portal while suspended: %s; want the portal URL to pay through", g.name, r)
 		}
 	}
@@ -286,8 +286,8 @@ func TestBilling_GraceRetryAndSuspensionReachEveryReplica(t *testing.T) {
 	// 1: both replicas admit the tenant again, on pro, with no Billing-Status header.
 	one.deliver(t, "invoice.paid", T.Add(billingGrace+time.Hour), invoiceObject("paid"))
 	awaitView(t, gws, tenant, token, "reactivated on pro", paidUp)
-	cur := two.apiCall(t, http.MethodGet, "/subscriptions/current", token, nil)
-	if body := cur.json(t); cur.Status != http.StatusOK || body["status"] != "active" {
+	cur := two.api.Do(t, http.MethodGet, "/subscriptions/current", token, nil)
+	if body := cur.Body; cur.Status != http.StatusOK || body["status"] != "active" {
 		t.Errorf("%s: GET /subscriptions/current after invoice.paid: %s; want status active", two.name, cur)
 	}
 }

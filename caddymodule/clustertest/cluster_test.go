@@ -1,32 +1,20 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/internal/testenv"
-)
-
-const (
-	// Every gateway of a test signs and verifies with this secret, so a token issued by one
-	// replica is accepted by all.
-	jwtSecret     = "clustertest-shared-signing-secret-0123456789"
-	adminEmail    = "root@cluster.test"
-	adminPassword = "cluster-admin-password"
-	password      = "correct-horse-42"
 )
 
 // fleet describes the gateways of one test: what their `saas` options share.
@@ -65,37 +53,37 @@ func planBlock(id, rate string, burst int) string {
 
 // gateway is one running replica.
 type gateway struct {
-	name       string
-	proc       *testenv.Process
-	api        string // base URL of the control API site, http://127.0.0.1:<port>
-	tenantPort int    // port of the tenant site, http://*.localhost:<port>
-	caddyfile  string
+	name   string
+	proc   *testenv.Process
+	saas   *testenv.Saas   // its config
+	api    *testenv.Client // the control API site, http://127.0.0.1:<port>
+	tenant *testenv.Client // the tenant site, http://*.localhost:<port> dialled on 127.0.0.1
 }
 
-func (f fleet) caddyfile(apiPort, tenantPort int, upstream string) string {
-	var b strings.Builder
-	b.WriteString("{\n" + testenv.CaddyGlobal() + "\tsaas {\n")
-	fmt.Fprintf(&b, "\t\tmongo_uri %s\n\t\tdatabase %s\n", f.mongoURI, f.database)
+// saas is the config of one replica: the control API on apiPort and, on tenantPort, the
+// tenant site in front of upstream.
+func (f fleet) saas(apiPort, tenantPort int, upstream string) testenv.SaasOptions {
 	timeout := f.redisTimeout
 	if timeout == "" {
 		timeout = "50ms"
 	}
-	fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n\t\tredis_timeout %s\n", f.redisURL, f.prefix, timeout)
+	options := "redis_timeout " + timeout + "\n"
 	if f.onLimiterError != "" {
-		fmt.Fprintf(&b, "\t\ton_limiter_error %s\n", f.onLimiterError)
+		options += "on_limiter_error " + f.onLimiterError + "\n"
 	}
-	fmt.Fprintf(&b, "\t\tjwt_secret %s\n\t\tadmin_email %s\n\t\tadmin_password %s\n", jwtSecret, adminEmail, adminPassword)
-	b.WriteString(f.plans)
-	b.WriteString(f.extra)
-	b.WriteString("\t}\n}\n\n")
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind 127.0.0.1\n", apiPort)
+	apiSite := "bind 127.0.0.1"
 	if f.metrics {
-		b.WriteString("\tmetrics /metrics\n")
+		apiSite += "\nmetrics /metrics"
 	}
-	b.WriteString("\tsaas_api\n}\n\n")
-	fmt.Fprintf(&b, "http://*.localhost:%d {\n\tbind 127.0.0.1\n\tsaas_tenant\n\tsaas_auth\n\tsaas_rate_limit\n\treverse_proxy %s\n}\n",
-		tenantPort, upstream)
-	return b.String()
+	return testenv.SaasOptions{
+		MongoURI: f.mongoURI, Database: f.database,
+		Redis: true, RedisURL: f.redisURL, RedisPrefix: f.prefix,
+		Options: options + f.plans + f.extra,
+		APIPort: apiPort, APISite: apiSite,
+		Sites: []testenv.Site{{Name: "tenant", Port: tenantPort,
+			Body: "bind 127.0.0.1\nsaas_tenant\nsaas_auth\nsaas_rate_limit\nreverse_proxy UPSTREAM"}},
+		Upstream: upstream,
+	}
 }
 
 // start runs n gateways and waits until every one is ready. The first starts alone and
@@ -121,14 +109,15 @@ func (f fleet) prepare(t *testing.T, n int) []*gateway {
 	// Ports are taken after the upstreams bind theirs, and all at once, so no two of them are
 	// the same and none is an upstream's: a gateway whose port an echoing upstream holds would
 	// seem ready (the echo answers 200 to anything) while it failed to start.
-	ports := freePorts(t, 2*n)
+	ports := testenv.FreePorts(t, 2*n)
 	for i := range gws {
-		apiPort, tenantPort, up := ports[2*i], ports[2*i+1], upstreams[i]
+		s := testenv.NewSaas(t, f.saas(ports[2*i], ports[2*i+1], upstreams[i].Addr))
+		s.HC = client
 		gws[i] = &gateway{
-			name:       fmt.Sprintf("gateway %d", i+1),
-			api:        fmt.Sprintf("http://127.0.0.1:%d", apiPort),
-			tenantPort: tenantPort,
-			caddyfile:  f.caddyfile(apiPort, tenantPort, up.Addr),
+			name:   fmt.Sprintf("gateway %d", i+1),
+			saas:   s,
+			api:    s.Client,
+			tenant: &testenv.Client{Base: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]), HC: client},
 		}
 	}
 	return gws
@@ -147,7 +136,7 @@ func launch(t *testing.T, gws []*gateway, within time.Duration) {
 func spawn(t *testing.T, gws []*gateway) {
 	t.Helper()
 	for _, g := range gws {
-		g.proc = testenv.StartSaasgate(t, g.caddyfile)
+		g.proc = g.saas.StartProcess(t)
 	}
 	// Registered after StartSaasgate's own cleanups, so it runs before them.
 	t.Cleanup(func() {
@@ -212,7 +201,7 @@ func (g *gateway) waitReady(within time.Duration) error {
 }
 
 func (g *gateway) readyOnce(hc *http.Client) (bool, error) {
-	resp, err := hc.Get(g.api + "/readyz")
+	resp, err := hc.Get(g.api.Base + "/readyz")
 	if err != nil {
 		return false, err
 	}
@@ -225,31 +214,12 @@ func (g *gateway) readyOnce(hc *http.Client) (bool, error) {
 		return false, fmt.Errorf("GET /readyz: %d %s", resp.StatusCode, bytes.TrimSpace(body))
 	}
 	// Any answer will do: the tenant site's listener is bound.
-	resp, err = hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", g.tenantPort))
+	resp, err = hc.Get(g.tenant.Base + "/")
 	if err != nil {
 		return false, fmt.Errorf("tenant site: %w", err)
 	}
 	_ = resp.Body.Close()
 	return true, nil
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago: all are held at
-// once while they are chosen, so none is handed out twice.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	listeners := make([]net.Listener, n)
-	for i := range listeners {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		listeners[i], ports[i] = l, l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range listeners {
-		_ = l.Close()
-	}
-	return ports
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,92 +237,14 @@ var client = &http.Client{
 	},
 }
 
-// response is one answer, read in full.
-type response struct {
-	Status  int
-	Header  http.Header
-	Body    []byte
-	Latency time.Duration // from sending the request to the last byte of the body
-}
-
-// code is the `code` of a problem+json body, "" for any other body.
-func (r response) code() string {
-	var p struct {
-		Code string `json:"code"`
-	}
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
-		_ = json.Unmarshal(r.Body, &p)
-	}
-	return p.Code
-}
-
-func (r response) String() string {
-	return fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body))
-}
-
-// json decodes the body into a map, failing the test if it is not a JSON object.
-func (r response) json(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("body is not a JSON object (%v): %s", err, r.Body)
-	}
-	return m
-}
-
-func send(method, url, host, token string, body any) (response, error) {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return response{}, err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return response{}, err
-	}
-	if host != "" {
-		req.Host = host
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s (Host %s): %w", method, url, host, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s (Host %s): reading the body: %w", method, url, host, err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw, Latency: time.Since(start)}, nil
-}
-
-// apiCall is a request to the control API of g; it fails the test on a transport error.
-func (g *gateway) apiCall(t testing.TB, method, path, token string, body any) response {
-	t.Helper()
-	r, err := send(method, g.api+path, "", token, body)
-	if err != nil {
-		t.Fatalf("%s: %v", g.name, err)
-	}
-	return r
-}
-
 // tenantRequest is a request through g's tenant site (saas_tenant, saas_auth, saas_rate_limit,
 // reverse_proxy) for tenant, dialling 127.0.0.1 with Host <tenant>.localhost:<port>.
-func (g *gateway) tenantRequest(tenant, token string) (response, error) {
-	return send(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/work", g.tenantPort),
-		fmt.Sprintf("%s.localhost:%d", tenant, g.tenantPort), token, nil)
+func (g *gateway) tenantRequest(tenant, token string) (testenv.Response, error) {
+	return g.tenant.Send(http.MethodGet, "/work", token, nil,
+		testenv.WithHost(fmt.Sprintf("%s.localhost:%d", tenant, g.saas.Ports["tenant"])))
 }
 
-func (g *gateway) mustTenantRequest(t testing.TB, tenant, token string) response {
+func (g *gateway) mustTenantRequest(t testing.TB, tenant, token string) testenv.Response {
 	t.Helper()
 	r, err := g.tenantRequest(tenant, token)
 	if err != nil {
@@ -362,11 +254,11 @@ func (g *gateway) mustTenantRequest(t testing.TB, tenant, token string) response
 }
 
 // upstreamSaw decodes what the echoing upstream received, as it wrote it in the body.
-func upstreamSaw(t testing.TB, r response) testenv.Request {
+func upstreamSaw(t testing.TB, r testenv.Response) testenv.Request {
 	t.Helper()
 	var got testenv.Request
-	if err := json.Unmarshal(r.Body, &got); err != nil {
-		t.Fatalf("the body is not the upstream's echo (%v): %s", err, r.Body)
+	if err := json.Unmarshal(r.Raw, &got); err != nil {
+		t.Fatalf("the body is not the upstream's echo (%v): %s", err, r.Raw)
 	}
 	return got
 }
@@ -374,54 +266,12 @@ func upstreamSaw(t testing.TB, r response) testenv.Request {
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
-// adminToken logs the platform admin in (created at start from admin_email/admin_password).
-func (g *gateway) adminToken(t testing.TB) string {
-	t.Helper()
-	return g.login(t, adminEmail, "")
-}
-
-func (g *gateway) login(t testing.TB, email, tenant string) string {
-	t.Helper()
-	body := map[string]string{"email": email, "password": password}
-	if email == adminEmail {
-		body["password"] = adminPassword
-	}
-	if tenant != "" {
-		body["tenant"] = tenant
-	}
-	r := g.apiCall(t, http.MethodPost, "/auth/login", "", body)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s: login %s: %s", g.name, email, r)
-	}
-	tok, _ := r.json(t)["access_token"].(string)
-	if tok == "" {
-		t.Fatalf("%s: login %s: no access_token in %s", g.name, email, r)
-	}
-	return tok
-}
-
 // newTenant signs an owner up for a new tenant named name (a valid slug, so it is also the
 // id) and returns the owner's access token.
 func (g *gateway) newTenant(t testing.TB, name string) string {
 	t.Helper()
-	email := "owner@" + name + ".test"
-	r := g.apiCall(t, http.MethodPost, "/auth/signup", "", map[string]string{"email": email, "password": password, "tenant": name})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("%s: signup for tenant %s: %s", g.name, name, r)
-	}
-	if id, _ := r.json(t)["tenant_id"].(string); id != name {
-		t.Fatalf("%s: signup for tenant %s created tenant %q", g.name, name, id)
-	}
-	return g.login(t, email, name)
-}
-
-// patchTenant changes a tenant as the platform admin.
-func (g *gateway) patchTenant(t testing.TB, admin, id string, body map[string]string) {
-	t.Helper()
-	r := g.apiCall(t, http.MethodPatch, "/tenants/"+id, admin, body)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s: PATCH /tenants/%s %v: %s", g.name, id, body, r)
-	}
+	_, owner := g.api.NewOwner(t, name)
+	return owner.Access
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,23 +282,7 @@ func (g *gateway) patchTenant(t testing.TB, admin, id string, body map[string]st
 // (labels in the exposition's alphabetical order); false when the series is absent.
 func (g *gateway) metric(t testing.TB, series string) (float64, bool) {
 	t.Helper()
-	r := g.apiCall(t, http.MethodGet, "/metrics", "", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s: GET /metrics: %d", g.name, r.Status)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				t.Fatalf("%s: metric line %q: %v", g.name, line, err)
-			}
-			return v, true
-		}
-	}
-	return 0, false
+	return testenv.Scrape(t, g.api, "/metrics").Series(series)
 }
 
 func (g *gateway) mustMetric(t testing.TB, series string) float64 {
@@ -472,8 +306,8 @@ type tally struct {
 
 // fire sends the requests of all targets at the same instant (each target one request) and
 // counts the answers.
-func fire(targets []func() (response, error)) tally {
-	results := make([]response, len(targets))
+func fire(targets []func() (testenv.Response, error)) tally {
+	results := make([]testenv.Response, len(targets))
 	errs := make([]error, len(targets))
 	testenv.AtOnce(len(targets), func(i int) { results[i], errs[i] = targets[i]() })
 	var tl tally
@@ -483,7 +317,7 @@ func fire(targets []func() (response, error)) tally {
 			tl.other = append(tl.other, errs[i].Error())
 		case r.Status == http.StatusOK:
 			tl.admitted++
-		case r.Status == http.StatusTooManyRequests && r.code() == "rate_limited":
+		case r.Status == http.StatusTooManyRequests && r.Code() == "rate_limited":
 			tl.rateLimited++
 		default:
 			tl.other = append(tl.other, r.String())
@@ -508,11 +342,11 @@ func wantRedisHealthy(t *testing.T, gws []*gateway) {
 }
 
 // spread builds n requests for tenant, dealt round-robin across the gateways.
-func spread(gws []*gateway, n int, tenant, token string) []func() (response, error) {
-	targets := make([]func() (response, error), n)
+func spread(gws []*gateway, n int, tenant, token string) []func() (testenv.Response, error) {
+	targets := make([]func() (testenv.Response, error), n)
 	for i := range targets {
 		g := gws[i%len(gws)]
-		targets[i] = func() (response, error) { return g.tenantRequest(tenant, token) }
+		targets[i] = func() (testenv.Response, error) { return g.tenantRequest(tenant, token) }
 	}
 	return targets
 }

@@ -27,12 +27,12 @@ func TestRedisLimiter_FullBucketShowsBurstMinusOneRemaining(t *testing.T) {
 		if err := rc.Del(ctx(t), key).Err(); err != nil {
 			t.Fatalf("emptying %s: %v", key, err)
 		}
-		st := g.apiCall(t, http.MethodGet, "/rate-limit", token, nil)
+		st := g.api.Do(t, http.MethodGet, "/rate-limit", token, nil)
 		if st.Status != http.StatusOK {
 			t.Fatalf("GET /rate-limit: %s", st)
 		}
-		if left := st.json(t)["requests_remaining"]; left != float64(5) {
-			peeked = append(peeked, string(st.Body))
+		if left := st.Body["requests_remaining"]; left != float64(5) {
+			peeked = append(peeked, string(st.Raw))
 		}
 		r := g.mustTenantRequest(t, "full-bucket", token)
 		if r.Status != http.StatusOK {

@@ -96,7 +96,7 @@ func TestRedisOutage_LimiterFollowsOnLimiterErrorAndRecovers(t *testing.T) {
 				if r.Latency >= outageLatency {
 					t.Errorf("request %d during the outage took %s, want under %s", i+1, r.Latency, outageLatency)
 				}
-				if status, code := tt.during(i); r.Status != status || r.code() != code {
+				if status, code := tt.during(i); r.Status != status || r.Code() != code {
 					t.Errorf("request %d during the outage: %s, want %d %s", i+1, r, status, code)
 				}
 				if tt.mode == "allow" && r.Header.Get("X-RateLimit-Remaining") != "" {
@@ -156,14 +156,14 @@ func TestRedisOutage_LimiterFollowsOnLimiterErrorAndRecovers(t *testing.T) {
 			if err != nil || pttl < 59*time.Minute || pttl > time.Hour+2*time.Second {
 				t.Errorf("after recovery the bucket %s has PTTL %s (%v), want about 1h (5 × 12 min)", rateKey("after"), pttl, err)
 			}
-			st := g.apiCall(t, http.MethodGet, "/rate-limit", tokens["after"], nil)
+			st := g.api.Do(t, http.MethodGet, "/rate-limit", tokens["after"], nil)
 			if st.Status != http.StatusOK {
 				t.Fatalf("GET /rate-limit after recovery: %s", st)
 			}
-			body := st.json(t)
+			body := st.Body
 			reset, _ := body["reset_seconds"].(float64)
 			if body["limit"] != float64(5) || body["requests_remaining"] != float64(0) || reset < 3540 || reset > 3601 {
-				t.Errorf("GET /rate-limit after recovery = %s, want limit 5, requests_remaining 0, reset_seconds about 3600", st.Body)
+				t.Errorf("GET /rate-limit after recovery = %s, want limit 5, requests_remaining 0, reset_seconds about 3600", st.Raw)
 			}
 		})
 	}
@@ -182,7 +182,7 @@ func wantBurstThenLimited(t *testing.T, g *gateway, tenant, token string, burst,
 			t.Errorf("%s request %d: %s, want 200", tenant, i+1, r)
 		case i == burst-1 && (r.Status != http.StatusOK || r.Header.Get("X-RateLimit-Remaining") != "0"):
 			t.Errorf("%s request %d: %s, X-RateLimit-Remaining %q; want 200, 0", tenant, i+1, r, r.Header.Get("X-RateLimit-Remaining"))
-		case i >= burst && (r.Status != http.StatusTooManyRequests || r.code() != "rate_limited" || r.Header.Get("Retry-After") == ""):
+		case i >= burst && (r.Status != http.StatusTooManyRequests || r.Code() != "rate_limited" || r.Header.Get("Retry-After") == ""):
 			t.Errorf("%s request %d: %s, Retry-After %q; want 429 rate_limited with Retry-After", tenant, i+1, r, r.Header.Get("Retry-After"))
 		}
 	}
@@ -203,7 +203,7 @@ func TestReplicas_SuspensionReachesTheOtherReplicaAfterRedisRestarts(t *testing.
 	}
 	gws := f.start(t, 2)
 	one, two := gws[0], gws[1]
-	admin := one.adminToken(t)
+	admin := one.api.AdminToken(t)
 	token := one.newTenant(t, "comeback")
 	for _, g := range gws {
 		if r := g.mustTenantRequest(t, "comeback", token); r.Status != http.StatusOK {
@@ -226,7 +226,7 @@ func TestReplicas_SuspensionReachesTheOtherReplicaAfterRedisRestarts(t *testing.
 		// By now it has subscribed again: the usual bound holds.
 		{"active", http.StatusOK, propagation},
 	} {
-		one.patchTenant(t, admin, "comeback", map[string]string{"status": step.status})
+		one.api.PatchTenant(t, admin, "comeback", map[string]string{"status": step.status})
 		changed := time.Now()
 		took, err := eventually(changed, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
 			r, err := two.tenantRequest("comeback", token)

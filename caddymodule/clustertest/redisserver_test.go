@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/saasgate/saasgate/internal/proc"
 )
 
 // redisServer is a redis-server of one test's own, which the test kills and starts again on
@@ -58,7 +59,7 @@ func (s *redisServer) start(t *testing.T) {
 		"--dir", s.dir, "--daemonize", "no")
 	s.out = &lockedBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	s.cmd.SysProcAttr = sysProcAttr()
+	s.cmd.SysProcAttr = proc.SysProcAttr()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server on port %d: %v", s.port, err)
 	}

@@ -53,11 +53,11 @@ func TestReplicas_ShareOneLimit(t *testing.T) {
 
 	// Both replicas read the one bucket in Redis: neither has anything left to give.
 	for _, g := range gws {
-		st := g.apiCall(t, http.MethodGet, "/rate-limit", token, nil)
+		st := g.api.Do(t, http.MethodGet, "/rate-limit", token, nil)
 		if st.Status != http.StatusOK {
 			t.Fatalf("%s: GET /rate-limit: %s", g.name, st)
 		}
-		if left := st.json(t)["requests_remaining"]; left != float64(0) {
+		if left := st.Body["requests_remaining"]; left != float64(0) {
 			t.Errorf("%s: GET /rate-limit says %v requests remaining, want 0", g.name, left)
 		}
 	}
@@ -72,7 +72,7 @@ func TestReplicas_SuspensionReachesTheOtherReplicaWithinASecond(t *testing.T) {
 	f := newFleet(t, planBlock("free", "6000/1m", 0))
 	gws := f.start(t, 2)
 	one, two := gws[0], gws[1]
-	admin := one.adminToken(t)
+	admin := one.api.AdminToken(t)
 	token := one.newTenant(t, "suspendable")
 
 	// Both replicas hold the tenant, active, in their caches.
@@ -90,10 +90,10 @@ func TestReplicas_SuspensionReachesTheOtherReplicaWithinASecond(t *testing.T) {
 		{"suspended", http.StatusPaymentRequired, "tenant_suspended"},
 		{"active", http.StatusOK, ""},
 	} {
-		one.patchTenant(t, admin, "suspendable", map[string]string{"status": step.status})
+		one.api.PatchTenant(t, admin, "suspendable", map[string]string{"status": step.status})
 		changed := time.Now()
 		// The replica that made the change answers from its updated cache at once.
-		if r := one.mustTenantRequest(t, "suspendable", token); r.Status != step.want || r.code() != step.code {
+		if r := one.mustTenantRequest(t, "suspendable", token); r.Status != step.want || r.Code() != step.code {
 			t.Errorf("%s right after the change to %s: %s, want %d %s", one.name, step.status, r, step.want, step.code)
 		}
 		took, err := eventually(changed, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
@@ -101,7 +101,7 @@ func TestReplicas_SuspensionReachesTheOtherReplicaWithinASecond(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			return r.Status == step.want && r.code() == step.code, r.String()
+			return r.Status == step.want && r.Code() == step.code, r.String()
 		})
 		if err != nil {
 			t.Fatalf("%s still answers %v 5 s after the tenant became %s", two.name, err, step.status)
@@ -118,7 +118,7 @@ func TestReplicas_PlanChangeAppliesOnBoth(t *testing.T) {
 	f := newFleet(t, planBlock("free", "1000/1m", 0)+planBlock("pro", "5000/1m", 0))
 	gws := f.start(t, 2)
 	one := gws[0]
-	admin := one.adminToken(t)
+	admin := one.api.AdminToken(t)
 	token := one.newTenant(t, "upgrader")
 
 	// planOf is what a response through g shows of the tenant's plan: the upstream's
@@ -141,7 +141,7 @@ func TestReplicas_PlanChangeAppliesOnBoth(t *testing.T) {
 		}
 	}
 
-	one.patchTenant(t, admin, "upgrader", map[string]string{"plan": "pro"})
+	one.api.PatchTenant(t, admin, "upgrader", map[string]string{"plan": "pro"})
 	changed := time.Now()
 	for _, g := range gws {
 		var plan, limit, policy string

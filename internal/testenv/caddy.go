@@ -1,9 +1,7 @@
 package testenv
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // registers the "caddyfile" adapter
+	"github.com/saasgate/saasgate/internal/proc"
 )
 
 // CaddyGlobal returns global options for test Caddyfiles, one per line and tab-indented, to
@@ -116,38 +115,7 @@ func numberLines(s string) string {
 // WaitHTTP polls url until the server answers with any HTTP response, for at most 5 s.
 func WaitHTTP(t testing.TB, url string) {
 	t.Helper()
-	if err := waitHTTP(url, 5*time.Second, nil); err != nil {
+	if err := proc.WaitHTTP(url, 5*time.Second, nil); err != nil {
 		t.Fatalf("testenv: %v", err)
-	}
-}
-
-// waitHTTP polls url until it answers, timeout passes or exited (if not nil) is closed.
-func waitHTTP(url string, timeout time.Duration, exited <-chan struct{}) error {
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		// Only readiness is checked here; test servers have self-signed certificates if any.
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test readiness probe
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{
-		Transport:     tr,
-		Timeout:       time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer within %s: %v", url, timeout, err)
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("the process exited before %s answered: %v", url, err)
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }

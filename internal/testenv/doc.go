@@ -24,7 +24,17 @@
 //     time (-p 1) for the same reason.
 //   - StripeMock: one stripe-mock server per test process (the pinned binary `make tools`
 //     installs into bin/tools), stopped by Main.
+//   - NewSaas, StartSaas, SaasOptions: one builder of a gateway running the saas app (the saas
+//     option, the control-API site, tenant sites in front of an upstream) on the test's own
+//     database and Redis prefix. StartSaas runs it in the test process; Saas.StartProcess runs
+//     it as the built binary, for tests with several replicas, which start them in waves and
+//     wait for them together (Caddy's config is process-global, so a replica cannot be
+//     in-process).
+//   - Client, Response, Scrape, Metrics: one HTTP client of a gateway (problem codes, decoded
+//     JSON bodies), the account fixtures on it (Signup, Login, NewOwner, NewTenant, ...) and one
+//     parser of its /metrics.
 //   - StartSaasgate: the built binary (SAASGATE_BIN, default bin/saasgate; `make build`) run as
 //     a subprocess, for tests that need several gateway instances at once.
-//   - FreePort, WaitHTTP: loopback ports and readiness polling.
+//   - FreePort, FreePorts, WaitHTTP: loopback ports and readiness polling (internal/proc, which
+//     saasbench shares, does the work without a testing.TB).
 package testenv

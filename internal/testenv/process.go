@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/proc"
 )
 
 // BinEnv names the environment variable holding the path of the built gateway binary;
@@ -18,13 +19,8 @@ const BinEnv = "SAASGATE_BIN"
 
 // Process is a gateway binary running as a subprocess (see StartSaasgate).
 type Process struct {
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan struct{}
-	waitErr error // set before done is closed
-
-	stopOnce sync.Once
-	stopErr  error
+	*proc.Gateway
+	out      *syncBuffer
 	reported atomic.Bool // the output is already in the test log
 }
 
@@ -40,35 +36,12 @@ type Process struct {
 func StartSaasgate(t testing.TB, caddyfile string, env ...string) *Process {
 	t.Helper()
 	bin := saasgateBinary(t)
-	dir := t.TempDir()
-	work := filepath.Join(dir, "work")
-	for _, d := range []string{work, filepath.Join(dir, "xdg-data"), filepath.Join(dir, "xdg-config")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
+	p := &Process{out: &syncBuffer{}}
+	g, err := proc.Start(bin, t.TempDir(), caddyfile, p.out, env...)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
-		t.Fatalf("testenv: writing the Caddyfile: %v", err)
-	}
-
-	cmd := exec.Command(bin, "run", "--config", config, "--adapter", "caddyfile")
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(),
-		"XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
-	)
-	cmd.Env = append(cmd.Env, env...)
-	p := &Process{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: starting %s: %v", bin, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
+	p.Gateway = g
 	// Registered after t.TempDir, so it runs before the directory is removed.
 	t.Cleanup(func() {
 		_ = p.Stop()
@@ -116,52 +89,17 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// Pid is the process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
 // Output returns what the process has written to stdout and stderr so far.
 func (p *Process) Output() string { return p.out.String() }
-
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
 
 // WaitHTTP polls url until the gateway answers, for at most 20 s (a cold start of the binary on
 // a busy machine). The test fails, with the process output, if it does not answer or exits.
 func (p *Process) WaitHTTP(t testing.TB, url string) {
 	t.Helper()
-	if err := waitHTTP(url, 20*time.Second, p.done); err != nil {
+	if err := proc.WaitHTTP(url, 20*time.Second, p.Done()); err != nil {
 		p.reported.Store(true)
 		t.Fatalf("testenv: saasgate (pid %d): %v\noutput:\n%s", p.Pid(), err, p.Output())
 	}
-}
-
-// Stop asks the process to shut down gracefully (SIGINT), waits up to 10 s, then kills it. It
-// returns the process's exit error: nil after a clean shutdown. Calling it again returns the
-// same result.
-func (p *Process) Stop() error {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.done:
-		default:
-			if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-				_ = p.cmd.Process.Kill()
-			}
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		p.stopErr = p.waitErr
-	})
-	return p.stopErr
-}
-
-// Kill kills the process at once (a crashed replica) and waits for it to exit.
-func (p *Process) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads at once.

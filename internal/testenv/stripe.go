@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/proc"
 )
 
 // StripeMockEnv names the environment variable with the path of the stripe-mock binary;
@@ -79,7 +81,7 @@ func tryStartStripeMock(bin string) (string, error) {
 	// processes (or sessions) at once would collide.
 	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = proc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
