@@ -100,10 +100,10 @@ func (f *fixture) replica(t testing.TB) *billing.Manager {
 		Config: cfg,
 		Tenants: &tenant.Manager{Store: tenantStore, Plans: f.plans, Audit: log, Now: now,
 			Provisioners: []tenant.Provisioner{auditStore.CreateTenantCollections}},
-		Plans: f.plans,
-		DB:    db,
-		Audit: log,
-		Now:   now,
+		Plans:  f.plans,
+		Events: &billing.MongoEventStore{DB: db},
+		Audit:  log,
+		Now:    now,
 	}
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ const (
 // lives in the tenant's document so that the gateway reads it with the tenant, in one load, and
 // so that one write changes plan and billing state together.
 type Billing struct {
-	// Rev counts writes; a writer claims Rev+1 before writing (see billing.Manager), so that
+	// Rev counts writes; a writer claims Rev+1 before writing (see Manager.UpdateBilling), so that
 	// concurrent webhooks on different replicas cannot interleave their read-modify-writes.
 	Rev            int64         `bson:"rev" json:"-"`
 	CustomerID     string        `bson:"customer_id,omitempty" json:"customer_id,omitempty"`
