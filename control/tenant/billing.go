@@ -40,7 +40,7 @@ type Billing struct {
 	Retries int `bson:"retries,omitempty" json:"payment_retries,omitempty"`
 	// SubVersion and StatusVersion are the creation times (Unix seconds) of the newest Stripe
 	// events applied to the subscription's shape (plan, period) and to its status: an older
-	// event, delivered late, changes nothing.
+	// event, delivered late, changes nothing (billing's applyIfNewer).
 	SubVersion    int64 `bson:"sub_version,omitempty" json:"-"`
 	StatusVersion int64 `bson:"status_version,omitempty" json:"-"`
 }
