@@ -229,7 +229,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if cfg.Stripe.SecretKey != "" {
 		billingCfg.Stripe = billing.NewStripe(cfg.Stripe)
 	}
-	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, DB: b.DB, Audit: auditLog,
+	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, Events: &billing.MongoEventStore{DB: b.DB}, Audit: auditLog,
 		Now: cfg.Now, Logger: logger.Named("billing")}
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)

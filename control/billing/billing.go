@@ -8,8 +8,6 @@ package billing
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,7 +16,6 @@ import (
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/plan"
-	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
@@ -32,16 +29,10 @@ const (
 	ActionCustomerMade = "billing.customer_create"
 )
 
-// writeTimeout bounds a billing write (claim and update) once it is decided.
-const writeTimeout = 10 * time.Second
-
 // DefaultRetrySchedule is when failed payments are retried, counted from the first failure.
 var DefaultRetrySchedule = []time.Duration{24 * time.Hour, 72 * time.Hour, 120 * time.Hour}
 
-var (
-	ErrDisabled = errs.E(errs.KindUnavailable, "billing_disabled", "Billing is not configured on this gateway (no Stripe secret key).")
-	errBusy     = errs.E(errs.KindUnavailable, "billing_busy", "The tenant's billing state is being changed by another request; try again.")
-)
+var ErrDisabled = errs.E(errs.KindUnavailable, "billing_disabled", "Billing is not configured on this gateway (no Stripe secret key).")
 
 // Change is one move of a tenant's billing state, for the audit log.
 type Change struct {
@@ -69,12 +60,12 @@ type Config struct {
 	ObserveWebhook func(eventType, result string)
 }
 
-// Manager holds the billing rules.
+// Manager holds the billing rules. It changes tenants only through Tenants' methods.
 type Manager struct {
 	Config
 	Tenants *tenant.Manager
 	Plans   *plan.Catalog
-	DB      *store.DB
+	Events  EventStore
 	Audit   *audit.Log
 	Now     func() time.Time
 	Logger  *zap.Logger
@@ -97,63 +88,9 @@ func (m *Manager) logger() *zap.Logger {
 // Enabled reports whether a Stripe key is configured.
 func (m *Manager) Enabled() bool { return m != nil && m.Stripe != nil }
 
-// Init creates the collections billing uses: Stripe event records and the claims its writers
-// serialise through.
-func (m *Manager) Init(ctx context.Context) error {
-	if err := m.DB.EnsureCollection(ctx, store.CollStripeEvents, store.Index{Keys: []string{"received_at"}}); err != nil {
-		return err
-	}
-	return m.DB.InitClaims(ctx)
-}
-
-// mutate applies f to tenant id's billing state and stores the result. f edits its copy of
-// the tenant (Plan) and of the billing state and says whether anything changed. FerretDB has
-// no atomic conditional update, so writers are serialised by claiming the next revision
-// number: of two replicas reading revision r, one claims r+1 and writes; the other reads
-// again and re-decides on the newer state.
-func (m *Manager) mutate(ctx context.Context, id string, f func(t *tenant.Tenant, b *tenant.Billing) bool) (*tenant.Tenant, bool, error) {
-	for attempt := 0; attempt < 20; attempt++ {
-		t, err := m.Tenants.Store.Get(ctx, id)
-		if err != nil {
-			return nil, false, err
-		}
-		var b tenant.Billing
-		if t.Billing != nil {
-			b = *t.Billing
-		}
-		if !f(t, &b) {
-			return t, false, nil
-		}
-		// A claim whose writer died before writing blocks the revision until it expires and is
-		// swept; keep that short. The claim and the write are not abandoned when the caller's
-		// context ends (a tick's deadline, a webhook client hanging up): a claim stored but
-		// reported as failed, or a write applied but reported as failed, would block the
-		// revision or spend a payment attempt without making it.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-		won, err := m.DB.Claim(wctx, fmt.Sprintf("billing:%s:%d", id, b.Rev+1), m.now().Add(time.Minute))
-		if err != nil {
-			cancel()
-			return nil, false, err
-		}
-		if !won {
-			cancel()
-			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
-			continue
-		}
-		b.Rev++
-		planID := t.Plan
-		updated, err := m.Tenants.Store.Update(wctx, id, tenant.Patch{Billing: &b, Plan: &planID, UpdatedAt: m.now()})
-		cancel()
-		if err != nil {
-			return nil, false, err
-		}
-		if m.Tenants.OnChange != nil {
-			m.Tenants.OnChange(ctx, updated)
-		}
-		return updated, true, nil
-	}
-	return nil, false, errBusy
-}
+// Init creates every collection billing uses: the Stripe event records and the claims of
+// scheduler ticks and event takeovers. (Billing revisions are claimed by the tenant store.)
+func (m *Manager) Init(ctx context.Context) error { return m.Events.Init(ctx) }
 
 // storeErr wraps a storage failure in a 503, so Stripe redelivers and clients retry.
 func storeErr(err error, msg string) error {

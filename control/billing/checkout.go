@@ -76,7 +76,7 @@ func (m *Manager) customer(ctx context.Context, actor identity.Actor, t *tenant.
 		m.logger().Error("creating a Stripe customer", zap.String("tenant", t.ID), zap.Error(err))
 		return "", errStripeFailed
 	}
-	updated, changed, err := m.mutate(ctx, t.ID, func(_ *tenant.Tenant, b *tenant.Billing) bool {
+	updated, changed, err := m.Tenants.UpdateBilling(ctx, t.ID, func(_ *tenant.Tenant, b *tenant.Billing) bool {
 		if b.CustomerID != "" {
 			return false
 		}

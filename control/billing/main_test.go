@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/identity"
@@ -72,43 +73,36 @@ func newManager(t testing.TB, o opts) *fixture {
 }
 
 // replica builds another manager over the fixture's database, Stripe and clock, as another
-// gateway replica (or the same one after a restart) would: all its state is in the store.
+// gateway replica (or the same one after a restart) would: the control plane control.New
+// assembles, over a runtime of its own; all billing's state is in the store.
 func (f *fixture) replica(t testing.TB) *billing.Manager {
 	t.Helper()
-	ctx := context.Background()
-	db := f.db
-	auditStore := &audit.MongoStore{DB: db}
-	tenantStore := &tenant.MongoStore{DB: db}
-	if err := tenantStore.Init(ctx); err != nil {
+	rt, err := control.OpenRuntime(control.RuntimeConfig{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var now func() time.Time
-	if f.o.clock != nil {
-		now = f.o.clock.Now
+	t.Cleanup(func() { _ = rt.Close() })
+	cfg := control.Config{
+		DataDir: t.TempDir(),
+		Plans:   f.plans,
+		Billing: control.BillingConfig{
+			WebhookSecret: testenv.WebhookSecret,
+			SuccessURL:    "https://app.example.test/billing/done",
+			CancelURL:     "https://app.example.test/billing",
+			Grace:         grace,
+		},
 	}
-	log := &audit.Log{Store: auditStore}
-	cfg := billing.Config{
-		WebhookSecret: testenv.WebhookSecret,
-		SuccessURL:    "https://app.example.test/billing/done",
-		CancelURL:     "https://app.example.test/billing",
-		Grace:         grace,
+	if f.o.clock != nil {
+		cfg.Now = f.o.clock.Now
 	}
 	if f.stripe != nil {
-		cfg.Stripe = billing.NewStripe(billing.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: f.stripe.URL})
+		cfg.Stripe = control.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: f.stripe.URL}
 	}
-	m := &billing.Manager{
-		Config: cfg,
-		Tenants: &tenant.Manager{Store: tenantStore, Plans: f.plans, Audit: log, Now: now,
-			Provisioners: []tenant.Provisioner{auditStore.CreateTenantCollections}},
-		Plans: f.plans,
-		DB:    db,
-		Audit: log,
-		Now:   now,
-	}
-	if err := m.Init(ctx); err != nil {
+	svc, err := control.New(context.Background(), &control.Backend{DB: f.db}, rt, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return svc.Billing
 }
 
 var admin = identity.Actor{UserID: "usr_admin", Role: identity.RoleAdmin, TenantID: store.SystemTenant}

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -47,7 +46,7 @@ func (m *Manager) Tick(ctx context.Context) (TickReport, error) {
 	if !m.Enabled() {
 		return rep, nil
 	}
-	due, err := m.Tenants.Store.ListByBillingStatus(ctx, tenant.BillingPastDue)
+	due, err := m.Tenants.ListByBillingStatus(ctx, tenant.BillingPastDue)
 	if err != nil {
 		return rep, err
 	}
@@ -83,7 +82,7 @@ func (m *Manager) Tick(ctx context.Context) (TickReport, error) {
 
 func (m *Manager) suspend(ctx context.Context, id string, now time.Time) (bool, error) {
 	var before tenant.Billing
-	updated, changed, err := m.mutate(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
+	updated, changed, err := m.Tenants.UpdateBilling(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
 		before = *b
 		if b.Status != tenant.BillingPastDue || now.Before(b.GraceUntil) {
 			return false // paid, or the grace changed, since the list was read
@@ -104,7 +103,7 @@ func (m *Manager) suspend(ctx context.Context, id string, now time.Time) (bool, 
 func (m *Manager) retry(ctx context.Context, id string, now time.Time) (bool, error) {
 	var invoice string
 	var attempt int
-	_, changed, err := m.mutate(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
+	_, changed, err := m.Tenants.UpdateBilling(ctx, id, func(_ *tenant.Tenant, b *tenant.Billing) bool {
 		next, ok := m.nextRetry(b)
 		if !ok || now.Before(next) {
 			return false
@@ -150,7 +149,7 @@ func (m *Manager) RunScheduler(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		slot := m.now().Truncate(interval)
-		won, err := m.DB.Claim(ctx, "billing-tick:"+strconv.FormatInt(slot.UnixNano(), 10), slot.Add(2*interval))
+		won, err := m.Events.ClaimTick(ctx, slot, slot.Add(2*interval))
 		if err != nil {
 			m.logger().Warn("billing scheduler: claiming a tick", zap.Error(err))
 			continue

@@ -19,7 +19,7 @@ const (
 // lives in the tenant's document so that the gateway reads it with the tenant, in one load, and
 // so that one write changes plan and billing state together.
 type Billing struct {
-	// Rev counts writes; a writer claims Rev+1 before writing (see billing.Manager), so that
+	// Rev counts writes; a writer claims Rev+1 before writing (see Manager.UpdateBilling), so that
 	// concurrent webhooks on different replicas cannot interleave their read-modify-writes.
 	Rev            int64         `bson:"rev" json:"-"`
 	CustomerID     string        `bson:"customer_id,omitempty" json:"customer_id,omitempty"`
@@ -40,7 +40,7 @@ type Billing struct {
 	Retries int `bson:"retries,omitempty" json:"payment_retries,omitempty"`
 	// SubVersion and StatusVersion are the creation times (Unix seconds) of the newest Stripe
 	// events applied to the subscription's shape (plan, period) and to its status: an older
-	// event, delivered late, changes nothing.
+	// event, delivered late, changes nothing (billing's applyIfNewer).
 	SubVersion    int64 `bson:"sub_version,omitempty" json:"-"`
 	StatusVersion int64 `bson:"status_version,omitempty" json:"-"`
 }

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,9 +14,13 @@ import (
 )
 
 var (
-	ErrNotFound = errs.E(errs.KindNotFound, "tenant_not_found", "No such tenant.")
-	ErrExists   = errs.E(errs.KindConflict, "tenant_exists", "A tenant with this id already exists.")
+	ErrNotFound    = errs.E(errs.KindNotFound, "tenant_not_found", "No such tenant.")
+	ErrExists      = errs.E(errs.KindConflict, "tenant_exists", "A tenant with this id already exists.")
+	ErrBillingBusy = errs.E(errs.KindUnavailable, "billing_busy", "The tenant's billing state is being changed by another request; try again.")
 )
+
+// billingWriteTimeout bounds a billing write (claim and update) once it is decided.
+const billingWriteTimeout = 10 * time.Second
 
 // Patch is a partial update; nil fields are left alone.
 type Patch struct {
@@ -117,6 +122,65 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Tenant, error) {
 // ErrNotFound when none.
 func (m *Manager) ByCustomer(ctx context.Context, customerID string) (*Tenant, error) {
 	return m.Store.FindByCustomer(ctx, customerID)
+}
+
+// ListByBillingStatus returns the tenants in billing status s, for billing's scheduler. Store
+// failures come back as they are, for billing to classify.
+func (m *Manager) ListByBillingStatus(ctx context.Context, s BillingStatus) ([]*Tenant, error) {
+	return m.Store.ListByBillingStatus(ctx, s)
+}
+
+// UpdateBilling applies edit to tenant id's plan and billing state and, when edit reports a
+// change, stores both as the next billing revision and announces the tenant to the caches. It
+// returns the tenant as stored and whether it changed; store failures come back as they are,
+// for billing to classify.
+//
+// FerretDB has no atomic conditional update, so writers are serialised by claiming the next
+// revision number: of two replicas reading revision r, one claims r+1 and writes; the other
+// reads again and calls edit again, on the newer state. edit may therefore run more than once,
+// and decides on the copies it is given.
+func (m *Manager) UpdateBilling(ctx context.Context, id string, edit func(t *Tenant, b *Billing) bool) (*Tenant, bool, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		t, err := m.Store.Get(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		var b Billing
+		if t.Billing != nil {
+			b = *t.Billing
+		}
+		if !edit(t, &b) {
+			return t, false, nil
+		}
+		// A claim whose writer died before writing blocks the revision until it expires and is
+		// swept; keep that short. The claim and the write are not abandoned when the caller's
+		// context ends (a tick's deadline, a webhook client hanging up): a claim stored but
+		// reported as failed, or a write applied but reported as failed, would block the
+		// revision or spend a payment attempt without making it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), billingWriteTimeout)
+		won, err := m.Store.ClaimBillingRevision(wctx, id, b.Rev+1, m.now().Add(time.Minute))
+		if err != nil {
+			cancel()
+			return nil, false, err
+		}
+		if !won {
+			cancel()
+			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
+			continue
+		}
+		b.Rev++
+		planID := t.Plan
+		updated, err := m.Store.Update(wctx, id, Patch{Billing: &b, Plan: &planID, UpdatedAt: m.now()})
+		cancel()
+		if err != nil {
+			return nil, false, err
+		}
+		if m.OnChange != nil {
+			m.OnChange(ctx, updated)
+		}
+		return updated, true, nil
+	}
+	return nil, false, ErrBillingBusy
 }
 
 // Get returns a tenant the principal may see: admins any, owners their own.

@@ -2,6 +2,8 @@ package tenant
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -25,6 +27,9 @@ type Store interface {
 	FindByCustomer(ctx context.Context, customerID string) (*Tenant, error)
 	// ListByBillingStatus returns the tenants in a billing status.
 	ListByBillingStatus(ctx context.Context, s BillingStatus) ([]*Tenant, error)
+	// ClaimBillingRevision reserves revision rev of the tenant's billing state for one writer;
+	// false when another writer holds it.
+	ClaimBillingRevision(ctx context.Context, id string, rev int64, expiresAt time.Time) (bool, error)
 }
 
 // MongoStore keeps tenants in the platform collection "tenants".
@@ -32,8 +37,12 @@ type MongoStore struct {
 	DB *store.DB
 }
 
-// Init creates the platform collection.
+// Init creates the platform collection (and the claims collection that billing revisions are
+// claimed in).
 func (s *MongoStore) Init(ctx context.Context) error {
+	if err := s.DB.InitClaims(ctx); err != nil {
+		return err
+	}
 	return s.DB.EnsureCollection(ctx, store.CollTenants, store.Index{Keys: []string{"status"}},
 		store.Index{Keys: []string{"billing.customer_id"}}, store.Index{Keys: []string{"billing.status"}})
 }
@@ -128,4 +137,10 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 func (s *MongoStore) Delete(ctx context.Context, id string) error {
 	_, err := s.DB.C(store.CollTenants).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	return err
+}
+
+// ClaimBillingRevision claims through store.Claim. The key is the one billing claimed before
+// the claim moved here, so that replicas of both versions exclude each other during an upgrade.
+func (s *MongoStore) ClaimBillingRevision(ctx context.Context, id string, rev int64, expiresAt time.Time) (bool, error) {
+	return s.DB.Claim(ctx, "billing:"+id+":"+strconv.FormatInt(rev, 10), expiresAt)
 }
