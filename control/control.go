@@ -200,6 +200,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Plans:        cfg.Plans,
 		Audit:        auditLog,
 		Provisioners: []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections},
+		Now:          cfg.Now,
 		OnChange: func(ctx context.Context, t *tenant.Tenant) {
 			if err := rt.TenantChanged(ctx, t); err != nil {
 				logger.Warn("tenant change not announced to other replicas; they catch up within a minute",
@@ -221,6 +222,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Refresh:   &token.Refresher{Store: refreshStore},
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
+		Now:       cfg.Now,
 	}
 	billingCfg := cfg.Billing
 	if billingCfg.Grace <= 0 {

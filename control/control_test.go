@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/saasgate/saasgate/control"
+	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
@@ -203,4 +204,28 @@ func TestService_RandomTenantIDsNeverReachTheStoreOnceEveryTenantIsCached(t *tes
 		t.Errorf("%d store reads of %s, want none", n.(*atomic.Int64).Load(), id)
 		return true
 	})
+}
+
+// The domain managers New wires read the injected clock too: what signup creates (the tenant
+// and its owner) is stamped with the service's time, not the machine's.
+func TestService_SignupStampsTheInjectedClock(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	svc, _ := newService(t, control.Config{Now: testenv.NewClock(at).Now})
+	res, err := svc.Accounts.Signup(ctx, identity.Actor{}, account.SignupRequest{Email: "clock@example.com", Password: testenv.Password, Tenant: "clock-co"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := svc.Tenants.Lookup(ctx, res.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := identity.Principal{UserID: res.UserID, TenantID: res.TenantID, Role: res.Role}
+	users, err := svc.Accounts.ListUsers(ctx, owner, res.TenantID)
+	if err != nil || len(users) != 1 {
+		t.Fatalf("ListUsers = %v, %v", users, err)
+	}
+	if !tn.CreatedAt.Equal(at) || !users[0].CreatedAt.Equal(at) {
+		t.Fatalf("tenant created %v, owner created %v; want both at the injected %v", tn.CreatedAt, users[0].CreatedAt, at)
+	}
 }
