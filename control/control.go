@@ -177,6 +177,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if err != nil {
 		return nil, err
 	}
+	keys.Now = cfg.Now
 
 	auditStore := &audit.MongoStore{DB: b.DB}
 	auditLog := &audit.Log{Store: auditStore, Logger: logger.Named("audit")}
@@ -219,7 +220,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Store:     accountStore,
 		Tenants:   tenants,
 		Keys:      keys,
-		Refresh:   &token.Refresher{Store: refreshStore},
+		Refresh:   &token.Refresher{Store: refreshStore, Now: cfg.Now},
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
 		Now:       cfg.Now,
