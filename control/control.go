@@ -4,20 +4,10 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/api"
@@ -29,58 +19,6 @@ import (
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
-
-// BackendConfig says where data lives.
-type BackendConfig struct {
-	MongoURI string // empty: embedded FerretDB under DataDir
-	Database string
-	DataDir  string
-	Logger   *zap.Logger
-}
-
-// Backend is the database connection, and the embedded server when there is one.
-type Backend struct {
-	DB       *store.DB
-	embedded *store.Embedded
-}
-
-// OpenBackend connects to MongoDB, starting the embedded FerretDB first when no URI is set.
-func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
-	b := &Backend{}
-	uri := cfg.MongoURI
-	if uri == "" {
-		var logger *slog.Logger
-		if cfg.Logger != nil {
-			logger = slog.New(zapslog.NewHandler(cfg.Logger.Named("ferretdb").Core(), zapslog.WithName("ferretdb")))
-			logger = slog.New(levelFilter{logger.Handler(), slog.LevelError}) // FerretDB logs every error reply at WARN
-		}
-		e, err := store.StartEmbedded(filepath.Join(cfg.DataDir, "db"), logger)
-		if err != nil {
-			return nil, err
-		}
-		b.embedded, uri = e, e.URI()
-	}
-	db, err := store.Connect(ctx, uri, cfg.Database, 10*time.Second)
-	if err != nil {
-		if b.embedded != nil {
-			b.embedded.Stop()
-		}
-		return nil, err
-	}
-	b.DB = db
-	return b, nil
-}
-
-// Close disconnects and stops the embedded server.
-func (b *Backend) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := b.DB.Close(ctx)
-	if b.embedded != nil {
-		b.embedded.Stop()
-	}
-	return err
-}
 
 // StripeConfig and BillingConfig configure billing (see package billing).
 type (
@@ -335,77 +273,4 @@ func (s *Service) Sweep(ctx context.Context) {
 	if _, err := s.Billing.SweepEvents(ctx); err != nil {
 		s.logger.Warn("sweeping Stripe event records", zap.Error(err))
 	}
-}
-
-// LoadOrCreateSecret reads dir/jwt_secret, creating it (mode 0600, 64 random hex bytes) the
-// first time, so tokens stay valid across restarts without configuration.
-func LoadOrCreateSecret(dir string) ([]byte, error) {
-	path := filepath.Join(dir, "jwt_secret")
-	data, err := readPrivateFile(path)
-	if err == nil {
-		secret := []byte(strings.TrimSpace(string(data)))
-		if len(secret) < token.MinSecretLen {
-			return nil, fmt.Errorf("%s holds a secret shorter than %d bytes", path, token.MinSecretLen)
-		}
-		return secret, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, err
-	}
-	secret := []byte(hex.EncodeToString(raw))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateSecret(dir) // another process won the race
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(append(secret, '\n')); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return secret, f.Close()
-}
-
-// readPrivateFile reads a file that only its owner may read. As ssh does with keys, a secret
-// that group or others can read is refused rather than used: it may have been copied already.
-func readPrivateFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if mode := info.Mode().Perm(); mode&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %#o): make it 0600, and replace the secret if others may have read it", path, mode)
-	}
-	return io.ReadAll(f)
-}
-
-// levelFilter drops records below min (FerretDB is chatty at INFO).
-type levelFilter struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
-	return lv >= l.min && l.Handler.Enabled(ctx, lv)
-}
-
-func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelFilter{l.Handler.WithAttrs(attrs), l.min}
-}
-
-func (l levelFilter) WithGroup(name string) slog.Handler {
-	return levelFilter{l.Handler.WithGroup(name), l.min}
 }
