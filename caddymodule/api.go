@@ -46,7 +46,7 @@ func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyht
 		api.WriteProblem(w, http.StatusServiceUnavailable, "not_ready", "The control plane is starting.")
 		return nil
 	}
-	svc.API.ServeHTTP(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))
+	svc.ServeAPI(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))
 	return nil
 }
 

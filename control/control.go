@@ -70,20 +70,23 @@ var DefaultAuthRates = map[string]AuthRate{
 	"mfa":     {Rate: plan.Rate{Count: 30, Period: time.Minute}},
 }
 
-// Service is the assembled control plane.
+// Service is the assembled control plane. The adapter reaches it through methods (the request
+// path's in gateway.go); the exported fields are what outlives a config (Backend, Runtime),
+// what the adapter builds its own caches over (Keys), and the managers tests outside this
+// package drive directly (Tenants, Billing).
 type Service struct {
-	Backend  *Backend
-	Runtime  *Runtime
-	Plans    *plan.Catalog
-	Keys     *token.Keys
-	Tokens   *token.VerifiedCache
-	Tenants  *tenant.Manager
-	Accounts *account.Manager
-	Audit    *audit.Log
-	Billing  *billing.Manager
-	Limiter  *limit.Limiter
-	Alerts   *limit.Alerter
-	API      *api.API
+	Backend *Backend
+	Runtime *Runtime
+	Keys    *token.Keys
+	Tenants *tenant.Manager
+	Billing *billing.Manager
+
+	plans    *plan.Catalog
+	accounts *account.Manager
+	audit    *audit.Log
+	limiter  *limit.Limiter
+	alerts   *limit.Alerter
+	api      *api.API
 	policies map[string]limit.Policy
 	// authPolicies are the limits of the anonymous auth routes, by route.
 	authPolicies map[string]limit.Policy
@@ -172,12 +175,11 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
-	s := &Service{Backend: b, Runtime: rt, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts,
-		Audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
+	s := &Service{Backend: b, Runtime: rt, plans: cfg.Plans, Keys: keys, Tenants: tenants, accounts: accounts,
+		audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
 	if s.tick <= 0 {
 		s.tick = time.Minute
 	}
-	s.Tokens = token.NewVerifiedCache(keys, 20000)
 	s.policies = make(map[string]limit.Policy)
 	for _, p := range cfg.Plans.All() {
 		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota, Exact: p.Exact}
@@ -194,20 +196,20 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		// Exact: every attempt is counted in Redis, so replicas share one budget per address.
 		s.authPolicies[route] = limit.Policy{Name: "auth_" + route, Interval: r.Rate.Interval(), Burst: burst, Exact: true}
 	}
-	s.Limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
+	s.limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
 	if rt.Redis != nil {
-		s.Limiter.Store = rt.Leased
-		s.Limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
+		s.limiter.Store = rt.Leased
+		s.limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
 	}
 	usageLog := logger.Named("usage")
-	s.Alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
+	s.alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
 		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
 			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
 		if cfg.OnAlert != nil {
 			cfg.OnAlert(a)
 		}
 	}}
-	s.API = api.New(&api.API{
+	s.api = api.New(&api.API{
 		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
@@ -218,6 +220,9 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	}
 	return s, nil
 }
+
+// Plans is the configuration's plan catalog.
+func (s *Service) Plans() *plan.Catalog { return s.plans }
 
 func (s *Service) ready(ctx context.Context) map[string]error {
 	checks := map[string]error{"mongo": s.Backend.DB.Ping(ctx)}
@@ -259,12 +264,12 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 
 // Sweep deletes expired documents once.
 func (s *Service) Sweep(ctx context.Context) {
-	if n, err := s.Accounts.Refresh.Sweep(ctx); err != nil {
+	if n, err := s.accounts.Refresh.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping refresh tokens", zap.Error(err))
 	} else if n > 0 {
 		s.logger.Debug("swept refresh tokens", zap.Int64("deleted", n))
 	}
-	if _, err := s.Accounts.Sweep(ctx); err != nil {
+	if _, err := s.accounts.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping login back-off", zap.Error(err))
 	}
 	if _, err := s.Backend.DB.SweepClaims(ctx, s.now()); err != nil {

@@ -123,7 +123,7 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	if err := svc.Billing.HandleWebhook(ctx, identity.Actor{}, payload, testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())); err != nil {
 		t.Fatalf("payment_failed: %v", err)
 	}
-	if s, _ := svc.LookupTenant(ctx, "runco"); s == nil || s.Status != tenant.StatusActive || s.BillingHeader == nil {
+	if s, _ := svc.LookupTenant(ctx, "runco"); s == nil || s.Status != tenant.StatusActive || s.BillingStatus != tenant.BillingPastDue {
 		t.Fatalf("after the failure the tenant should be active and past due, got %+v", s)
 	}
 
