@@ -119,7 +119,7 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
 		return reject(w, r, http.StatusServiceUnavailable, "tenant_lookup_failed", "The tenant could not be looked up; try again.")
 	}
-	t := view.(*tenantView)
+	t := view.(*tenantView) // every runtime the app opens builds its entries with newTenantView
 	if t.snap.Status == tenant.StatusSuspended {
 		return refuseSuspended(w, r, h.app, t)
 	}
