@@ -46,7 +46,7 @@ func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyht
 		api.WriteError(w, control.ErrAPIStarting)
 		return nil
 	}
-	svc.API.ServeHTTP(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))
+	svc.ServeAPI(w, r.WithContext(api.WithRequestInfo(r.Context(), requestInfo(r))))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/token"
 )
 
 func init() {
@@ -76,6 +77,8 @@ type App struct {
 	stop       context.CancelFunc
 	service    atomic.Pointer[control.Service]
 	ready      chan struct{} // closed once service is set
+	// tokens remembers the tokens verified over service's keys; set before service is.
+	tokens *token.VerifiedCache[*callerView]
 }
 
 // AuthRateConfig limits one anonymous auth route per client IP.
@@ -217,7 +220,8 @@ func (a *App) Start() error {
 	a.runtimeKey = "runtime|" + a.RedisURL + "|" + a.RedisPrefix + "|" + time.Duration(a.RedisTimeout).String()
 	val, _, err = runtimes.LoadOrNew(a.runtimeKey, func() (caddy.Destructor, error) {
 		rt, err := control.OpenRuntime(control.RuntimeConfig{
-			RedisURL: a.RedisURL, RedisTimeout: time.Duration(a.RedisTimeout), KeyPrefix: a.RedisPrefix, Logger: a.logger,
+			RedisURL: a.RedisURL, RedisTimeout: time.Duration(a.RedisTimeout), KeyPrefix: a.RedisPrefix,
+			TenantView: newTenantView, Logger: a.logger,
 		})
 		if err != nil {
 			return nil, err
@@ -277,6 +281,7 @@ func (a *App) Start() error {
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	go svc.Run(runCtx, 10*time.Minute)
+	a.tokens = token.NewVerifiedCache(svc.Keys, tokenCacheSize, newCallerView)
 	a.service.Store(svc)
 	close(a.ready)
 	a.logger.Info("control plane ready",

@@ -12,7 +12,6 @@ import (
 	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
-	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -75,8 +74,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}
-	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
-	if snap == nil {
+	t, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenantView)
+	if t == nil {
 		// The load-time check (checkHandlerOrder) cannot see routes reached by other means,
 		// such as invoke: without a tenant, the token alone must not decide.
 		h.logger.Error("saas_auth needs saas_tenant before it in the route")
@@ -93,23 +92,23 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		return reject(w, r, errs.ErrInvalidToken)
 	}
-	caller, err := svc.Tokens.Verify(raw)
+	caller, err := h.app.tokens.Verify(raw)
 	if err != nil {
 		return reject(w, r, errs.ErrInvalidToken)
 	}
 	p := caller.Principal
-	if !memberOrAdmin(p, snap.ID) {
+	if !memberOrAdmin(p, t.snap.ID) {
 		return reject(w, r, control.ErrTenantMismatch)
 	}
-	if snap.BillingHeader != nil {
+	if t.billingHeader != nil {
 		// Only now is the caller known to be one the tenant's billing state may be told to.
-		w.Header()[headerBillingStatus] = snap.BillingHeader
+		w.Header()[headerBillingStatus] = t.billingHeader
 	}
 	if !p.Role.AtLeast(h.role) {
 		return reject(w, r, control.ErrRoleTooLow)
 	}
 
-	hdr[headerUserID] = caller.UserIDList
+	hdr[headerUserID] = caller.userIDList
 	hdr[headerUserRole] = roleHeader[p.Role]
 	caddyhttp.SetVar(r.Context(), varPrincipal, caller)
 	return next.ServeHTTP(w, r)

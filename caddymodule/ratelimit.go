@@ -13,7 +13,6 @@ import (
 
 	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/limit"
-	"github.com/saasgate/saasgate/control/tenant"
 )
 
 func init() {
@@ -56,12 +55,12 @@ func (h *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if svc == nil {
 		return serviceUnavailable(w, r)
 	}
-	snap, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenant.Snapshot)
-	if snap == nil {
+	t, _ := caddyhttp.GetVar(r.Context(), varTenant).(*tenantView)
+	if t == nil {
 		h.logger.Error("saas_rate_limit needs saas_tenant before it in the route")
 		return reject(w, r, control.ErrMisconfigured)
 	}
-	p, out := svc.Admit(r.Context(), snap)
+	p, out := svc.Admit(r.Context(), &t.snap, &t.quota)
 	if out.Denied {
 		return reject(w, r, limit.ErrUnavailable)
 	}
@@ -119,7 +118,7 @@ func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHea
 	sh := h.headers.Load()
 	if sh == nil || sh.svc != svc {
 		sh = &serviceHeaders{svc: svc, plans: make(map[string]*planHeaders)}
-		for _, pl := range svc.Plans.All() {
+		for _, pl := range svc.Plans().All() {
 			name := strconv.Quote(pl.ID)
 			window := max(int64((pl.Rate.Period+time.Second-1)/time.Second), 1)
 			sh.plans[pl.ID] = &planHeaders{
@@ -134,7 +133,7 @@ func (h *RateLimit) policyHeaders(svc *control.Service, p limit.Policy) *planHea
 	if ph := sh.plans[p.Name]; ph != nil {
 		return ph
 	}
-	return sh.plans[svc.Plans.Default().ID]
+	return sh.plans[svc.Plans().Default().ID]
 }
 
 // rateLimitLists returns the values of RateLimit (`"<plan>";r=<remaining>;t=<reset>`) and

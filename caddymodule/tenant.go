@@ -109,7 +109,7 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if id == "" {
 		return reject(w, r, control.ErrTenantMissing)
 	}
-	snap, err := svc.LookupTenant(r.Context(), id)
+	view, err := svc.LookupView(r.Context(), id)
 	if err == tenant.ErrNotFound {
 		return reject(w, r, tenant.ErrNotFound)
 	}
@@ -120,16 +120,17 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		h.logger.Error("tenant lookup failed", zap.String("tenant", id), zap.Error(err))
 		return reject(w, r, control.ErrTenantLookupFailed)
 	}
-	if snap.Status == tenant.StatusSuspended {
-		return refuseSuspended(w, r, svc, snap)
+	t := view.(*tenantView) // every runtime the app opens builds its entries with newTenantView
+	if t.snap.Status == tenant.StatusSuspended {
+		return refuseSuspended(w, r, h.app, t)
 	}
 
 	hdr := r.Header
 	stripIdentityHeaders(hdr)
-	hdr[headerTenantID] = snap.HeaderID
-	hdr[headerTenantPlan] = snap.HeaderPlan
+	hdr[headerTenantID] = t.headerID
+	hdr[headerTenantPlan] = t.headerPlan
 
-	caddyhttp.SetVar(r.Context(), varTenant, snap)
+	caddyhttp.SetVar(r.Context(), varTenant, t)
 	attachRequest(r)
 	return next.ServeHTTP(w, r)
 }
@@ -137,22 +138,22 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 // refuseSuspended answers 402 for a suspended tenant. Why it is suspended is the tenant's own
 // business: only a member of the tenant or a platform admin learns it (and the billing state).
 // saas_auth has not run yet, so the bearer token, if any, is checked here.
-func refuseSuspended(w http.ResponseWriter, r *http.Request, svc *control.Service, snap *tenant.Snapshot) error {
-	if snap.BillingHeader != nil && callerIsMemberOrAdmin(svc, r, snap.ID) {
-		w.Header()[headerBillingStatus] = snap.BillingHeader
-		if snap.BillingSuspended {
+func refuseSuspended(w http.ResponseWriter, r *http.Request, app *App, t *tenantView) error {
+	if t.billingHeader != nil && callerIsMemberOrAdmin(app, r, t.snap.ID) {
+		w.Header()[headerBillingStatus] = t.billingHeader
+		if t.snap.BillingSuspended {
 			return reject(w, r, control.ErrTenantUnpaid)
 		}
 	}
 	return reject(w, r, control.ErrTenantSuspended)
 }
 
-func callerIsMemberOrAdmin(svc *control.Service, r *http.Request, tenantID string) bool {
+func callerIsMemberOrAdmin(app *App, r *http.Request, tenantID string) bool {
 	raw, ok := token.Bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return false
 	}
-	caller, err := svc.Tokens.Verify(raw)
+	caller, err := app.tokens.Verify(raw)
 	return err == nil && memberOrAdmin(caller.Principal, tenantID)
 }
 

@@ -10,14 +10,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/saasgate/saasgate/control/identity"
-	"github.com/saasgate/saasgate/control/tenant"
-	"github.com/saasgate/saasgate/control/token"
 )
 
 // Vars the handlers share through the request context (caddyhttp.SetVar).
 const (
-	varTenant    = "saas.tenant"    // *tenant.Snapshot, set by saas_tenant
-	varPrincipal = "saas.principal" // *token.Caller, set by saas_auth
+	varTenant    = "saas.tenant"    // *tenantView, set by saas_tenant
+	varPrincipal = "saas.principal" // *callerView, set by saas_auth
 	varLimiter   = "saas.limiter"   // the limiter's result, set by saas_rate_limit
 	varRemaining = "saas.remaining" // *string: requests remaining, set by saas_rate_limit
 )
@@ -28,8 +26,8 @@ const (
 type logVars map[string]any
 
 func (v logVars) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	if snap, ok := v[varTenant].(*tenant.Snapshot); ok {
-		enc.AddString("tenant", snap.ID)
+	if t, ok := v[varTenant].(*tenantView); ok {
+		enc.AddString("tenant", t.snap.ID)
 	}
 	if result, ok := v[varLimiter].(string); ok {
 		enc.AddString("limiter", result)
@@ -48,24 +46,24 @@ func (v placeholders) get(key string) (any, bool) {
 	}
 	switch key {
 	case "http.saas.tenant.id", "http.saas.tenant.plan", "http.saas.tenant.status":
-		snap, ok := v[varTenant].(*tenant.Snapshot)
+		t, ok := v[varTenant].(*tenantView)
 		if !ok {
 			return nil, false
 		}
 		switch key {
 		case "http.saas.tenant.id":
-			return snap.BoxedID, true
+			return t.boxedID, true
 		case "http.saas.tenant.plan":
-			return snap.BoxedPlan, true
+			return t.boxedPlan, true
 		}
-		return snap.BoxedStatus, true
+		return t.boxedStatus, true
 	case "http.auth.user.id", "http.saas.user.role":
-		caller, ok := v[varPrincipal].(*token.Caller)
+		caller, ok := v[varPrincipal].(*callerView)
 		if !ok {
 			return nil, false
 		}
 		if key == "http.auth.user.id" {
-			return caller.BoxedUserID, true
+			return caller.boxedUserID, true
 		}
 		if role, ok := boxedRoles[caller.Role]; ok {
 			return role, true

@@ -4,20 +4,10 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/api"
@@ -29,58 +19,6 @@ import (
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
-
-// BackendConfig says where data lives.
-type BackendConfig struct {
-	MongoURI string // empty: embedded FerretDB under DataDir
-	Database string
-	DataDir  string
-	Logger   *zap.Logger
-}
-
-// Backend is the database connection, and the embedded server when there is one.
-type Backend struct {
-	DB       *store.DB
-	embedded *store.Embedded
-}
-
-// OpenBackend connects to MongoDB, starting the embedded FerretDB first when no URI is set.
-func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
-	b := &Backend{}
-	uri := cfg.MongoURI
-	if uri == "" {
-		var logger *slog.Logger
-		if cfg.Logger != nil {
-			logger = slog.New(zapslog.NewHandler(cfg.Logger.Named("ferretdb").Core(), zapslog.WithName("ferretdb")))
-			logger = slog.New(levelFilter{logger.Handler(), slog.LevelError}) // FerretDB logs every error reply at WARN
-		}
-		e, err := store.StartEmbedded(filepath.Join(cfg.DataDir, "db"), logger)
-		if err != nil {
-			return nil, err
-		}
-		b.embedded, uri = e, e.URI()
-	}
-	db, err := store.Connect(ctx, uri, cfg.Database, 10*time.Second)
-	if err != nil {
-		if b.embedded != nil {
-			b.embedded.Stop()
-		}
-		return nil, err
-	}
-	b.DB = db
-	return b, nil
-}
-
-// Close disconnects and stops the embedded server.
-func (b *Backend) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := b.DB.Close(ctx)
-	if b.embedded != nil {
-		b.embedded.Stop()
-	}
-	return err
-}
 
 // StripeConfig and BillingConfig configure billing (see package billing).
 type (
@@ -132,20 +70,23 @@ var DefaultAuthRates = map[string]AuthRate{
 	"mfa":     {Rate: plan.Rate{Count: 30, Period: time.Minute}},
 }
 
-// Service is the assembled control plane.
+// Service is the assembled control plane. The adapter reaches it through methods (the request
+// path's in gateway.go); the exported fields are what outlives a config (Backend, Runtime),
+// what the adapter builds its own caches over (Keys), and the managers tests outside this
+// package drive directly (Tenants, Billing).
 type Service struct {
-	Backend  *Backend
-	Runtime  *Runtime
-	Plans    *plan.Catalog
-	Keys     *token.Keys
-	Tokens   *token.VerifiedCache
-	Tenants  *tenant.Manager
-	Accounts *account.Manager
-	Audit    *audit.Log
-	Billing  *billing.Manager
-	Limiter  *limit.Limiter
-	Alerts   *limit.Alerter
-	API      *api.API
+	Backend *Backend
+	Runtime *Runtime
+	Keys    *token.Keys
+	Tenants *tenant.Manager
+	Billing *billing.Manager
+
+	plans    *plan.Catalog
+	accounts *account.Manager
+	audit    *audit.Log
+	limiter  *limit.Limiter
+	alerts   *limit.Alerter
+	api      *api.API
 	policies map[string]limit.Policy
 	// authPolicies are the limits of the anonymous auth routes, by route.
 	authPolicies map[string]limit.Policy
@@ -237,12 +178,11 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
-	s := &Service{Backend: b, Runtime: rt, Plans: cfg.Plans, Keys: keys, Tenants: tenants, Accounts: accounts,
-		Audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
+	s := &Service{Backend: b, Runtime: rt, plans: cfg.Plans, Keys: keys, Tenants: tenants, accounts: accounts,
+		audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
 	if s.tick <= 0 {
 		s.tick = time.Minute
 	}
-	s.Tokens = token.NewVerifiedCache(keys, 20000)
 	s.policies = make(map[string]limit.Policy)
 	for _, p := range cfg.Plans.All() {
 		s.policies[p.ID] = limit.Policy{Name: p.ID, Interval: p.Rate.Interval(), Burst: p.Burst, Quota: p.Quota, Exact: p.Exact}
@@ -259,20 +199,20 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		// Exact: every attempt is counted in Redis, so replicas share one budget per address.
 		s.authPolicies[route] = limit.Policy{Name: "auth_" + route, Interval: r.Rate.Interval(), Burst: burst, Exact: true}
 	}
-	s.Limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
+	s.limiter = &limit.Limiter{Local: rt.Local, OnError: cfg.OnLimiterError, Breaker: rt.Breaker, Observer: cfg.LimitObserver}
 	if rt.Redis != nil {
-		s.Limiter.Store = rt.Leased
-		s.Limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
+		s.limiter.Store = rt.Leased
+		s.limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
 	}
 	usageLog := logger.Named("usage")
-	s.Alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
+	s.alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
 		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
 			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
 		if cfg.OnAlert != nil {
 			cfg.OnAlert(a)
 		}
 	}}
-	s.API = api.New(&api.API{
+	s.api = api.New(&api.API{
 		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
@@ -283,6 +223,9 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	}
 	return s, nil
 }
+
+// Plans is the configuration's plan catalog.
+func (s *Service) Plans() *plan.Catalog { return s.plans }
 
 func (s *Service) ready(ctx context.Context) map[string]error {
 	checks := map[string]error{"mongo": s.Backend.DB.Ping(ctx)}
@@ -324,12 +267,12 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 
 // Sweep deletes expired documents once.
 func (s *Service) Sweep(ctx context.Context) {
-	if n, err := s.Accounts.Refresh.Sweep(ctx); err != nil {
+	if n, err := s.accounts.Refresh.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping refresh tokens", zap.Error(err))
 	} else if n > 0 {
 		s.logger.Debug("swept refresh tokens", zap.Int64("deleted", n))
 	}
-	if _, err := s.Accounts.Sweep(ctx); err != nil {
+	if _, err := s.accounts.Sweep(ctx); err != nil {
 		s.logger.Warn("sweeping login back-off", zap.Error(err))
 	}
 	if _, err := s.Backend.DB.SweepClaims(ctx, s.now()); err != nil {
@@ -338,77 +281,4 @@ func (s *Service) Sweep(ctx context.Context) {
 	if _, err := s.Billing.SweepEvents(ctx); err != nil {
 		s.logger.Warn("sweeping Stripe event records", zap.Error(err))
 	}
-}
-
-// LoadOrCreateSecret reads dir/jwt_secret, creating it (mode 0600, 64 random hex bytes) the
-// first time, so tokens stay valid across restarts without configuration.
-func LoadOrCreateSecret(dir string) ([]byte, error) {
-	path := filepath.Join(dir, "jwt_secret")
-	data, err := readPrivateFile(path)
-	if err == nil {
-		secret := []byte(strings.TrimSpace(string(data)))
-		if len(secret) < token.MinSecretLen {
-			return nil, fmt.Errorf("%s holds a secret shorter than %d bytes", path, token.MinSecretLen)
-		}
-		return secret, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, err
-	}
-	secret := []byte(hex.EncodeToString(raw))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateSecret(dir) // another process won the race
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(append(secret, '\n')); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return secret, f.Close()
-}
-
-// readPrivateFile reads a file that only its owner may read. As ssh does with keys, a secret
-// that group or others can read is refused rather than used: it may have been copied already.
-func readPrivateFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if mode := info.Mode().Perm(); mode&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %#o): make it 0600, and replace the secret if others may have read it", path, mode)
-	}
-	return io.ReadAll(f)
-}
-
-// levelFilter drops records below min (FerretDB is chatty at INFO).
-type levelFilter struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
-	return lv >= l.min && l.Handler.Enabled(ctx, lv)
-}
-
-func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelFilter{l.Handler.WithAttrs(attrs), l.min}
-}
-
-func (l levelFilter) WithGroup(name string) slog.Handler {
-	return levelFilter{l.Handler.WithGroup(name), l.min}
 }

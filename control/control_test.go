@@ -1,16 +1,21 @@
 package control_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/saasgate/saasgate/control"
-	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
@@ -124,7 +129,7 @@ func TestService_RunSuspendsATenantWhoseGraceEnded(t *testing.T) {
 	if err := svc.Billing.HandleWebhook(ctx, identity.Actor{}, payload, testenv.SignStripe(payload, testenv.WebhookSecret, time.Now())); err != nil {
 		t.Fatalf("payment_failed: %v", err)
 	}
-	if s, _ := svc.LookupTenant(ctx, "runco"); s == nil || s.Status != tenant.StatusActive || s.BillingHeader == nil {
+	if s, _ := svc.LookupTenant(ctx, "runco"); s == nil || s.Status != tenant.StatusActive || s.BillingStatus != tenant.BillingPastDue {
 		t.Fatalf("after the failure the tenant should be active and past due, got %+v", s)
 	}
 
@@ -206,26 +211,49 @@ func TestService_RandomTenantIDsNeverReachTheStoreOnceEveryTenantIsCached(t *tes
 	})
 }
 
-// The domain managers New wires read the injected clock too: what signup creates (the tenant
-// and its owner) is stamped with the service's time, not the machine's.
-func TestService_SignupStampsTheInjectedClock(t *testing.T) {
+// The domain managers New wires read the injected clock too: what signup creates is stamped
+// with the service's time, and the access token login issues is dated by it.
+func TestService_SignupAndLoginReadTheInjectedClock(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	svc, _ := newService(t, control.Config{Now: testenv.NewClock(at).Now})
-	res, err := svc.Accounts.Signup(ctx, identity.Actor{}, account.SignupRequest{Email: "clock@example.com", Password: testenv.Password, Tenant: "clock-co"})
+	call := func(path string, body map[string]string) map[string]any {
+		raw, _ := json.Marshal(body)
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		svc.ServeAPI(rec, req)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code >= 300 {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+		return out
+	}
+	call("/auth/signup", testenv.SignupBody("clock@example.com", testenv.Password, "clock-co", ""))
+	tn, err := svc.Tenants.Lookup(ctx, "clock-co")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := svc.Tenants.Lookup(ctx, res.TenantID)
+	if !tn.CreatedAt.Equal(at) {
+		t.Errorf("tenant created %v, want the injected %v", tn.CreatedAt, at)
+	}
+	login := call("/auth/login", map[string]string{"email": "clock@example.com", "password": testenv.Password})
+	access, _ := login["access_token"].(string)
+	parts := strings.Split(access, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token %q", access)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := identity.Principal{UserID: res.UserID, TenantID: res.TenantID, Role: res.Role}
-	users, err := svc.Accounts.ListUsers(ctx, owner, res.TenantID)
-	if err != nil || len(users) != 1 {
-		t.Fatalf("ListUsers = %v, %v", users, err)
+	var claims struct {
+		IssuedAt int64 `json:"iat"`
 	}
-	if !tn.CreatedAt.Equal(at) || !users[0].CreatedAt.Equal(at) {
-		t.Fatalf("tenant created %v, owner created %v; want both at the injected %v", tn.CreatedAt, users[0].CreatedAt, at)
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims.IssuedAt != at.Unix() {
+		t.Errorf("access token iat %v, want the injected %v", time.Unix(claims.IssuedAt, 0).UTC(), at)
 	}
 }

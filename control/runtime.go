@@ -24,7 +24,10 @@ type RuntimeConfig struct {
 	RedisURL     string        // empty: in-process state only (one instance)
 	RedisTimeout time.Duration // bound on every limiter call to Redis
 	KeyPrefix    string        // Redis key and channel prefix
-	Logger       *zap.Logger
+	// TenantView builds what the tenant cache keeps beside each snapshot for the adapter's
+	// request path (see tenant.View); nil keeps the bare snapshot.
+	TenantView func(*tenant.Snapshot) tenant.View
+	Logger     *zap.Logger
 }
 
 // Runtime is the request path's shared state: the tenant cache and its invalidation channel,
@@ -63,7 +66,7 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 	}
 	rt.Cache = tenant.NewCache(func(context.Context, string) (*tenant.Tenant, error) {
 		return nil, tenant.ErrNotFound
-	}, tenant.CacheConfig{})
+	}, tenant.CacheConfig{NewView: cfg.TenantView})
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	if cfg.RedisURL != "" {

@@ -5,82 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/saasgate/saasgate/control/limit"
 )
-
-// Snapshot is what the gateway needs of a tenant, immutable once built (but for the Quota
-// cache). The other fields
-// hold the same values in the shapes the request path sets them in (placeholder values,
-// header values), made once here so that a request allocates none of them.
-type Snapshot struct {
-	ID     string
-	Status Status // the effective status: suspended by an admin or by billing
-	Plan   string // the effective plan id
-
-	// PeriodAnchor is the start of the subscription's current period (zero without one):
-	// quota months are counted from it.
-	PeriodAnchor time.Time
-	// BillingHeader is the value of the Billing-Status response header, nil when payments
-	// are in order.
-	BillingHeader []string
-	// BillingSuspended says the suspension (if Status is suspended) is billing's: grace over
-	// and unpaid. An admin's suspension is not lifted by paying.
-	BillingSuspended bool
-
-	BoxedID, BoxedPlan, BoxedStatus any
-	HeaderID, HeaderPlan            []string // shared, capacity-capped: never append to them
-
-	// Quota caches the quota period from PeriodAnchor for the request path (tenants without an
-	// anchor share limit.ThisMonth).
-	Quota limit.PeriodCache
-
-	values [2]string // backing array of HeaderID and HeaderPlan: one object, not two
-}
-
-// NewSnapshot freezes the gateway's view of t.
-func NewSnapshot(t *Tenant) *Snapshot {
-	s := &Snapshot{ID: t.ID, Status: t.EffectiveStatus(), Plan: t.EffectivePlan()}
-	if b := t.Billing; b != nil {
-		if b.Status != BillingCanceled && b.Status != BillingNone {
-			s.PeriodAnchor = b.PeriodStart // back on the default plan, quotas follow calendar months
-		}
-		s.BillingSuspended = b.Status == BillingSuspended && t.Status != StatusSuspended
-		switch b.Status {
-		case BillingPastDue:
-			s.BillingHeader = []string{string(b.Status) + `; grace_until="` + b.GraceUntil.UTC().Format(time.RFC3339) + `"`}
-		case BillingSuspended:
-			s.BillingHeader = []string{string(b.Status)}
-		}
-	}
-	s.BoxedID, s.BoxedPlan, s.BoxedStatus = s.ID, boxes.get(s.Plan), boxes.get(string(s.Status))
-	s.values = [2]string{s.ID, s.Plan}
-	s.HeaderID, s.HeaderPlan = s.values[0:1:1], s.values[1:2:2]
-	return s
-}
-
-// boxes holds plan ids and statuses as `any` values, one per distinct value: thousands of
-// snapshots share a handful, and every object fewer is one the collector need not mark.
-var boxes = &boxTable{m: make(map[string]any)}
-
-type boxTable struct {
-	mu sync.Mutex
-	m  map[string]any
-}
-
-func (b *boxTable) get(v string) any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	boxed, ok := b.m[v]
-	if !ok {
-		if len(b.m) >= 1024 { // plan ids come from the config, but never let it grow unbounded
-			return v
-		}
-		boxed = v
-		b.m[v] = boxed
-	}
-	return boxed
-}
 
 // CacheConfig tunes a Cache; zero values take the defaults.
 type CacheConfig struct {
@@ -97,6 +22,9 @@ type CacheConfig struct {
 	// PreloadMax bounds how many tenants Resync reads into the cache; a platform with fewer
 	// is cached whole, and the cache is then authoritative. Default 100,000.
 	PreloadMax int
+	// NewView builds the value kept and handed out for each snapshot loaded; nil keeps the
+	// snapshot itself.
+	NewView func(*Snapshot) View
 }
 
 // loadTimeout bounds a miss's store read: with the store down, a request for an uncached
@@ -137,17 +65,17 @@ type Cache struct {
 	epoch uint64
 }
 
-// cacheEntry is a cached tenant; a nil snap marks an id whose tenant changed (or may now
+// cacheEntry is a cached tenant; a nil view marks an id whose tenant changed (or may now
 // exist): its next lookup reads the store.
 type cacheEntry struct {
-	snap       *Snapshot
+	view       View
 	loadedAt   int64
 	refreshing atomic.Bool
 }
 
 type loadCall struct {
 	done chan struct{}
-	snap *Snapshot
+	view View
 	err  error
 }
 
@@ -168,6 +96,9 @@ func NewCache(load Loader, cfg CacheConfig) *Cache {
 	if cfg.PreloadMax <= 0 {
 		cfg.PreloadMax = 100_000
 	}
+	if cfg.NewView == nil {
+		cfg.NewView = func(s *Snapshot) View { return s }
+	}
 	c := &Cache{cfg: cfg, now: time.Now, loads: make(chan struct{}, cfg.MaxLoads),
 		known: make(map[string]*cacheEntry), absent: make(map[string]int64), flight: make(map[string]*loadCall)}
 	c.SetLoader(load)
@@ -185,6 +116,16 @@ func (c *Cache) SetClock(now func() time.Time) { c.now = now }
 
 // Get returns the tenant's snapshot; ErrNotFound for an unknown id.
 func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
+	v, err := c.View(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v.Snapshot(), nil
+}
+
+// View returns what the cache keeps for the tenant (see CacheConfig.NewView); ErrNotFound for
+// an unknown id.
+func (c *Cache) View(ctx context.Context, id string) (View, error) {
 	now := c.now().UnixNano()
 	c.mu.RLock()
 	e := c.known[id]
@@ -196,11 +137,11 @@ func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
 	}
 	c.mu.RUnlock()
 	switch {
-	case e != nil && e.snap != nil:
+	case e != nil && e.view != nil:
 		if now-e.loadedAt > int64(c.cfg.MaxAge) && e.refreshing.CompareAndSwap(false, true) {
 			go c.refresh(id)
 		}
-		return e.snap, nil
+		return e.view, nil
 	case e == nil && complete, absent && now < expiry:
 		return nil, ErrNotFound
 	}
@@ -208,11 +149,11 @@ func (c *Cache) Get(ctx context.Context, id string) (*Snapshot, error) {
 }
 
 // fill loads id once for all concurrent callers.
-func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
+func (c *Cache) fill(ctx context.Context, id string) (View, error) {
 	c.mu.Lock()
-	if e := c.known[id]; e != nil && e.snap != nil { // filled while we waited for the lock
+	if e := c.known[id]; e != nil && e.view != nil { // filled while we waited for the lock
 		c.mu.Unlock()
-		return e.snap, nil
+		return e.view, nil
 	}
 	call := c.flight[id]
 	if call == nil {
@@ -225,7 +166,7 @@ func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
 	}
 	select {
 	case <-call.done:
-		return call.snap, call.err
+		return call.view, call.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -236,14 +177,14 @@ func (c *Cache) fill(ctx context.Context, id string) (*Snapshot, error) {
 func (c *Cache) runLoad(id string, call *loadCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
-	call.snap, call.err = c.read(ctx, id)
+	call.view, call.err = c.read(ctx, id)
 	c.mu.Lock()
 	delete(c.flight, id)
 	c.mu.Unlock()
 	close(call.done)
 }
 
-func (c *Cache) read(ctx context.Context, id string) (*Snapshot, error) {
+func (c *Cache) read(ctx context.Context, id string) (View, error) {
 	select {
 	case c.loads <- struct{}{}:
 		defer func() { <-c.loads }()
@@ -269,15 +210,15 @@ func (c *Cache) read(ctx context.Context, id string) (*Snapshot, error) {
 	case err != nil:
 		return nil, err
 	}
-	snap := NewSnapshot(t)
+	view := c.cfg.NewView(NewSnapshot(t))
 	if stale {
-		return snap, nil
+		return view, nil
 	}
 	c.mu.Lock()
-	c.known[id] = &cacheEntry{snap: snap, loadedAt: now}
+	c.known[id] = &cacheEntry{view: view, loadedAt: now}
 	delete(c.absent, id)
 	c.mu.Unlock()
-	return snap, nil
+	return view, nil
 }
 
 // evictAbsent makes room among unknown ids: expired ones first, else an arbitrary tenth.
@@ -313,9 +254,9 @@ func (c *Cache) refresh(id string) {
 
 // Put stores a fresh snapshot (the replica that made a change knows the new state).
 func (c *Cache) Put(t *Tenant) {
-	snap := NewSnapshot(t)
+	view := c.cfg.NewView(NewSnapshot(t))
 	c.mu.Lock()
-	c.known[t.ID] = &cacheEntry{snap: snap, loadedAt: c.now().UnixNano()}
+	c.known[t.ID] = &cacheEntry{view: view, loadedAt: c.now().UnixNano()}
 	delete(c.absent, t.ID)
 	c.mu.Unlock()
 }
@@ -345,7 +286,7 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 	}
 	for _, t := range ts {
 		if _, ok := c.known[t.ID]; !ok {
-			c.known[t.ID] = &cacheEntry{snap: NewSnapshot(t), loadedAt: now}
+			c.known[t.ID] = &cacheEntry{view: c.cfg.NewView(NewSnapshot(t)), loadedAt: now}
 			delete(c.absent, t.ID)
 			added++
 		}

@@ -123,8 +123,9 @@ func FuzzValidateID_MatchesTheSpecPattern(f *testing.F) {
 	})
 }
 
-// The gateway's view of billing: the header while past due, a billing suspension told apart
-// from an admin's, and quota months anchored at the period only while subscribed.
+// The gateway's view of billing: the billing status and grace end carried over, a billing
+// suspension told apart from an admin's, and quota months anchored at the period only while
+// subscribed. (The Billing-Status header made of them is caddymodule's: view_test.go.)
 func TestNewSnapshot_Billing(t *testing.T) {
 	start := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
 	grace := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
@@ -133,27 +134,29 @@ func TestNewSnapshot_Billing(t *testing.T) {
 		status        Status
 		billing       *Billing
 		wantStatus    Status
-		wantHeader    string
+		wantBilling   BillingStatus
 		wantBillingSu bool
 		wantAnchor    time.Time
 	}{
-		{"no subscription", StatusActive, nil, StatusActive, "", false, time.Time{}},
-		{"active", StatusActive, &Billing{Status: BillingActive, PeriodStart: start}, StatusActive, "", false, start},
-		{"past due", StatusActive, &Billing{Status: BillingPastDue, PeriodStart: start, GraceUntil: grace}, StatusActive, `past_due; grace_until="2026-04-01T12:00:00Z"`, false, start},
-		{"suspended by billing", StatusActive, &Billing{Status: BillingSuspended, PeriodStart: start}, StatusSuspended, "suspended", true, start},
-		{"suspended by an admin while past due", StatusSuspended, &Billing{Status: BillingPastDue, GraceUntil: grace}, StatusSuspended, `past_due; grace_until="2026-04-01T12:00:00Z"`, false, time.Time{}},
-		{"suspended by both", StatusSuspended, &Billing{Status: BillingSuspended}, StatusSuspended, "suspended", false, time.Time{}},
-		{"canceled", StatusActive, &Billing{Status: BillingCanceled, PeriodStart: start}, StatusActive, "", false, time.Time{}},
+		{"no subscription", StatusActive, nil, StatusActive, BillingNone, false, time.Time{}},
+		{"active", StatusActive, &Billing{Status: BillingActive, PeriodStart: start}, StatusActive, BillingActive, false, start},
+		{"past due", StatusActive, &Billing{Status: BillingPastDue, PeriodStart: start, GraceUntil: grace}, StatusActive, BillingPastDue, false, start},
+		{"suspended by billing", StatusActive, &Billing{Status: BillingSuspended, PeriodStart: start}, StatusSuspended, BillingSuspended, true, start},
+		{"suspended by an admin while past due", StatusSuspended, &Billing{Status: BillingPastDue, GraceUntil: grace}, StatusSuspended, BillingPastDue, false, time.Time{}},
+		{"suspended by both", StatusSuspended, &Billing{Status: BillingSuspended}, StatusSuspended, BillingSuspended, false, time.Time{}},
+		{"canceled", StatusActive, &Billing{Status: BillingCanceled, PeriodStart: start}, StatusActive, BillingCanceled, false, time.Time{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := NewSnapshot(&Tenant{ID: "acme", Status: c.status, Plan: "pro", Billing: c.billing})
-			header := ""
-			if s.BillingHeader != nil {
-				header = s.BillingHeader[0]
+			var wantGrace time.Time
+			if c.billing != nil {
+				wantGrace = c.billing.GraceUntil
 			}
-			if s.Status != c.wantStatus || header != c.wantHeader || s.BillingSuspended != c.wantBillingSu || !s.PeriodAnchor.Equal(c.wantAnchor) {
-				t.Fatalf("snapshot = status %q, header %q, billing suspended %v, anchor %v; want %q, %q, %v, %v",
-					s.Status, header, s.BillingSuspended, s.PeriodAnchor, c.wantStatus, c.wantHeader, c.wantBillingSu, c.wantAnchor)
+			if s.Status != c.wantStatus || s.BillingStatus != c.wantBilling || !s.GraceUntil.Equal(wantGrace) ||
+				s.BillingSuspended != c.wantBillingSu || !s.PeriodAnchor.Equal(c.wantAnchor) {
+				t.Fatalf("snapshot = status %q, billing %q until %v, billing suspended %v, anchor %v; want %q, %q until %v, %v, %v",
+					s.Status, s.BillingStatus, s.GraceUntil, s.BillingSuspended, s.PeriodAnchor,
+					c.wantStatus, c.wantBilling, wantGrace, c.wantBillingSu, c.wantAnchor)
 			}
 		})
 	}

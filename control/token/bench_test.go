@@ -19,7 +19,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
-		c := NewVerifiedCache(k, 1000)
+		c := NewVerifiedCache(k, 1000, func(p identity.Principal) *identity.Principal { return &p })
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := c.Verify(raw); err != nil {

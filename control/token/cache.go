@@ -9,56 +9,57 @@ import (
 // VerifiedCache remembers access tokens that verified, until they expire, so the gateway pays
 // for signature and claim checks once per token rather than once per request. It belongs to
 // one Keys: a new secret means a new cache. Failed verifications are not remembered.
-type VerifiedCache struct {
-	keys *Keys
-	max  int
-	mu   sync.RWMutex
-	m    map[string]*Caller
+//
+// What it keeps of a token is a V built once from the token's principal: the adapter keeps
+// the principal with the forms its request path hands it on in (boxed for placeholders, as
+// header values), so that a request allocates none of them and this package knows nothing of
+// them.
+type VerifiedCache[V any] struct {
+	keys  *Keys
+	max   int
+	build func(identity.Principal) V
+	mu    sync.RWMutex
+	m     map[string]verified[V]
 }
 
-// Caller is a verified principal, with the forms the request path hands it on in made once
-// per token instead of once per request: its user id boxed (for placeholders) and as a
-// single-value list (for headers). The list is shared: never append to it.
-type Caller struct {
-	identity.Principal
-	BoxedUserID any
-	UserIDList  []string
-	exp         int64 // unix ns, with the leeway added
+type verified[V any] struct {
+	v   V
+	exp int64 // unix ns, with the leeway added
 }
 
-// NewVerifiedCache caches at most max tokens of keys.
-func NewVerifiedCache(keys *Keys, max int) *VerifiedCache {
-	return &VerifiedCache{keys: keys, max: max, m: make(map[string]*Caller, max/4)}
+// NewVerifiedCache caches at most max tokens of keys, keeping build(principal) for each.
+func NewVerifiedCache[V any](keys *Keys, max int, build func(identity.Principal) V) *VerifiedCache[V] {
+	return &VerifiedCache[V]{keys: keys, max: max, build: build, m: make(map[string]verified[V], max/4)}
 }
 
 // Verify is Keys.Verify, answered from memory for a token seen before.
-func (c *VerifiedCache) Verify(raw string) (*Caller, error) {
+func (c *VerifiedCache[V]) Verify(raw string) (V, error) {
 	now := c.keys.now().UnixNano()
 	c.mu.RLock()
-	v := c.m[raw]
+	e, ok := c.m[raw]
 	c.mu.RUnlock()
-	if v != nil && now < v.exp {
-		return v, nil
+	if ok && now < e.exp {
+		return e.v, nil
 	}
 	p, exp, err := c.keys.verify(raw)
 	if err != nil {
-		return nil, err
+		var zero V
+		return zero, err
 	}
-	v = &Caller{Principal: p, BoxedUserID: p.UserID, UserIDList: []string{p.UserID},
-		exp: exp.Add(Leeway).UnixNano()}
+	e = verified[V]{v: c.build(p), exp: exp.Add(Leeway).UnixNano()}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		c.evict(now)
 	}
-	c.m[raw] = v
+	c.m[raw] = e
 	c.mu.Unlock()
-	return v, nil
+	return e.v, nil
 }
 
 // evict drops expired tokens, then arbitrary ones down to 90 % of max. Called with mu held.
-func (c *VerifiedCache) evict(now int64) {
-	for k, v := range c.m {
-		if v.exp <= now {
+func (c *VerifiedCache[V]) evict(now int64) {
+	for k, e := range c.m {
+		if e.exp <= now {
 			delete(c.m, k)
 		}
 	}
@@ -71,7 +72,7 @@ func (c *VerifiedCache) evict(now int64) {
 }
 
 // Len reports how many tokens are cached.
-func (c *VerifiedCache) Len() int {
+func (c *VerifiedCache[V]) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)
