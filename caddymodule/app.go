@@ -272,6 +272,8 @@ func (a *App) Start() error {
 		AuthRates:      authRates,
 		LimitObserver:  limiterMetrics{},
 		OnAlert:        countAlert,
+		NotifyObserver: notifyMetrics{},
+		AuditObserver:  auditMetrics{},
 		Logger:         a.logger,
 	})
 	if err != nil {
@@ -283,6 +285,7 @@ func (a *App) Start() error {
 	go svc.Run(runCtx, 10*time.Minute)
 	a.tokens = token.NewVerifiedCache(svc.Keys, tokenCacheSize, newCallerView)
 	a.service.Store(svc)
+	tenantsByStatus.service.Store(svc)
 	close(a.ready)
 	a.logger.Info("control plane ready",
 		zap.String("database", a.Database), zap.Bool("embedded", a.MongoURI == ""),
@@ -297,6 +300,8 @@ func (a *App) Stop() error {
 	if a.stop != nil {
 		a.stop()
 	}
+	// A reload starts the new config before stopping this one: leave its service counted.
+	tenantsByStatus.service.CompareAndSwap(a.service.Load(), nil)
 	var firstErr error
 	for _, release := range []struct {
 		pool *caddy.UsagePool

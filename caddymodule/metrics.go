@@ -42,7 +42,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{limiterDecisions, redisErrors, breakerOpen, usageAlerts, stripeWebhooks} {
+	for _, c := range append([]prometheus.Collector{limiterDecisions, redisErrors, breakerOpen, usageAlerts, stripeWebhooks}, controlCollectors...) {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

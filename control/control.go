@@ -14,6 +14,7 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
@@ -45,6 +46,10 @@ type Config struct {
 	LimitObserver limit.Observer
 	// OnAlert hears about excessive usage after it is logged (metrics); may be nil.
 	OnAlert func(limit.Alert)
+	// NotifyObserver hears about webhook events, deliveries and the outbox (metrics); may be nil.
+	NotifyObserver notify.Observer
+	// AuditObserver hears about audit appends and failed verifications (metrics); may be nil.
+	AuditObserver audit.Observer
 	// Stripe billing; a zero SecretKey disables it.
 	Stripe StripeConfig
 	// Billing's webhook secret, URLs and payment rules. Its Stripe field is set by New.

@@ -30,6 +30,8 @@ type Store interface {
 	// ClaimBillingRevision reserves revision rev of the tenant's billing state for one writer;
 	// false when another writer holds it.
 	ClaimBillingRevision(ctx context.Context, id string, rev int64, expiresAt time.Time) (bool, error)
+	// CountByStatus counts the tenants by effective status, every Status present.
+	CountByStatus(ctx context.Context) (map[Status]int64, error)
 }
 
 // MongoStore keeps tenants in the platform collection "tenants".
