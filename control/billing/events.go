@@ -46,17 +46,22 @@ func (m *Manager) announce(ev *stripe.Event, paymentApplied bool, tenantID strin
 	ongoing := func(s tenant.BillingStatus) bool {
 		return running(s) || s == tenant.BillingPastDue || s == tenant.BillingSuspended
 	}
+	// shaped: a checkout or subscription event has told the plan. An invoice delivered first
+	// makes the status active before it; the activation is announced once the plan is known,
+	// so that whatever the order it names the plan bought, and is not followed by a change
+	// from the default plan.
+	shaped := func(b *tenant.Billing) bool { return b.SubVersion != 0 }
 	newSubscription := after.SubscriptionID != "" && after.SubscriptionID != before.SubscriptionID
 
 	switch {
 	case after.Status == tenant.BillingCanceled && before.Status != tenant.BillingCanceled:
 		add(notify.EventSubscriptionCanceled, map[string]any{"previous_plan": beforePlan}, tenantID, after.SubscriptionID)
-	case running(after.Status) && (!ongoing(before.Status) || newSubscription):
+	case running(after.Status) && shaped(after) && (!ongoing(before.Status) || !shaped(before) || newSubscription):
 		add(notify.EventSubscriptionActivated, nil, tenantID, after.SubscriptionID)
 	case running(after.Status) && before.Status == tenant.BillingSuspended:
 		add(notify.EventTenantReactivated, nil, ev.ID)
 	}
-	if plan != beforePlan && ongoing(after.Status) && ongoing(before.Status) && !newSubscription {
+	if plan != beforePlan && shaped(before) && ongoing(before.Status) && ongoing(after.Status) && !newSubscription {
 		add(notify.EventSubscriptionPlanChanged, map[string]any{"previous_plan": beforePlan}, ev.ID)
 	}
 	if paymentApplied {
