@@ -6,7 +6,6 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 
-	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/tenant"
 )
@@ -15,8 +14,6 @@ import (
 // and before Stripe is answered: the notifications are recorded with the Stripe event first
 // (EventRecord.Pending), so that when publishing fails, or the process dies, Stripe's
 // redelivery (which changes nothing more) publishes the same ones, with the same ids.
-
-var errPublish = errs.E(errs.KindUnavailable, "notify_unavailable", "The event's notifications could not be recorded; Stripe will deliver it again.")
 
 // announce names the notifications of one applied Stripe event: before is the tenant's
 // billing and plan before it, after (with plan) the result; paymentApplied reports that an

@@ -76,7 +76,8 @@ func (m *Manager) handleWebhook(ctx context.Context, actor identity.Actor, paylo
 	if err := m.publish(ctx, pending); err != nil {
 		m.park(ctx, ev)
 		m.logger().Error("publishing a Stripe event's notifications", zap.String("event", ev.ID), zap.String("type", string(ev.Type)), zap.Error(err))
-		return typ, WebhookFailed, errPublish
+		// The outbox is in the store: its failure is the store's, 503 store_unavailable.
+		return typ, WebhookFailed, storeErr(err, "The event's notifications could not be recorded; Stripe will deliver it again.")
 	}
 	if err := m.finish(ctx, ev, tenantID); err != nil {
 		return typ, WebhookFailed, err
