@@ -53,7 +53,9 @@ func (m *Manager) announce(ev *stripe.Event, paymentApplied bool, tenantID strin
 	switch {
 	case after.Status == tenant.BillingCanceled && before.Status != tenant.BillingCanceled:
 		add(notify.EventSubscriptionCanceled, map[string]any{"previous_plan": beforePlan}, tenantID, after.SubscriptionID)
-	case running(after.Status) && shaped(after) && (!ongoing(before.Status) || !shaped(before) || newSubscription):
+	case ongoing(after.Status) && shaped(after) && (!ongoing(before.Status) || !shaped(before) || newSubscription):
+		// Ongoing, not only running: a payment failure delivered before the subscription's
+		// creation makes the status past due first; the subscription still began.
 		add(notify.EventSubscriptionActivated, nil, tenantID, after.SubscriptionID)
 	case running(after.Status) && before.Status == tenant.BillingSuspended:
 		add(notify.EventTenantReactivated, nil, ev.ID)

@@ -276,3 +276,39 @@ func TestEvents_NoPublisherRecordsNothing(t *testing.T) {
 		t.Errorf("record %v, want no pending notifications", rec)
 	}
 }
+
+// In every order of a subscription's four events (created, moved to team, a payment failed,
+// paid), each delivered twice, the activation is published exactly once, no event type twice,
+// and the last plan announced is team: a late event never announces an older state.
+func TestEvents_AnyOrderPublishesEachEventAtMostOnce(t *testing.T) {
+	pub := &published{}
+	f := newManager(t, opts{events: pub})
+	for _, order := range permutations(4) {
+		t.Run(permName(order), func(t *testing.T) {
+			t.Parallel()
+			h := newHistory("orders-" + permName(order))
+			f.newTenant(t, h.tenant, h.customer)
+			evs := h.events(t)
+			for _, i := range order {
+				mustDeliver(t, f.m, evs[i])
+				mustDeliver(t, f.m, evs[i])
+			}
+			got := pub.of(h.tenant)
+			seen := make(map[string]int)
+			for _, ev := range got {
+				seen[ev.Type]++
+			}
+			for typ, n := range seen {
+				if n > 1 {
+					t.Errorf("%s published %d times: %v", typ, n, types(got))
+				}
+			}
+			if seen[notify.EventSubscriptionActivated] != 1 {
+				t.Errorf("published %v, want one activation", types(got))
+			}
+			if last := got[len(got)-1]; last.Data["plan"] != "team" {
+				t.Errorf("the last event %s announces plan %v, want team: %v", last.Type, last.Data["plan"], types(got))
+			}
+		})
+	}
+}
