@@ -2,9 +2,11 @@ package billing_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/internal/testenv"
 )
@@ -60,5 +62,37 @@ func TestEvents_TakeoverAfterACrashPublishesTheStoredChange(t *testing.T) {
 	if len(got) != 1 || got[0].Type != notify.EventSubscriptionActivated ||
 		got[0].ID != notify.EventID(h.tenant, h.sub, notify.EventSubscriptionActivated) || got[0].Data["plan"] != "pro" {
 		t.Fatalf("after the takeover: %+v, want the activation on pro", got)
+	}
+}
+
+// Concurrent redeliveries of a parked event: one takes it over and publishes; the others are
+// told to come back (event_in_progress), so the event is not marked done before its
+// notifications are published.
+func TestEvents_ConcurrentRedeliveriesOfAParkedEventPublishOnce(t *testing.T) {
+	pub := &published{}
+	f := newManager(t, opts{events: pub})
+	h := newHistory("parkco")
+	f.newTenant(t, h.tenant, h.customer)
+	evs := h.events(t)
+	pub.failWith(errors.New("outbox down"))
+	if err := deliver(t, f.m, evs[0]); err == nil {
+		t.Fatal("delivered with the outbox down")
+	}
+	pub.failWith(nil)
+	results := make([]error, 5)
+	testenv.AtOnce(len(results), func(i int) { results[i] = deliver(t, f.m, evs[0]) })
+	ok := 0
+	for i, err := range results {
+		switch {
+		case err == nil:
+			ok++
+		case errs.Is(err, "event_in_progress"):
+		default:
+			t.Errorf("redelivery %d: %v", i, err)
+		}
+	}
+	got := pub.of(h.tenant)
+	if ok == 0 || len(got) != 1 || got[0].Type != notify.EventSubscriptionActivated {
+		t.Fatalf("%d redeliveries succeeded, published %v; want the activation once", ok, types(got))
 	}
 }

@@ -17,8 +17,8 @@ type EventState string
 const (
 	EventProcessing EventState = "processing" // recorded, being applied
 	EventDone       EventState = "done"       // applied, or found to concern no tenant
-	// EventParked: its handling failed after the tenant may have changed (a notification not
-	// published); the record keeps the pending notifications and a redelivery resumes it.
+	// EventParked: its handling failed, perhaps after the tenant changed (a notification not
+	// published); the record keeps the pending notifications and a redelivery takes it over.
 	EventParked EventState = "parked"
 )
 
@@ -48,7 +48,8 @@ type EventStore interface {
 	Insert(ctx context.Context, rec *EventRecord) (bool, error)
 	// Get returns an event's record; nil, with a nil error, when there is none.
 	Get(ctx context.Context, id string) (*EventRecord, error)
-	// Restart records that the event's processing starts again at at (a takeover).
+	// Restart records that the event's processing starts again at at (a takeover): it is
+	// processing, from at.
 	Restart(ctx context.Context, id string, at time.Time) error
 	// Done marks the event applied; tenantID is the tenant it concerned, "" for none.
 	Done(ctx context.Context, id, tenantID string) error
@@ -56,8 +57,6 @@ type EventStore interface {
 	SetPending(ctx context.Context, id string, pending []notify.Event) error
 	// Park marks the event's handling failed and resumable (EventParked).
 	Park(ctx context.Context, id string) error
-	// Resume marks a parked event processing again, from at.
-	Resume(ctx context.Context, id string, at time.Time) error
 	// DeleteReceivedBefore deletes the records of events received before t, and counts them.
 	DeleteReceivedBefore(ctx context.Context, t time.Time) (int64, error)
 	// ClaimTakeover reserves, until expiresAt, the takeover of the event whose processing
@@ -102,7 +101,7 @@ func (s *MongoEventStore) Get(ctx context.Context, id string) (*EventRecord, err
 }
 
 func (s *MongoEventStore) Restart(ctx context.Context, id string, at time.Time) error {
-	return s.set(ctx, id, bson.D{{Key: "started_at", Value: at}})
+	return s.set(ctx, id, bson.D{{Key: "state", Value: EventProcessing}, {Key: "started_at", Value: at}})
 }
 
 func (s *MongoEventStore) Done(ctx context.Context, id, tenantID string) error {
@@ -115,10 +114,6 @@ func (s *MongoEventStore) SetPending(ctx context.Context, id string, pending []n
 
 func (s *MongoEventStore) Park(ctx context.Context, id string) error {
 	return s.set(ctx, id, bson.D{{Key: "state", Value: EventParked}})
-}
-
-func (s *MongoEventStore) Resume(ctx context.Context, id string, at time.Time) error {
-	return s.set(ctx, id, bson.D{{Key: "state", Value: EventProcessing}, {Key: "started_at", Value: at}})
 }
 
 func (s *MongoEventStore) set(ctx context.Context, id string, fields bson.D) error {

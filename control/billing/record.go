@@ -42,17 +42,11 @@ func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, *EventReco
 		return false, nil, errInProgress // swept a moment ago
 	case old.State == EventDone:
 		return false, nil, nil
-	case old.State == EventParked:
-		// Concurrent redeliveries may both resume it: applying it again changes nothing and
-		// publishing is idempotent.
-		if err := m.Events.Resume(ctx, ev.ID, now); err != nil {
-			return false, nil, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
-		}
-		return true, old, nil
-	case now.Sub(old.StartedAt) < staleProcessing:
+	case old.State == EventProcessing && now.Sub(old.StartedAt) < staleProcessing:
 		return false, nil, errInProgress
 	}
-	// Its handler died: one redelivery takes over, chosen by a claim on that attempt.
+	// Its handler died, or failed and parked it: one redelivery takes over, chosen by a claim
+	// on that attempt.
 	won, err := m.Events.ClaimTakeover(ctx, ev.ID, old.StartedAt, now.Add(24*time.Hour))
 	if err != nil {
 		return false, nil, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")

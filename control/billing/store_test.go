@@ -79,7 +79,7 @@ func TestEventStore_Conformance(t *testing.T) {
 				t.Fatalf("after Restart: %+v", rec)
 			}
 		})
-		t.Run(name+"/ParkedKeepsItsPendingAndResumes", func(t *testing.T) {
+		t.Run(name+"/ParkedKeepsItsPendingAndRestarts", func(t *testing.T) {
 			mustInsert(t, s, processing("evt_park", t0))
 			pending := []notify.Event{{ID: "evt_n1", Type: notify.EventPaymentFailed, TenantID: "acme", Time: t0,
 				Data: map[string]any{"tenant_id": "acme", "grace_until": "2026-01-08T00:00:00Z"}}}
@@ -94,11 +94,11 @@ func TestEventStore_Conformance(t *testing.T) {
 				!rec.Pending[0].Time.Equal(t0) || rec.Pending[0].Data["grace_until"] != "2026-01-08T00:00:00Z" {
 				t.Fatalf("after Park: %+v", rec)
 			}
-			if err := s.Resume(ctx, "evt_park", t0.Add(time.Minute)); err != nil {
+			if err := s.Restart(ctx, "evt_park", t0.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if rec := get(t, "evt_park"); rec == nil || rec.State != billing.EventProcessing || !rec.StartedAt.Equal(t0.Add(time.Minute)) || len(rec.Pending) != 1 {
-				t.Fatalf("after Resume: %+v", rec)
+				t.Fatalf("after Restart: %+v", rec)
 			}
 			if err := s.SetPending(ctx, "evt_park", nil); err != nil {
 				t.Fatal(err)
