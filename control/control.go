@@ -219,7 +219,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if cfg.Events != nil {
 		s.usage = newUsageEvents(cfg.Events, usageLog)
 	}
-	s.alerts = &limit.Alerter{Thresholds: cfg.UsageAlerts, Debounce: RateAlertEvery, Sink: func(a limit.Alert) {
+	s.alerts = &limit.Alerter{Thresholds: cfg.UsageAlerts, Debounce: rateAlertEvery, Sink: func(a limit.Alert) {
 		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
 			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
 		if cfg.OnAlert != nil {

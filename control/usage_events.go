@@ -19,9 +19,9 @@ const usageQueueSize = 1024
 // usagePublishTimeout bounds the publishing of one usage notification.
 const usagePublishTimeout = 5 * time.Second
 
-// RateAlertEvery is how often a rate-limited tenant alerts at most (rate_limit.exceeded is
+// rateAlertEvery is how often a rate-limited tenant alerts at most (rate_limit.exceeded is
 // at most hourly per tenant).
-const RateAlertEvery = time.Hour
+const rateAlertEvery = time.Hour
 
 // usageEvents hands usage alerts to the publisher through a bounded queue, drained by one
 // goroutine (run). When the queue is full the notification is dropped, counted and logged:
@@ -47,7 +47,7 @@ func usageEvent(a limit.Alert, now time.Time) notify.Event {
 	}
 	if a.Kind == limit.AlertRateLimited {
 		// At most one per tenant and hour, however many replicas alert: the hour names it.
-		hour := now.UTC().Truncate(RateAlertEvery).Format(time.RFC3339)
+		hour := now.UTC().Truncate(rateAlertEvery).Format(time.RFC3339)
 		return notify.Event{ID: notify.EventID(a.TenantID, hour, notify.EventRateLimitExceeded), Type: notify.EventRateLimitExceeded,
 			TenantID: a.TenantID, Time: now, Data: data}
 	}
