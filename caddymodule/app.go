@@ -15,6 +15,7 @@ import (
 
 	"github.com/saasgate/saasgate/control"
 	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/token"
 )
@@ -66,6 +67,11 @@ type App struct {
 	AuthRates []AuthRateConfig `json:"auth_rates,omitempty"`
 	// Stripe billing. Default: nil, billing disabled (/subscriptions answers 503).
 	Stripe *StripeConfig `json:"stripe,omitempty"`
+	// Shares of a tenant's monthly quota, in percent (1..100, increasing, at most 10), each
+	// raising usage.threshold_reached once per quota period. Default: 80, 100.
+	UsageAlerts []int `json:"usage_alerts,omitempty"`
+	// Delivery of the outbound webhooks. Default: nil, every default of WebhooksConfig.
+	Webhooks *WebhooksConfig `json:"webhooks,omitempty"`
 	// The plan catalog. Default: one plan "free" (60/1m, burst 60, 10000/month).
 	Plans []PlanConfig `json:"plans,omitempty"`
 
@@ -108,6 +114,19 @@ type StripeConfig struct {
 	// When a failed payment is retried, counted from the failure; each before grace_period.
 	// Default: 24h, 72h, 120h.
 	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+}
+
+// WebhooksConfig configures the delivery of notifications to webhook endpoints.
+type WebhooksConfig struct {
+	// When each attempt of a delivery is made, counted from the attempt before; the first
+	// entry is the first attempt (0: at once). Each is jittered by ±10 %. 1 to 20 entries.
+	// Default: 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+	// Bound on one attempt: connecting, sending and reading the answer. Default: 15s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// CIDR ranges the SSRF guard lets through (loopback, private, link-local... are refused
+	// otherwise), e.g. 10.1.0.0/16 for receivers on the operator's network. Default: none.
+	AllowPrivate []string `json:"allow_private,omitempty"`
 }
 
 // PlanConfig is one plan of the catalog.
@@ -255,6 +274,10 @@ func (a *App) Start() error {
 	}
 	billingCfg.Grace = time.Duration(a.GracePeriod)
 	billingCfg.ObserveWebhook = countWebhook
+	var webhooksCfg notify.Config
+	if w := a.Webhooks; w != nil {
+		webhooksCfg = notify.Config{RetrySchedule: webhookSchedule(w.RetrySchedule), Timeout: time.Duration(w.Timeout), AllowPrivate: w.AllowPrivate}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	svc, err := control.New(ctx, backend, runtime, control.Config{
@@ -274,6 +297,8 @@ func (a *App) Start() error {
 		OnAlert:        countAlert,
 		NotifyObserver: notifyMetrics{},
 		AuditObserver:  auditMetrics{},
+		UsageAlerts:    a.UsageAlerts,
+		Webhooks:       webhooksCfg,
 		Logger:         a.logger,
 	})
 	if err != nil {

@@ -50,6 +50,16 @@ func validateConfig(a *App) error {
 			return fmt.Errorf("stripe: %w", err)
 		}
 	}
+	if a.Webhooks != nil {
+		for _, o := range a.Webhooks.options() {
+			if err := o.validate(); err != nil {
+				return fmt.Errorf("webhooks: %w", err)
+			}
+		}
+		if err := checkWebhooks(a.Webhooks); err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+	}
 	for i, ar := range a.AuthRates {
 		if err := checkAuthRate(ar, a.AuthRates[:i]); err != nil {
 			return fmt.Errorf("auth_rates[%d]: %w", i, err)

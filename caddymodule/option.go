@@ -143,6 +143,78 @@ func (o durationsOption) parse(d *caddyfile.Dispenser) error {
 func (o durationsOption) validate() error           { return nil }
 func (o durationsOption) provision(*caddy.Replacer) {}
 
+// stringsOption takes one or more words, each checked by check.
+type stringsOption struct {
+	name  string
+	value *[]string
+	check func(string) error
+}
+
+func (o stringsOption) optionName() string { return o.name }
+
+func (o stringsOption) parse(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return fmt.Errorf("%s needs at least one value", o.name)
+	}
+	*o.value = args
+	return o.validate()
+}
+
+func (o stringsOption) validate() error {
+	for _, v := range *o.value {
+		if err := o.check(v); err != nil {
+			return namedErr(o.name, err)
+		}
+	}
+	return nil
+}
+
+func (o stringsOption) provision(*caddy.Replacer) {}
+
+// intsOption takes one or more integers, checked together by check; an empty list gets def.
+type intsOption struct {
+	name  string
+	value *[]int
+	def   []int
+	check func([]int) error
+}
+
+func (o intsOption) optionName() string { return o.name }
+
+func (o intsOption) parse(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return fmt.Errorf("%s needs at least one value", o.name)
+	}
+	out := make([]int, 0, len(args))
+	for _, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an integer", o.name, a)
+		}
+		out = append(out, n)
+	}
+	*o.value = out
+	return o.validate()
+}
+
+func (o intsOption) validate() error {
+	if len(*o.value) == 0 {
+		return nil
+	}
+	if err := o.check(*o.value); err != nil {
+		return namedErr(o.name, err)
+	}
+	return nil
+}
+
+func (o intsOption) provision(*caddy.Replacer) {
+	if len(*o.value) == 0 {
+		*o.value = append([]int(nil), o.def...)
+	}
+}
+
 // countOption is a positive integer; zero means the default, which depends on other values.
 type countOption struct {
 	name  string
@@ -195,6 +267,9 @@ func (a *App) provisionOptions() {
 	tables := [][]option{a.options()}
 	if a.Stripe != nil {
 		tables = append(tables, a.Stripe.options())
+	}
+	if a.Webhooks != nil {
+		tables = append(tables, a.Webhooks.options())
 	}
 	for i := range a.Plans {
 		tables = append(tables, a.Plans[i].options())

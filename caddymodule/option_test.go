@@ -17,10 +17,11 @@ import (
 // so an option added to a table cannot go undocumented (and a documented one cannot lose its
 // row unnoticed).
 func TestOptions_DocumentedEverywhere(t *testing.T) {
-	app := &App{Stripe: new(StripeConfig)}
-	tables := map[string][]option{"saas": app.options(), "stripe": app.Stripe.options(), "plan": new(PlanConfig).options()}
+	app := &App{Stripe: new(StripeConfig), Webhooks: new(WebhooksConfig)}
+	tables := map[string][]option{"saas": app.options(), "stripe": app.Stripe.options(), "webhooks": app.Webhooks.options(),
+		"plan": new(PlanConfig).options()}
 	// The options parsed by hand (repeated, or holding a block) have no row but are documented.
-	handParsed := map[string][]string{"saas": {"auth_rate", "stripe", "plan"}}
+	handParsed := map[string][]string{"saas": {"auth_rate", "stripe", "webhooks", "plan"}}
 
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "saasoption.go", nil, parser.ParseComments)
@@ -62,7 +63,7 @@ func TestOptions_DocumentedEverywhere(t *testing.T) {
 }
 
 // documentedOptions reads the first `saas { ... }` block of text: the first word of each line,
-// by the block it is in (saas, stripe or plan).
+// by the block it is in (saas, stripe, webhooks or plan).
 func documentedOptions(text string) map[string]map[string]bool {
 	out := make(map[string]map[string]bool)
 	var path []string

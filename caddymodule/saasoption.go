@@ -23,8 +23,8 @@ import (
 // below, and its line in the README. TestOptions_DocumentedEverywhere keeps the syntax comment
 // and the README in step with the rows.
 //
-// Options that repeat (plan, auth_rate) or hold a block (stripe) are parsed by hand below;
-// the options inside stripe and plan blocks have tables of their own.
+// Options that repeat (plan, auth_rate) or hold a block (stripe, webhooks) are parsed by hand
+// below; the options inside stripe, webhooks and plan blocks have tables of their own.
 
 func (a *App) options() []option {
 	return []option{
@@ -43,6 +43,16 @@ func (a *App) options() []option {
 		stringOption{"default_plan", &a.DefaultPlan, control.DefaultPlan, checkPlanID},
 		durationOption{"grace_period", &a.GracePeriod, control.DefaultGracePeriod},
 		stringOption{"on_limiter_error", &a.OnLimiterError, control.DefaultOnLimiterError, checkOnLimiterError},
+		intsOption{"usage_alerts", &a.UsageAlerts, control.DefaultUsageAlerts, checkUsageAlerts},
+	}
+}
+
+// options of the webhooks block. retry_schedule's rule is checkWebhooks'.
+func (w *WebhooksConfig) options() []option {
+	return []option{
+		durationsOption{"retry_schedule", &w.RetrySchedule},
+		durationOption{"timeout", &w.Timeout, control.DefaultWebhookTimeout},
+		stringsOption{"allow_private", &w.AllowPrivate, checkCIDR},
 	}
 }
 
@@ -90,6 +100,7 @@ func (p *PlanConfig) options() []option {
 //		default_plan     <plan id>
 //		grace_period     <duration>
 //		on_limiter_error allow|deny|local
+//		usage_alerts     <percent>...
 //		auth_rate        signup|login|refresh|mfa <n>/<duration> [burst <n>]
 //		stripe {
 //			secret_key     <sk_... | rk_...>
@@ -99,6 +110,11 @@ func (p *PlanConfig) options() []option {
 //			cancel_url     <http(s) URL>
 //			return_url     <http(s) URL>
 //			retry_schedule <duration>...
+//		}
+//		webhooks {
+//			retry_schedule <duration>...
+//			timeout        <duration>
+//			allow_private  <cidr>...
 //		}
 //		plan <id> {
 //			name         <display name>
@@ -111,7 +127,9 @@ func (p *PlanConfig) options() []option {
 //	}
 //
 // Every option is optional and given at most once, except plan, given once per plan, and
-// auth_rate, given once per route. Each value is checked here, as App.Validate does for JSON, unless it holds a runtime placeholder
+// auth_rate, given once per route. usage_alerts are 1 to 10 increasing percentages (1..100);
+// the webhooks retry_schedule is 1 to 20 delays, each counted from the attempt before (only
+// the first may be 0: at once). Each value is checked here, as App.Validate does for JSON, unless it holds a runtime placeholder
 // ({env.X}, resolved at provisioning); plan ids, durations and burst must be literal.
 // admin_email and admin_password go together, and default_plan must name a defined plan
 // ("free" when no plan is defined).
@@ -168,6 +186,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.Stripe = s
+			continue
+		}
+		if name == "webhooks" {
+			w, err := parseWebhooks(d)
+			if err != nil {
+				return err
+			}
+			a.Webhooks = w
 			continue
 		}
 		o := findOption(options, name)
@@ -236,6 +262,22 @@ func parseStripe(d *caddyfile.Dispenser) (*StripeConfig, error) {
 		return nil, d.WrapErr(fmt.Errorf("stripe: %w", err))
 	}
 	return s, nil
+}
+
+// parseWebhooks reads a `webhooks` block.
+func parseWebhooks(d *caddyfile.Dispenser) (*WebhooksConfig, error) {
+	start := d.Token()
+	if d.NextArg() {
+		return nil, d.Err("webhooks takes no arguments, only a block")
+	}
+	w := new(WebhooksConfig)
+	if err := parseBlock(d, w.options()); err != nil {
+		return nil, d.WrapErr(fmt.Errorf("webhooks: %w", err))
+	}
+	if err := checkWebhooks(w); err != nil {
+		return nil, errAt(start, fmt.Errorf("webhooks: %w", err))
+	}
+	return w, nil
 }
 
 // parsePlan reads a `plan <id>` block; before are the plans defined above it.

@@ -50,6 +50,13 @@ type Config struct {
 	NotifyObserver notify.Observer
 	// AuditObserver hears about audit appends and failed verifications (metrics); may be nil.
 	AuditObserver audit.Observer
+	// UsageAlerts are the shares of the quota, in percent and increasing, that raise
+	// usage.threshold_reached, each once per quota period (default limit.DefaultThresholds).
+	UsageAlerts []int
+	// Webhooks is how notifications are delivered (the `webhooks` block; defaults in notify).
+	Webhooks notify.Config
+	// Events records the notifications of billing, accounts and usage (nil: none are made).
+	Events notify.Publisher
 	// Stripe billing; a zero SecretKey disables it.
 	Stripe StripeConfig
 	// Billing's webhook secret, URLs and payment rules. Its Stripe field is set by New.
@@ -91,6 +98,7 @@ type Service struct {
 	audit    *audit.Log
 	limiter  *limit.Limiter
 	alerts   *limit.Alerter
+	usage    *usageEvents // nil without Events
 	api      *api.API
 	policies map[string]limit.Policy
 	// authPolicies are the limits of the anonymous auth routes, by route.
@@ -169,7 +177,9 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Refresh:   &token.Refresher{Store: refreshStore, Now: cfg.Now},
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
+		Notify:    cfg.Events,
 		Now:       cfg.Now,
+		Logger:    logger.Named("account"),
 	}
 	billingCfg := cfg.Billing
 	if billingCfg.Grace <= 0 {
@@ -178,8 +188,8 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if cfg.Stripe.SecretKey != "" {
 		billingCfg.Stripe = billing.NewStripe(cfg.Stripe)
 	}
-	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, Events: &billing.MongoEventStore{DB: b.DB}, Audit: auditLog,
-		Now: cfg.Now, Logger: logger.Named("billing")}
+	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, Events: &billing.MongoEventStore{DB: b.DB},
+		Notify: cfg.Events, Audit: auditLog, Now: cfg.Now, Logger: logger.Named("billing")}
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
@@ -210,11 +220,17 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		s.limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
 	}
 	usageLog := logger.Named("usage")
-	s.alerts = &limit.Alerter{Debounce: time.Minute, Sink: func(a limit.Alert) {
+	if cfg.Events != nil {
+		s.usage = newUsageEvents(cfg.Events, usageLog)
+	}
+	s.alerts = &limit.Alerter{Thresholds: cfg.UsageAlerts, Debounce: rateAlertEvery, Sink: func(a limit.Alert) {
 		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
 			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
 		if cfg.OnAlert != nil {
 			cfg.OnAlert(a)
+		}
+		if s.usage != nil {
+			s.usage.offer(usageEvent(a, s.now()))
 		}
 	}}
 	s.api = api.New(&api.API{
@@ -253,11 +269,14 @@ func (s *Service) Preload(ctx context.Context) {
 }
 
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB
-// has no TTL indexes) and runs the billing scheduler until ctx ends, after preloading the
-// tenant cache.
+// has no TTL indexes) and runs the billing scheduler and the publishing of usage
+// notifications until ctx ends, after preloading the tenant cache.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	s.Preload(ctx)
 	go s.Billing.RunScheduler(ctx, s.tick)
+	if s.usage != nil {
+		go s.usage.run(ctx)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

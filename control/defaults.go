@@ -3,6 +3,8 @@ package control
 import (
 	"time"
 
+	"github.com/saasgate/saasgate/control/limit"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -21,3 +23,11 @@ const (
 	DefaultKeyPrefix      = "saasgate:"
 	DefaultRedisTimeout   = 50 * time.Millisecond
 )
+
+// The defaults of usage_alerts and of the webhooks block.
+var (
+	DefaultUsageAlerts          = limit.DefaultThresholds
+	DefaultWebhookRetrySchedule = notify.DefaultRetrySchedule
+)
+
+const DefaultWebhookTimeout = notify.DefaultTimeout

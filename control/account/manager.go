@@ -4,8 +4,11 @@ import (
 	"context"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/errs"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
@@ -18,13 +21,23 @@ type Manager struct {
 	Refresh   *token.Refresher
 	Passwords PasswordHasher
 	Audit     *audit.Log
-	Now       func() time.Time
+	// Notify records member.joined and member.role_changed (nil: none are made).
+	Notify notify.Publisher
+	Now    func() time.Time
+	Logger *zap.Logger // nil: no logging
 }
 
 // PasswordHasher hashes and checks passwords; *Hasher is the one in use.
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, password, encoded string) (bool, error)
+}
+
+func (m *Manager) logger() *zap.Logger {
+	if m.Logger == nil {
+		return zap.NewNop()
+	}
+	return m.Logger
 }
 
 func (m *Manager) now() time.Time {

@@ -8,6 +8,7 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
 )
@@ -116,6 +117,8 @@ func (m *Manager) ChangeRole(ctx context.Context, p identity.Principal, actor id
 		}
 		m.Audit.Record(ctx, tenantID, actor, audit.ActionRoleChange, userID, audit.OutcomeSuccess,
 			map[string]any{"from": string(current.Role), "to": string(role)})
+		m.publishMember(ctx, notify.EventMemberRoleChanged, tenantID, map[string]any{"tenant_id": tenantID, "user_id": userID,
+			"email": u.Email, "role": string(role), "previous_role": string(current.Role)}, userID, revision(rev+1))
 		return u, nil
 	}
 	return nil, errRolesBusy

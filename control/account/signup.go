@@ -6,6 +6,7 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/tenant"
 	"github.com/saasgate/saasgate/control/token"
 )
@@ -89,6 +90,8 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 	actor.Role = user.Role
 	m.Audit.Record(ctx, tenantID, actor, audit.ActionSignup, user.ID, audit.OutcomeSuccess,
 		map[string]any{"email": email, "role": string(user.Role)})
+	m.publishMember(ctx, notify.EventMemberJoined, tenantID,
+		map[string]any{"tenant_id": tenantID, "user_id": user.ID, "email": email, "role": string(user.Role)}, user.ID)
 	return &SignupResult{UserID: user.ID, TenantID: tenantID, Role: user.Role}, nil
 }
 

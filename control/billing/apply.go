@@ -10,24 +10,27 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
 // apply moves the billing state of the event's tenant. It returns the tenant id ("" when the
-// event concerns no tenant of this platform) and whether the state changed.
-func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, bool, error) {
+// event concerns no tenant of this platform), whether the state changed, and the
+// notifications the change announces, recorded with the event before the change is written.
+func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Event) (string, bool, []notify.Event, error) {
 	var (
 		named, customer string // the tenant the event's metadata names, and its customer
 		edit            func(t *tenant.Tenant, b *tenant.Billing)
+		paid            bool // an invoice event moved the status
 	)
 	switch ev.Type {
 	case evCheckoutCompleted, evCheckoutPaidLater, evCheckoutNotPaid:
 		var s stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
-			return "", false, errBadEvent
+			return "", false, nil, errBadEvent
 		}
 		if s.Mode != stripe.CheckoutSessionModeSubscription {
-			return "", false, nil
+			return "", false, nil, nil
 		}
 		named, customer = s.Metadata["tenant_id"], customerID(s.Customer)
 		if named == "" {
@@ -37,7 +40,7 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	case evSubCreated, evSubUpdated, evSubDeleted:
 		var s stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
-			return "", false, errBadEvent
+			return "", false, nil, errBadEvent
 		}
 		if ev.Type == evSubDeleted {
 			s.Status = stripe.SubscriptionStatusCanceled
@@ -47,40 +50,66 @@ func (m *Manager) apply(ctx context.Context, actor identity.Actor, ev *stripe.Ev
 	case evInvoicePaid, evInvoiceFailed, evInvoiceAction:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-			return "", false, errBadEvent
+			return "", false, nil, errBadEvent
 		}
 		if inv.Subscription == nil || inv.Subscription.ID == "" {
-			return "", false, nil // a one-off invoice: nothing to do with plans
+			return "", false, nil, nil // a one-off invoice: nothing to do with plans
 		}
 		if inv.SubscriptionDetails != nil {
 			named = inv.SubscriptionDetails.Metadata["tenant_id"]
 		}
 		customer = customerID(inv.Customer)
-		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv)
+		edit = m.invoiceEdit(ev.Created, string(ev.Type), &inv, &paid)
 	}
 	t, err := m.tenantOf(ctx, ev, customer, named)
 	if err != nil || t == nil {
-		return "", false, err
+		return "", false, nil, err
 	}
-	var before tenant.Billing
-	var beforePlan string
+	var (
+		before     tenant.Billing
+		beforePlan string
+		pending    []notify.Event
+		recorded   bool // pending was written to the event's record by this call
+		recordErr  error
+	)
 	updated, changed, err := m.Tenants.UpdateBilling(ctx, t.ID, func(t *tenant.Tenant, b *tenant.Billing) bool {
-		before, beforePlan = *b, t.Plan
+		before, beforePlan, paid = *b, t.Plan, false
 		edit(t, b)
-		return !sameBilling(&before, b) || beforePlan != t.Plan
+		if sameBilling(&before, b) && beforePlan == t.Plan {
+			return false
+		}
+		pending = m.announce(ev, paid, t.ID, &before, beforePlan, b, t.Plan)
+		if len(pending) > 0 || recorded {
+			if recordErr = m.Events.SetPending(ctx, ev.ID, pending); recordErr != nil {
+				return false
+			}
+			recorded = true
+		}
+		return true
 	})
+	if err == nil {
+		err = recordErr
+	}
 	if err == tenant.ErrNotFound {
-		return "", false, nil
+		return "", false, nil, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
-	if changed && (before.Status != updated.Billing.Status || beforePlan != updated.Plan ||
-		before.SubscriptionID != updated.Billing.SubscriptionID || !before.PeriodStart.Equal(updated.Billing.PeriodStart)) {
+	if !changed {
+		if recorded { // an earlier attempt's change lost to a concurrent one
+			if err := m.Events.SetPending(ctx, ev.ID, nil); err != nil {
+				return "", false, nil, err
+			}
+		}
+		return t.ID, false, nil, nil
+	}
+	if before.Status != updated.Billing.Status || beforePlan != updated.Plan ||
+		before.SubscriptionID != updated.Billing.SubscriptionID || !before.PeriodStart.Equal(updated.Billing.PeriodStart) {
 		m.record(ctx, actor, Change{TenantID: t.ID, Cause: string(ev.Type), EventID: ev.ID,
 			From: before.Status, To: updated.Billing.Status, FromPlan: beforePlan, ToPlan: updated.Plan, Billing: *updated.Billing})
 	}
-	return t.ID, changed, nil
+	return t.ID, true, pending, nil
 }
 
 // tenantOf finds the tenant an event is about: the one whose Stripe customer the event
@@ -206,13 +235,13 @@ func (m *Manager) subscriptionEdit(eventID string, at int64, s *stripe.Subscript
 
 // invoiceEdit: a paid invoice makes the subscription active; a failed one starts (or keeps)
 // the grace period.
-func (m *Manager) invoiceEdit(at int64, typ string, inv *stripe.Invoice) func(*tenant.Tenant, *tenant.Billing) {
+func (m *Manager) invoiceEdit(at int64, typ string, inv *stripe.Invoice, applied *bool) func(*tenant.Tenant, *tenant.Billing) {
 	return func(t *tenant.Tenant, b *tenant.Billing) {
 		subID := inv.Subscription.ID
 		if b.SubscriptionID != "" && b.SubscriptionID != subID || b.Status == tenant.BillingCanceled {
 			return
 		}
-		applyIfNewer(&b.StatusVersion, at, func() {
+		*applied = applyIfNewer(&b.StatusVersion, at, func() {
 			if b.SubscriptionID == "" {
 				b.SubscriptionID = subID
 			}

@@ -8,6 +8,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/tenant"
 )
@@ -66,9 +68,17 @@ type Manager struct {
 	Tenants *tenant.Manager
 	Plans   *plan.Catalog
 	Events  EventStore
-	Audit   *audit.Log
-	Now     func() time.Time
-	Logger  *zap.Logger
+	// Notify records the notifications of billing's changes (nil: none are made).
+	Notify notify.Publisher
+	Audit  *audit.Log
+	Now    func() time.Time
+	Logger *zap.Logger
+
+	// unpublished are the scheduler's notifications whose publishing failed.
+	unpublished struct {
+		sync.Mutex
+		events []notify.Event
+	}
 }
 
 func (m *Manager) now() time.Time {

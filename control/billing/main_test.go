@@ -16,6 +16,7 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/billing"
 	"github.com/saasgate/saasgate/control/identity"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/plan"
 	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/tenant"
@@ -48,6 +49,7 @@ type opts struct {
 	stripe   *testenv.StripeRecorder // nil: a new recorder
 	noStripe bool                    // billing disabled (no Stripe key)
 	clock    *testenv.Clock          // nil: the real clock
+	events   notify.Publisher        // nil: no notifications
 }
 
 // fixture is a billing manager over real storage, with what the tests inspect.
@@ -95,6 +97,7 @@ func (f *fixture) replica(t testing.TB) *billing.Manager {
 	if f.o.clock != nil {
 		cfg.Now = f.o.clock.Now
 	}
+	cfg.Events = f.o.events
 	if f.stripe != nil {
 		cfg.Stripe = control.StripeConfig{SecretKey: testenv.StripeMockKey, APIBase: f.stripe.URL}
 	}

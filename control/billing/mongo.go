@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/store"
 )
 
@@ -16,6 +17,9 @@ type EventState string
 const (
 	EventProcessing EventState = "processing" // recorded, being applied
 	EventDone       EventState = "done"       // applied, or found to concern no tenant
+	// EventParked: its handling failed, perhaps after the tenant changed (a notification not
+	// published); the record keeps the pending notifications and a redelivery takes it over.
+	EventParked EventState = "parked"
 )
 
 // EventRecord is a Stripe event as billing records it, by its id, before acknowledging it.
@@ -27,6 +31,10 @@ type EventRecord struct {
 	Tenant     string     `bson:"tenant,omitempty"`
 	ReceivedAt time.Time  `bson:"received_at"`
 	StartedAt  time.Time  `bson:"started_at"`
+	// Pending are the notifications the event's change announces, recorded before the change
+	// is written, so that a redelivery after a crash or a failed publish (which changes
+	// nothing more) publishes them again, with the same ids.
+	Pending []notify.Event `bson:"pending,omitempty"`
 }
 
 // EventStore persists what billing keeps beside the tenants' documents: a record of every
@@ -40,12 +48,15 @@ type EventStore interface {
 	Insert(ctx context.Context, rec *EventRecord) (bool, error)
 	// Get returns an event's record; nil, with a nil error, when there is none.
 	Get(ctx context.Context, id string) (*EventRecord, error)
-	// Restart records that the event's processing starts again at at (a takeover).
+	// Restart records that the event's processing starts again at at (a takeover): it is
+	// processing, from at.
 	Restart(ctx context.Context, id string, at time.Time) error
 	// Done marks the event applied; tenantID is the tenant it concerned, "" for none.
 	Done(ctx context.Context, id, tenantID string) error
-	// Forget deletes the event's record, so that Stripe's redelivery applies it.
-	Forget(ctx context.Context, id string) error
+	// SetPending records the notifications the event's change announces (nil: none).
+	SetPending(ctx context.Context, id string, pending []notify.Event) error
+	// Park marks the event's handling failed and resumable (EventParked).
+	Park(ctx context.Context, id string) error
 	// DeleteReceivedBefore deletes the records of events received before t, and counts them.
 	DeleteReceivedBefore(ctx context.Context, t time.Time) (int64, error)
 	// ClaimTakeover reserves, until expiresAt, the takeover of the event whose processing
@@ -90,20 +101,23 @@ func (s *MongoEventStore) Get(ctx context.Context, id string) (*EventRecord, err
 }
 
 func (s *MongoEventStore) Restart(ctx context.Context, id string, at time.Time) error {
-	return s.set(ctx, id, bson.D{{Key: "started_at", Value: at}})
+	return s.set(ctx, id, bson.D{{Key: "state", Value: EventProcessing}, {Key: "started_at", Value: at}})
 }
 
 func (s *MongoEventStore) Done(ctx context.Context, id, tenantID string) error {
 	return s.set(ctx, id, bson.D{{Key: "state", Value: EventDone}, {Key: "tenant", Value: tenantID}})
 }
 
-func (s *MongoEventStore) set(ctx context.Context, id string, fields bson.D) error {
-	_, err := s.DB.C(store.CollStripeEvents).UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: fields}})
-	return err
+func (s *MongoEventStore) SetPending(ctx context.Context, id string, pending []notify.Event) error {
+	return s.set(ctx, id, bson.D{{Key: "pending", Value: pending}})
 }
 
-func (s *MongoEventStore) Forget(ctx context.Context, id string) error {
-	_, err := s.DB.C(store.CollStripeEvents).DeleteOne(ctx, byID(id))
+func (s *MongoEventStore) Park(ctx context.Context, id string) error {
+	return s.set(ctx, id, bson.D{{Key: "state", Value: EventParked}})
+}
+
+func (s *MongoEventStore) set(ctx context.Context, id string, fields bson.D) error {
+	_, err := s.DB.C(store.CollStripeEvents).UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: fields}})
 	return err
 }
 

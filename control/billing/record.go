@@ -22,47 +22,49 @@ var errInProgress = errs.E(errs.KindConflict, "event_in_progress", "Another requ
 
 // begin records the event as being processed. It reports false, with a nil error, for an
 // event already done; concurrent deliveries of the same event get errInProgress, all but one.
-func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, error) {
+// The record it returns carries the notifications of an earlier, interrupted handling.
+func (m *Manager) begin(ctx context.Context, ev *stripe.Event) (bool, *EventRecord, error) {
 	now := m.now()
 	rec := EventRecord{ID: ev.ID, Type: string(ev.Type), Created: ev.Created, State: EventProcessing, ReceivedAt: now, StartedAt: now}
 	fresh, err := m.Events.Insert(ctx, &rec)
 	if err != nil {
-		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+		return false, nil, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
 	}
 	if fresh {
-		return true, nil
+		return true, &rec, nil
 	}
 	old, err := m.Events.Get(ctx, ev.ID)
 	if err != nil {
-		return false, storeErr(err, "The event could not be read; Stripe will deliver it again.")
+		return false, nil, storeErr(err, "The event could not be read; Stripe will deliver it again.")
 	}
-	if old == nil {
-		return false, errInProgress // released by a failed handler a moment ago
+	switch {
+	case old == nil:
+		return false, nil, errInProgress // swept a moment ago
+	case old.State == EventDone:
+		return false, nil, nil
+	case old.State == EventProcessing && now.Sub(old.StartedAt) < staleProcessing:
+		return false, nil, errInProgress
 	}
-	if old.State == EventDone {
-		return false, nil
-	}
-	if now.Sub(old.StartedAt) < staleProcessing {
-		return false, errInProgress
-	}
-	// Its handler died: one redelivery takes over, chosen by a claim on that attempt.
+	// Its handler died, or failed and parked it: one redelivery takes over, chosen by a claim
+	// on that attempt.
 	won, err := m.Events.ClaimTakeover(ctx, ev.ID, old.StartedAt, now.Add(24*time.Hour))
 	if err != nil {
-		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+		return false, nil, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
 	}
 	if !won {
-		return false, errInProgress
+		return false, nil, errInProgress
 	}
 	if err := m.Events.Restart(ctx, ev.ID, now); err != nil {
-		return false, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
+		return false, nil, storeErr(err, "The event could not be recorded; Stripe will deliver it again.")
 	}
-	return true, nil
+	return true, old, nil
 }
 
-// release forgets an event that failed to apply, so that Stripe's redelivery applies it.
-func (m *Manager) release(ctx context.Context, ev *stripe.Event) {
-	if err := m.Events.Forget(context.WithoutCancel(ctx), ev.ID); err != nil {
-		m.logger().Warn("could not release a failed Stripe event; its redelivery waits a minute", zap.String("event", ev.ID), zap.Error(err))
+// park keeps an event whose notifications may not all be published, so that Stripe's
+// redelivery publishes them (see begin).
+func (m *Manager) park(ctx context.Context, ev *stripe.Event) {
+	if err := m.Events.Park(context.WithoutCancel(ctx), ev.ID); err != nil {
+		m.logger().Warn("could not park a Stripe event; its redelivery waits a minute", zap.String("event", ev.ID), zap.Error(err))
 	}
 }
 

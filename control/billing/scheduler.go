@@ -46,6 +46,7 @@ func (m *Manager) Tick(ctx context.Context) (TickReport, error) {
 	if !m.Enabled() {
 		return rep, nil
 	}
+	m.republish(ctx)
 	due, err := m.Tenants.ListByBillingStatus(ctx, tenant.BillingPastDue)
 	if err != nil {
 		return rep, err
@@ -95,7 +96,34 @@ func (m *Manager) suspend(ctx context.Context, id string, now time.Time) (bool, 
 	}
 	m.record(ctx, schedulerActor, Change{TenantID: id, Cause: causeScheduler, From: before.Status, To: updated.Billing.Status,
 		FromPlan: updated.Plan, ToPlan: updated.Plan, Billing: *updated.Billing})
+	if m.Notify != nil {
+		ev := m.suspended(updated, now)
+		if err := m.Notify.Publish(ctx, ev); err != nil {
+			m.logger().Error("publishing a suspension; the next tick tries again", zap.String("tenant", id), zap.Error(err))
+			m.unpublished.Lock()
+			m.unpublished.events = append(m.unpublished.events, ev)
+			m.unpublished.Unlock()
+		}
+	}
 	return true, nil
+}
+
+// republish tries again the suspensions whose publishing failed. They are held in memory:
+// a replica that dies first loses them (the suspension itself is stored).
+func (m *Manager) republish(ctx context.Context) {
+	m.unpublished.Lock()
+	evs := m.unpublished.events
+	m.unpublished.events = nil
+	m.unpublished.Unlock()
+	for i, ev := range evs {
+		if err := m.Notify.Publish(ctx, ev); err != nil {
+			m.logger().Error("publishing a suspension; the next tick tries again", zap.String("tenant", ev.TenantID), zap.Error(err))
+			m.unpublished.Lock()
+			m.unpublished.events = append(m.unpublished.events, evs[i:]...)
+			m.unpublished.Unlock()
+			return
+		}
+	}
 }
 
 // retry records the attempt first, then calls Stripe: a crash in between loses that attempt

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/saasgate/saasgate/control/billing"
+	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
@@ -78,15 +79,33 @@ func TestEventStore_Conformance(t *testing.T) {
 				t.Fatalf("after Restart: %+v", rec)
 			}
 		})
-		t.Run(name+"/ForgottenCanBeInsertedAgain", func(t *testing.T) {
-			mustInsert(t, s, processing("evt_forget", t0))
-			if err := s.Forget(ctx, "evt_forget"); err != nil {
+		t.Run(name+"/ParkedKeepsItsPendingAndRestarts", func(t *testing.T) {
+			mustInsert(t, s, processing("evt_park", t0))
+			pending := []notify.Event{{ID: "evt_n1", Type: notify.EventPaymentFailed, TenantID: "acme", Time: t0,
+				Data: map[string]any{"tenant_id": "acme", "grace_until": "2026-01-08T00:00:00Z"}}}
+			if err := s.SetPending(ctx, "evt_park", pending); err != nil {
 				t.Fatal(err)
 			}
-			if rec := get(t, "evt_forget"); rec != nil {
-				t.Fatalf("after Forget: %+v, want nil", rec)
+			if err := s.Park(ctx, "evt_park"); err != nil {
+				t.Fatal(err)
 			}
-			mustInsert(t, s, processing("evt_forget", t0))
+			rec := get(t, "evt_park")
+			if rec == nil || rec.State != billing.EventParked || len(rec.Pending) != 1 || rec.Pending[0].ID != "evt_n1" ||
+				!rec.Pending[0].Time.Equal(t0) || rec.Pending[0].Data["grace_until"] != "2026-01-08T00:00:00Z" {
+				t.Fatalf("after Park: %+v", rec)
+			}
+			if err := s.Restart(ctx, "evt_park", t0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if rec := get(t, "evt_park"); rec == nil || rec.State != billing.EventProcessing || !rec.StartedAt.Equal(t0.Add(time.Minute)) || len(rec.Pending) != 1 {
+				t.Fatalf("after Restart: %+v", rec)
+			}
+			if err := s.SetPending(ctx, "evt_park", nil); err != nil {
+				t.Fatal(err)
+			}
+			if rec := get(t, "evt_park"); rec == nil || len(rec.Pending) != 0 {
+				t.Fatalf("after SetPending(nil): %+v", rec)
+			}
 		})
 		t.Run(name+"/DeleteReceivedBeforeKeepsTheRest", func(t *testing.T) {
 			cut := t0.Add(-24 * time.Hour)

@@ -11,7 +11,8 @@ import (
 
 // A webhook delivery goes through three steps, one file each: verify.go checks its signature
 // and reads the event, record.go records the event so that it is applied once, and apply.go
-// moves the tenant's billing state, by the ordering rule of applyIfNewer.
+// moves the tenant's billing state, by the ordering rule of applyIfNewer; events.go names
+// the notifications of the change, published before the delivery is answered.
 
 // webhookTimeout bounds the handling of one delivery.
 const webhookTimeout = 15 * time.Second
@@ -53,7 +54,7 @@ func (m *Manager) handleWebhook(ctx context.Context, actor identity.Actor, paylo
 	if !handled[ev.Type] {
 		return typ, WebhookIgnored, nil
 	}
-	first, err := m.begin(ctx, ev)
+	first, rec, err := m.begin(ctx, ev)
 	switch {
 	case err == errInProgress:
 		return typ, WebhookInProgress, err
@@ -63,11 +64,20 @@ func (m *Manager) handleWebhook(ctx context.Context, actor identity.Actor, paylo
 		return typ, WebhookDuplicate, nil
 	}
 	actor.UserID = "stripe"
-	tenantID, changed, err := m.apply(ctx, actor, ev)
+	tenantID, changed, pending, err := m.apply(ctx, actor, ev)
 	if err != nil {
-		m.release(ctx, ev)
+		m.park(ctx, ev)
 		m.logger().Error("applying a Stripe event", zap.String("event", ev.ID), zap.String("type", string(ev.Type)), zap.Error(err))
 		return typ, WebhookFailed, storeErr(err, "The event could not be applied; Stripe will deliver it again.")
+	}
+	if !changed {
+		pending = rec.Pending // an interrupted handling's change, announced again
+	}
+	if err := m.publish(ctx, pending); err != nil {
+		m.park(ctx, ev)
+		m.logger().Error("publishing a Stripe event's notifications", zap.String("event", ev.ID), zap.String("type", string(ev.Type)), zap.Error(err))
+		// The outbox is in the store: its failure is the store's, 503 store_unavailable.
+		return typ, WebhookFailed, storeErr(err, "The event's notifications could not be recorded; Stripe will deliver it again.")
 	}
 	if err := m.finish(ctx, ev, tenantID); err != nil {
 		return typ, WebhookFailed, err

@@ -1,11 +1,13 @@
 package limit
 
 import (
+	"strconv"
 	"sync"
 	"time"
 )
 
-// AlertKind names an excessive-usage event.
+// AlertKind names an excessive-usage event: AlertRateLimited, or a quota threshold
+// ("quota_<percent>", one per configured threshold, so at most 10 kinds).
 type AlertKind string
 
 const (
@@ -14,11 +16,18 @@ const (
 	AlertQuota100    AlertKind = "quota_100"    // the quota is used up
 )
 
+// QuotaAlert is the kind of the quota threshold percent.
+func QuotaAlert(percent int) AlertKind { return AlertKind("quota_" + strconv.Itoa(percent)) }
+
+// DefaultThresholds are the shares of the quota, in percent, that alert when none are set.
+var DefaultThresholds = []int{80, 100}
+
 // Alert is one excessive-usage event of a tenant.
 type Alert struct {
 	Kind      AlertKind
 	TenantID  string
 	Plan      string
+	Percent   int // the threshold reached; 0 for AlertRateLimited
 	Used      int64
 	Limit     int64
 	PeriodEnd time.Time
@@ -26,8 +35,16 @@ type Alert struct {
 
 // Alerter turns decisions into alerts, debounced: a rate-limited tenant alerts at most once
 // per Debounce, each quota threshold once per period. Sink receives them (a log line, a
-// metric, and in a later step a notification).
+// metric, a notification); it is called on the request path and must not block.
+//
+// The memory of what has alerted is this process's: replicas alert each on their own, and a
+// restart forgets. Notifications made from alerts carry ids derived from the tenant, period
+// and threshold, so the outbox keeps one of each.
 type Alerter struct {
+	// Thresholds are the shares of the quota, in percent and increasing, that alert
+	// (default DefaultThresholds).
+	Thresholds []int
+	// Debounce is the least time between two rate alerts of a tenant (0: every refusal).
 	Debounce time.Duration
 	Sink     func(Alert)
 
@@ -43,30 +60,29 @@ type alertKey struct {
 // maxAlertKeys bounds the debounce memory; expired keys are dropped when it is reached.
 const maxAlertKeys = 100_000
 
-// Observe looks at one decision. It costs nothing unless the request was refused or the
-// quota is past 80 %.
+// Observe looks at one decision. It costs nothing unless the request was refused for the
+// rate or the quota is past the lowest threshold. Thresholds passed at once (a jump of the
+// count shared by replicas) each alert, the lowest first.
 func (a *Alerter) Observe(tenantID string, p Policy, o Outcome, now time.Time) {
-	var kind AlertKind
-	var until int64
-	switch {
-	case !o.Allowed && o.Reason == ReasonRate:
-		kind, until = AlertRateLimited, now.Add(a.Debounce).UnixNano()
-	case o.QuotaLimit > 0 && o.QuotaUsed >= o.QuotaLimit:
-		kind, until = AlertQuota100, o.QuotaEnd.UnixNano()
-	case o.QuotaLimit > 0 && o.QuotaUsed*5 >= o.QuotaLimit*4:
-		kind, until = AlertQuota80, o.QuotaEnd.UnixNano()
-	default:
+	thresholds := a.Thresholds
+	if thresholds == nil {
+		thresholds = DefaultThresholds
+	}
+	rate := !o.Allowed && o.Reason == ReasonRate
+	reached := 0 // how many thresholds the quota has reached
+	if o.QuotaLimit > 0 {
+		for reached < len(thresholds) && o.QuotaUsed*100 >= o.QuotaLimit*int64(thresholds[reached]) {
+			reached++
+		}
+	}
+	if !rate && reached == 0 {
 		return
 	}
-	key := alertKey{tenantID, kind}
 	ns := now.UnixNano()
+	var raised []Alert
 	a.mu.Lock()
 	if a.last == nil {
 		a.last = make(map[alertKey]int64)
-	}
-	if a.last[key] > ns {
-		a.mu.Unlock()
-		return
 	}
 	if len(a.last) >= maxAlertKeys {
 		for k, t := range a.last {
@@ -75,9 +91,35 @@ func (a *Alerter) Observe(tenantID string, p Policy, o Outcome, now time.Time) {
 			}
 		}
 	}
-	a.last[key] = until
-	a.mu.Unlock()
-	if a.Sink != nil {
-		a.Sink(Alert{Kind: kind, TenantID: tenantID, Plan: p.Name, Used: o.QuotaUsed, Limit: o.QuotaLimit, PeriodEnd: o.QuotaEnd})
+	if rate && a.due(alertKey{tenantID, AlertRateLimited}, ns, now.Add(a.Debounce).UnixNano()) {
+		raised = append(raised, Alert{Kind: AlertRateLimited, TenantID: tenantID, Plan: p.Name, Used: o.QuotaUsed, Limit: o.QuotaLimit, PeriodEnd: o.QuotaEnd})
 	}
+	// From the highest down: the thresholds below a silenced one alerted with it or before, so
+	// a tenant past its thresholds costs one lookup per request.
+	var quota []Alert
+	for i := reached - 1; i >= 0; i-- {
+		kind := QuotaAlert(thresholds[i])
+		if !a.due(alertKey{tenantID, kind}, ns, o.QuotaEnd.UnixNano()) {
+			break
+		}
+		quota = append(quota, Alert{Kind: kind, TenantID: tenantID, Plan: p.Name, Percent: thresholds[i], Used: o.QuotaUsed, Limit: o.QuotaLimit, PeriodEnd: o.QuotaEnd})
+	}
+	a.mu.Unlock()
+	for i := len(quota) - 1; i >= 0; i-- {
+		raised = append(raised, quota[i])
+	}
+	if a.Sink != nil {
+		for _, al := range raised {
+			a.Sink(al)
+		}
+	}
+}
+
+// due reports whether key may alert at ns and, if so, silences it until until. a.mu is held.
+func (a *Alerter) due(key alertKey, ns, until int64) bool {
+	if a.last[key] > ns {
+		return false
+	}
+	a.last[key] = until
+	return true
 }
