@@ -43,6 +43,7 @@ func (a *App) options() []option {
 		stringOption{"default_plan", &a.DefaultPlan, control.DefaultPlan, checkPlanID},
 		durationOption{"grace_period", &a.GracePeriod, control.DefaultGracePeriod},
 		stringOption{"on_limiter_error", &a.OnLimiterError, control.DefaultOnLimiterError, checkOnLimiterError},
+		durationOption{"audit_retention", &a.AuditRetention, 0},
 	}
 }
 
@@ -90,6 +91,7 @@ func (p *PlanConfig) options() []option {
 //		default_plan     <plan id>
 //		grace_period     <duration>
 //		on_limiter_error allow|deny|local
+//		audit_retention  <duration>
 //		auth_rate        signup|login|refresh|mfa <n>/<duration> [burst <n>]
 //		stripe {
 //			secret_key     <sk_... | rk_...>
