@@ -198,6 +198,8 @@ func (l *Log) Verify(ctx context.Context, tenantID string) (*Verification, error
 	prevSeq, prevHash := a.Seq, a.Hash
 	err = l.Store.Ascending(ctx, tenantID, a.Seq, func(e *Entry) error {
 		switch {
+		case e.Seq == prevSeq:
+			v.Broken = &Break{Seq: e.Seq, Reason: fmt.Sprintf("forked: seq %d appears twice", e.Seq)}
 		case e.Seq != prevSeq+1:
 			v.Broken = &Break{Seq: prevSeq + 1, Reason: fmt.Sprintf("missing: the entry after seq %d is seq %d", prevSeq, e.Seq)}
 		case e.PrevHash != prevHash:
