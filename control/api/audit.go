@@ -105,7 +105,7 @@ func (a *API) exportAuditLogs(w http.ResponseWriter, r *http.Request, c *call) e
 		return nil
 	}
 	if err != nil {
-		return errs.Internal(err, "Could not read the audit log.")
+		return err
 	}
 	start()
 	return nil

@@ -52,23 +52,30 @@ func DecodeCursor(c string) (int64, error) {
 }
 
 // visible narrows f to what p may read of tenantID's log: an admin reads every tenant's, an
-// owner their own tenant's, a user their own actions in their own tenant (whatever actor
-// they asked for).
-func visible(p identity.Principal, tenantID string, f Filter) (Filter, error) {
+// owner their own tenant's, a user their own actions in their own tenant. none is true when
+// the user asked for another actor's actions: the answer is empty.
+func visible(p identity.Principal, tenantID string, f Filter) (_ Filter, none bool, _ error) {
 	if !p.CanAccessTenant(tenantID, identity.RoleUser) {
-		return f, errs.ErrForbidden
+		return f, false, errs.ErrForbidden
 	}
 	if !p.Role.AtLeast(identity.RoleOwner) {
+		if f.Actor != "" && f.Actor != p.UserID {
+			return f, true, nil
+		}
 		f.Actor = p.UserID
 	}
-	return f, nil
+	return f, false, nil
 }
 
 // List returns the page of tenantID's entries that f selects and p may see, newest first.
 func (l *Log) List(ctx context.Context, p identity.Principal, tenantID string, f Filter) (*Page, error) {
-	f, err := visible(p, tenantID, f)
+	f, none, err := visible(p, tenantID, f)
 	if err != nil {
 		return nil, err
+	}
+	page := &Page{Entries: []*Entry{}}
+	if none {
+		return page, nil
 	}
 	switch {
 	case f.Limit <= 0:
@@ -76,7 +83,6 @@ func (l *Log) List(ctx context.Context, p identity.Principal, tenantID string, f
 	case f.Limit > MaxPageSize:
 		f.Limit = MaxPageSize
 	}
-	page := &Page{Entries: []*Entry{}}
 	if err := l.Store.Newest(ctx, tenantID, f, func(e *Entry) error {
 		page.Entries = append(page.Entries, e)
 		return nil
@@ -92,12 +98,15 @@ func (l *Log) List(ctx context.Context, p identity.Principal, tenantID string, f
 // Export streams every entry f selects and p may see to fn, newest first, without holding
 // them: f.Limit is ignored. An error from fn stops the stream and is returned.
 func (l *Log) Export(ctx context.Context, p identity.Principal, tenantID string, f Filter, fn func(*Entry) error) error {
-	f, err := visible(p, tenantID, f)
-	if err != nil {
+	f, none, err := visible(p, tenantID, f)
+	if err != nil || none {
 		return err
 	}
 	f.Limit = 0
-	return l.Store.Newest(ctx, tenantID, f, fn)
+	if err := l.Store.Newest(ctx, tenantID, f, fn); err != nil {
+		return errs.Internal(err, "Could not read the audit log.")
+	}
+	return nil
 }
 
 // VerifyFor is Verify for a caller: admins verify any tenant's chain, owners their own.
