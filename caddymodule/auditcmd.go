@@ -10,6 +10,7 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/saasgate/saasgate/control"
 )
@@ -31,13 +32,17 @@ broken, 2 when it could not be read.
 `,
 				RunE: caddycmd.WrapCommandFuncForCobra(cmdAuditVerify),
 			}
-			verify.Flags().String("tenant", "", "Tenant id (required; \"system\" for the platform's entries)")
-			verify.Flags().String("mongo-uri", "", "MongoDB URI (default: the embedded FerretDB under --data-dir)")
-			verify.Flags().String("database", control.DefaultDatabase, "Database name")
-			verify.Flags().String("data-dir", control.DefaultDataDir, "Data directory of the embedded FerretDB")
+			auditVerifyFlags(verify.Flags())
 			cmd.AddCommand(verify)
 		},
 	})
+}
+
+func auditVerifyFlags(fs *pflag.FlagSet) {
+	fs.String("tenant", "", "Tenant id (required; \"system\" for the platform's entries)")
+	fs.String("mongo-uri", "", "MongoDB URI (default: the embedded FerretDB under --data-dir)")
+	fs.String("database", control.DefaultDatabase, "Database name")
+	fs.String("data-dir", control.DefaultDataDir, "Data directory of the embedded FerretDB")
 }
 
 // errChainBroken makes the command exit with status 1.
