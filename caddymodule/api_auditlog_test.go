@@ -80,7 +80,7 @@ func auditPages(t *testing.T, s *apiServer, path, token string) (ids []string, s
 // export reads the NDJSON export of path and returns the ids of its lines in order.
 func export(t *testing.T, s *apiServer, path, token string) []string {
 	t.Helper()
-	r, _ := s.Send("GET", path, token, nil) // the client reads a JSON body; this one is lines
+	r := s.Do(t, "GET", path, token, nil)
 	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" {
 		t.Fatalf("%s: %d %s %s", path, r.Status, r.Header.Get("Content-Type"), r.Raw)
 	}
@@ -150,8 +150,7 @@ func TestAuditLog_VisibilityAcrossEveryFilter(t *testing.T) {
 					if status != http.StatusForbidden {
 						t.Fatalf("status %d, want 403", status)
 					}
-					r, _ := s.Send("GET", "/tenants/alpha/audit-logs/export?"+f.query, c.token, nil)
-					wantProblem(t, r, http.StatusForbidden, "forbidden")
+					wantProblem(t, s.Do(t, "GET", "/tenants/alpha/audit-logs/export?"+f.query, c.token, nil), http.StatusForbidden, "forbidden")
 					return
 				}
 				want := []string{}
