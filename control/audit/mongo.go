@@ -3,7 +3,9 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -19,6 +21,9 @@ const collAnchors = "audit_anchors"
 // MongoStore keeps each tenant's entries in t_<tenant>_audit.
 type MongoStore struct {
 	DB *store.DB
+
+	// ready holds the tenants whose collection this process has brought up to date.
+	ready sync.Map
 }
 
 var _ Store = (*MongoStore)(nil)
@@ -32,8 +37,15 @@ func (s *MongoStore) Init(ctx context.Context) error {
 }
 
 // CreateTenantCollections creates the tenant's audit collection and its indexes; the unique
-// one on seq is what keeps two appenders from forking the chain.
+// one on seq is what keeps two appenders from forking the chain. Entries written before the
+// chain existed are numbered first (numberUnchained), or MongoDB would refuse the index.
 func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
+	if err := s.DB.EnsureCollection(ctx, coll(tenantID)); err != nil {
+		return err
+	}
+	if err := s.numberUnchained(ctx, tenantID); err != nil {
+		return fmt.Errorf("numbering the audit entries of %s written before the chain: %w", tenantID, err)
+	}
 	return s.DB.EnsureCollection(ctx, coll(tenantID),
 		store.Index{Keys: []string{"seq"}, Unique: true},
 		store.Index{Keys: []string{"time"}},
@@ -41,11 +53,59 @@ func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID strin
 	)
 }
 
+// numberUnchained gives the entries that have no seq (written before the chain) negative ones,
+// newest closest to zero: outside the chain (Verify starts at 1), still listed after it.
+func (s *MongoStore) numberUnchained(ctx context.Context, tenantID string) error {
+	c := s.DB.C(coll(tenantID))
+	cur, err := c.Find(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetSort(bson.D{{Key: "time", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return err
+	}
+	var ids []struct {
+		ID any `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil || len(ids) == 0 {
+		return err
+	}
+	var lowest struct {
+		Seq int64 `bson:"seq"`
+	}
+	err = c.FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: 0}}}},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: 1}})).Decode(&lowest)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return err
+	}
+	for i, doc := range ids {
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: lowest.Seq - int64(i) - 1}}}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure brings a tenant's collection up to date once per process: tenants created before
+// the chain have neither its index nor numbered entries.
+func (s *MongoStore) ensure(ctx context.Context, tenantID string) error {
+	if _, ok := s.ready.Load(tenantID); ok {
+		return nil
+	}
+	if err := s.CreateTenantCollections(ctx, tenantID); err != nil {
+		return err
+	}
+	s.ready.Store(tenantID, true)
+	return nil
+}
+
 func coll(tenantID string) string { return store.TenantCollection(tenantID, store.SuffixAudit) }
 
 // Head reads the newest entry before the anchor: retention writes the anchor before it
 // deletes, so an empty read of the entries means the anchor already covers them.
 func (s *MongoStore) Head(ctx context.Context, tenantID string) (int64, string, error) {
+	if err := s.ensure(ctx, tenantID); err != nil {
+		return 0, "", err
+	}
 	var last Entry
 	err := s.DB.C(coll(tenantID)).FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}},
 		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "hash", Value: 1}}),
@@ -90,11 +150,10 @@ func (s *MongoStore) Ascending(ctx context.Context, tenantID string, after int64
 
 // Newest streams the entries f selects, newest first.
 func (s *MongoStore) Newest(ctx context.Context, tenantID string, f Filter, fn func(*Entry) error) error {
-	seq := bson.D{{Key: "$gt", Value: 0}}
-	if f.Before > 0 {
-		seq = append(seq, bson.E{Key: "$lt", Value: f.Before})
+	filter := bson.D{}
+	if f.Before != 0 {
+		filter = append(filter, bson.E{Key: "seq", Value: bson.D{{Key: "$lt", Value: f.Before}}})
 	}
-	filter := bson.D{{Key: "seq", Value: seq}}
 	for _, kv := range []struct{ key, value string }{{"action", f.Action}, {"actor_id", f.Actor}, {"outcome", f.Outcome}} {
 		if kv.value != "" {
 			filter = append(filter, bson.E{Key: kv.key, Value: kv.value})
@@ -168,6 +227,8 @@ func (s *MongoStore) Sweep(ctx context.Context, a Anchor) error {
 		options.Replace().SetUpsert(true)); err != nil {
 		return err
 	}
-	_, err = s.DB.C(coll(a.TenantID)).DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}, {Key: "$lte", Value: a.Seq}}}})
+	// The unchained entries (negative seq) are older than the chain, so they go with the first
+	// sweep.
+	_, err = s.DB.C(coll(a.TenantID)).DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lte", Value: a.Seq}}}})
 	return err
 }

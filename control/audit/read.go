@@ -17,7 +17,8 @@ type Filter struct {
 	Outcome string
 	From    time.Time // inclusive
 	To      time.Time // exclusive
-	// Before is the cursor: only entries whose seq is lower.
+	// Before is the cursor: only entries whose seq is lower; 0 for none. (Entries written
+	// before the chain existed have negative seqs.)
 	Before int64
 	// Limit is the page size; 0 streams everything (Export).
 	Limit int
@@ -44,7 +45,7 @@ func EncodeCursor(seq int64) string {
 func DecodeCursor(c string) (int64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil && len(b) > 1 && b[0] == 's' {
-		if seq, err := strconv.ParseInt(string(b[1:]), 10, 64); err == nil && seq > 0 {
+		if seq, err := strconv.ParseInt(string(b[1:]), 10, 64); err == nil && seq != 0 {
 			return seq, nil
 		}
 	}
