@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,6 +61,9 @@ type Log struct {
 	Now    func() time.Time
 	// Observer hears appends and failed verifications (metrics); may be nil.
 	Observer Observer
+
+	// heads holds the last link this Log wrote to each chain (see link).
+	heads sync.Map
 }
 
 // Record appends an entry for tenantID. The change it records has already happened and

@@ -49,10 +49,13 @@ const appendAttempts = 100
 
 func (l *Log) append(ctx context.Context, e *Entry) error {
 	e.Detail = normalizeDetail(e.Detail)
+	seq, hash, cached := l.cachedHead(e.TenantID)
 	for attempt := 0; attempt < appendAttempts; attempt++ {
-		seq, hash, err := l.Store.Head(ctx, e.TenantID)
-		if err != nil {
-			return err
+		if !cached {
+			var err error
+			if seq, hash, err = l.Store.Head(ctx, e.TenantID); err != nil {
+				return err
+			}
 		}
 		e.Seq, e.PrevHash = seq+1, hash
 		e.Hash = Hash(e)
@@ -61,10 +64,16 @@ func (l *Log) append(ctx context.Context, e *Entry) error {
 			return err
 		}
 		if !taken {
+			l.heads.Store(e.TenantID, link{e.Seq, e.Hash})
 			if l.Observer != nil {
 				l.Observer.Appended()
 			}
 			return nil
+		}
+		if cached {
+			// Another replica appended since: read the head, at once.
+			cached = false
+			continue
 		}
 		backoff := time.Duration(1+min(attempt, 20)) * time.Millisecond
 		select {
@@ -74,6 +83,22 @@ func (l *Log) append(ctx context.Context, e *Entry) error {
 		}
 	}
 	return fmt.Errorf("seq still taken after %d attempts", appendAttempts)
+}
+
+// link is the last link this Log wrote to a chain. Appending after it first spares the read of
+// the head, which the embedded FerretDB answers by scanning the collection; when another
+// replica has appended since, the insert finds seq taken and the head is read.
+type link struct {
+	seq  int64
+	hash string
+}
+
+func (l *Log) cachedHead(tenantID string) (int64, string, bool) {
+	if v, ok := l.heads.Load(tenantID); ok {
+		h := v.(link)
+		return h.seq, h.hash, true
+	}
+	return 0, "", false
 }
 
 // canonical is the hashed form of an entry: a JSON object whose fields come in this fixed
