@@ -54,6 +54,35 @@ type Entry struct {
 	Hash      string         `bson:"hash" json:"hash"`
 }
 
+// Store keeps the chains. Seq is unique per tenant: Insert is how an appender claims the next
+// link, so two replicas that read the same head cannot both extend it.
+type Store interface {
+	// Head is the last link of tenantID's chain: its newest entry, else its anchor, else
+	// (0, "") for an empty chain.
+	Head(ctx context.Context, tenantID string) (seq int64, hash string, err error)
+	// Insert writes e; taken is true when another entry already holds e.Seq.
+	Insert(ctx context.Context, e *Entry) (taken bool, err error)
+	// Anchor is the link retention left in place of the entries it swept.
+	Anchor(ctx context.Context, tenantID string) (Anchor, error)
+	// Ascending calls fn with tenantID's entries whose seq is above after, oldest first.
+	Ascending(ctx context.Context, tenantID string, after int64, fn func(*Entry) error) error
+	// Newest calls fn with the entries f selects, newest first, at most f.Limit of them
+	// (0: all).
+	Newest(ctx context.Context, tenantID string, f Filter, fn func(*Entry) error) error
+	// Sweep records the anchor, then deletes the entries up to and including it.
+	Sweep(ctx context.Context, a Anchor) error
+	// LastBefore is the newest entry older than t, nil when there is none.
+	LastBefore(ctx context.Context, tenantID string, t time.Time) (*Entry, error)
+}
+
+// Anchor stands for a swept prefix of a chain: the next entry's PrevHash is Hash.
+type Anchor struct {
+	TenantID string    `bson:"_id" json:"tenant_id"`
+	Seq      int64     `bson:"seq" json:"seq"`
+	Hash     string    `bson:"hash" json:"hash"`
+	SweptAt  time.Time `bson:"swept_at" json:"swept_at"`
+}
+
 // Log builds entries from an actor and appends them to the tenant's chain.
 type Log struct {
 	Store  Store
