@@ -83,6 +83,9 @@ plan team {
 		{"PATCH /tenants/{id}/users/{uid}", "/tenants/vandelay/users/" + f.UserID, func(*testing.T) any {
 			return map[string]string{"role": "user"}
 		}, [4]int{401, 403, 200, 200}},
+		{"GET /tenants/{id}/audit-logs", "/tenants/vandelay/audit-logs", nil, [4]int{401, 200, 200, 200}},
+		{"GET /tenants/{id}/audit-logs/export", "/tenants/vandelay/audit-logs/export", nil, [4]int{401, 200, 200, 200}},
+		{"GET /tenants/{id}/audit-logs/verify", "/tenants/vandelay/audit-logs/verify", nil, [4]int{401, 403, 200, 200}},
 		// Admins name no tenant here: the routes that act on the caller's tenant want one.
 		{"POST /subscriptions", "/subscriptions", func(*testing.T) any {
 			return map[string]string{"tenant_id": "vandelay", "plan_id": "team"}

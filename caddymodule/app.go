@@ -62,6 +62,9 @@ type App struct {
 	// What the rate limiter does when Redis fails: "local" (an in-process limiter carries on
 	// at the plan's rate), "allow" or "deny" (503). Default: "local".
 	OnLimiterError string `json:"on_limiter_error,omitempty"`
+	// How long audit entries are kept; older ones are swept, the chain anchored where they
+	// end. Default: 0, kept forever.
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 	// Limits of the anonymous auth routes per client IP (Caddy's, after trusted_proxies).
 	// Default: signup 20/1h, login 60/1m, refresh 60/1m, mfa 30/1m, each with a burst of n.
 	AuthRates []AuthRateConfig `json:"auth_rates,omitempty"`
@@ -293,6 +296,7 @@ func (a *App) Start() error {
 		Plans:          a.catalog,
 		OnLimiterError: limit.OnError(a.OnLimiterError),
 		AuthRates:      authRates,
+		AuditRetention: time.Duration(a.AuditRetention),
 		LimitObserver:  limiterMetrics{},
 		OnAlert:        countAlert,
 		NotifyObserver: notifyMetrics{},

@@ -43,6 +43,7 @@ func (a *App) options() []option {
 		stringOption{"default_plan", &a.DefaultPlan, control.DefaultPlan, checkPlanID},
 		durationOption{"grace_period", &a.GracePeriod, control.DefaultGracePeriod},
 		stringOption{"on_limiter_error", &a.OnLimiterError, control.DefaultOnLimiterError, checkOnLimiterError},
+		durationOption{"audit_retention", &a.AuditRetention, 0},
 		intsOption{"usage_alerts", &a.UsageAlerts, control.DefaultUsageAlerts, checkUsageAlerts},
 	}
 }
@@ -101,6 +102,7 @@ func (p *PlanConfig) options() []option {
 //		grace_period     <duration>
 //		on_limiter_error allow|deny|local
 //		usage_alerts     <percent>...
+//		audit_retention  <duration>
 //		auth_rate        signup|login|refresh|mfa <n>/<duration> [burst <n>]
 //		stripe {
 //			secret_key     <sk_... | rk_...>

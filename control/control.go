@@ -63,7 +63,10 @@ type Config struct {
 	Billing BillingConfig
 	// BillingTick is how often the billing scheduler runs (default 1m).
 	BillingTick time.Duration
-	Logger      *zap.Logger
+	// AuditRetention is how long audit entries are kept; Sweep deletes older ones and
+	// anchors the chain where they end. 0 (the default) keeps them forever.
+	AuditRetention time.Duration
+	Logger         *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -96,11 +99,13 @@ type Service struct {
 	plans    *plan.Catalog
 	accounts *account.Manager
 	audit    *audit.Log
-	limiter  *limit.Limiter
-	alerts   *limit.Alerter
-	usage    *usageEvents // nil without Events
-	api      *api.API
-	policies map[string]limit.Policy
+	// auditRetention is Config.AuditRetention.
+	auditRetention time.Duration
+	limiter        *limit.Limiter
+	alerts         *limit.Alerter
+	usage          *usageEvents // nil without Events
+	api            *api.API
+	policies       map[string]limit.Policy
 	// authPolicies are the limits of the anonymous auth routes, by route.
 	authPolicies map[string]limit.Policy
 	tick         time.Duration
@@ -134,11 +139,11 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	keys.Now = cfg.Now
 
 	auditStore := &audit.MongoStore{DB: b.DB}
-	auditLog := &audit.Log{Store: auditStore, Logger: logger.Named("audit")}
+	auditLog := &audit.Log{Store: auditStore, Logger: logger.Named("audit"), Now: cfg.Now, Observer: cfg.AuditObserver}
 	tenantStore := &tenant.MongoStore{DB: b.DB}
 	accountStore := &account.MongoStore{DB: b.DB}
 	refreshStore := &token.MongoRefreshStore{DB: b.DB}
-	for _, init := range []func(context.Context) error{tenantStore.Init, accountStore.Init, refreshStore.Init} {
+	for _, init := range []func(context.Context) error{tenantStore.Init, accountStore.Init, refreshStore.Init, auditStore.Init} {
 		if err := init(ctx); err != nil {
 			return nil, fmt.Errorf("preparing the database: %w", err)
 		}
@@ -194,7 +199,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	s := &Service{Backend: b, Runtime: rt, plans: cfg.Plans, Keys: keys, Tenants: tenants, accounts: accounts,
-		audit: auditLog, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
+		audit: auditLog, auditRetention: cfg.AuditRetention, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
 	if s.tick <= 0 {
 		s.tick = time.Minute
 	}
@@ -234,7 +239,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		}
 	}}
 	s.api = api.New(&api.API{
-		Accounts: accounts, Tenants: tenants, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
+		Accounts: accounts, Tenants: tenants, Audit: auditLog, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
 		Ready: s.ready, Logger: logger.Named("api"),
 	})
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
@@ -304,5 +309,29 @@ func (s *Service) Sweep(ctx context.Context) {
 	}
 	if _, err := s.Billing.SweepEvents(ctx); err != nil {
 		s.logger.Warn("sweeping Stripe event records", zap.Error(err))
+	}
+	s.sweepAudit(ctx)
+}
+
+// sweepAudit applies audit_retention to every tenant's chain and the platform's.
+func (s *Service) sweepAudit(ctx context.Context) {
+	if s.auditRetention <= 0 {
+		return
+	}
+	ts, err := s.Tenants.Store.List(ctx)
+	if err != nil {
+		s.logger.Warn("sweeping audit entries: listing tenants", zap.Error(err))
+		return
+	}
+	ids := []string{store.SystemTenant}
+	for _, t := range ts {
+		ids = append(ids, t.ID)
+	}
+	for _, id := range ids {
+		if n, err := s.audit.Sweep(ctx, id, s.auditRetention); err != nil {
+			s.logger.Warn("sweeping audit entries", zap.String("tenant", id), zap.Error(err))
+		} else if n > 0 {
+			s.logger.Debug("swept audit entries", zap.String("tenant", id), zap.Int64("deleted", n))
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/saasgate/saasgate/control/account"
+	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/plan"
@@ -23,6 +24,7 @@ import (
 type API struct {
 	Accounts   *account.Manager
 	Tenants    *tenant.Manager
+	Audit      *audit.Log
 	Billing    Billing
 	Plans      *plan.Catalog
 	Keys       *token.Keys

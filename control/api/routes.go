@@ -25,6 +25,9 @@ func (a *API) routes() {
 	a.handle("POST /tenants/{id}/invitations", identity.RoleOwner, a.invite)
 	a.handle("GET /tenants/{id}/users", identity.RoleOwner, a.listUsers)
 	a.handle("PATCH /tenants/{id}/users/{uid}", identity.RoleOwner, a.patchUser)
+	a.handle("GET /tenants/{id}/audit-logs", identity.RoleUser, a.listAuditLogs)
+	a.handle("GET /tenants/{id}/audit-logs/export", identity.RoleUser, a.exportAuditLogs)
+	a.handle("GET /tenants/{id}/audit-logs/verify", identity.RoleOwner, a.verifyAuditLog)
 
 	a.handle("POST /subscriptions", identity.RoleOwner, a.billingRoute(a.subscribe))
 	a.handle("GET /subscriptions/current", identity.RoleOwner, a.billingRoute(a.currentSubscription))

@@ -114,7 +114,8 @@ func (c *Client) Send(method, path, token string, body any, opts ...Option) (Res
 		return Response{}, fmt.Errorf("%s %s (Host %s): reading the body: %w", method, c.Base+path, req.Host, err)
 	}
 	out := Response{Method: method, Path: path, Status: resp.StatusCode, Header: resp.Header, Raw: raw, Latency: time.Since(start)}
-	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "json") {
+	// NDJSON (the audit export) is lines of objects, read from Raw.
+	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "json") && !strings.Contains(ct, "ndjson") {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
 			return out, fmt.Errorf("%s %s: %s body is not a JSON object: %v: %s", method, path, ct, err, raw)
 		}
