@@ -126,7 +126,7 @@ func (m *Manager) attempt(ctx context.Context, d *Delivery, leaseUntil time.Time
 	switch {
 	case out.err == nil && out.status >= 200 && out.status < 300:
 		result, status = ResultSuccess, StatusSucceeded
-	case out.err == nil && out.status == http.StatusGone:
+	case out.status == http.StatusGone:
 		result, status = ResultDisabled, StatusFailed
 	default:
 		step := len(d.Attempts) + 1
