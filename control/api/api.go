@@ -21,12 +21,14 @@ import (
 
 // API serves the control-plane routes.
 type API struct {
-	Accounts   *account.Manager
-	Tenants    *tenant.Manager
-	Billing    Billing
-	Plans      *plan.Catalog
-	Keys       *token.Keys
-	Usage      Usage
+	Accounts *account.Manager
+	Tenants  *tenant.Manager
+	Billing  Billing
+	Plans    *plan.Catalog
+	Keys     *token.Keys
+	Usage    Usage
+	// Webhooks serves the webhook endpoint and delivery routes; nil leaves them out.
+	Webhooks   Webhooks
 	AuthLimit  AuthLimit
 	BaseDomain string
 	// Ready reports whether the dependencies (MongoDB, Redis) answer, for /readyz.

@@ -101,10 +101,10 @@ type Delivery struct {
 
 // Attempt is one POST of a delivery.
 type Attempt struct {
-	At         time.Time     `bson:"at" json:"at"`
-	StatusCode int           `bson:"status_code,omitempty" json:"status_code,omitempty"`
-	Latency    time.Duration `bson:"latency" json:"latency_ms"`
-	Error      string        `bson:"error,omitempty" json:"error,omitempty"`
+	At         time.Time `bson:"at" json:"at"`
+	StatusCode int       `bson:"status_code,omitempty" json:"status_code,omitempty"`
+	LatencyMS  int64     `bson:"latency_ms" json:"latency_ms"`
+	Error      string    `bson:"error,omitempty" json:"error,omitempty"`
 }
 
 // eventRecord is an event as the outbox keeps it: the payload is built once, so that a

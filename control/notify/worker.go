@@ -117,7 +117,7 @@ func (m *Manager) attempt(ctx context.Context, d *Delivery, leaseUntil time.Time
 	timer := time.Now()
 	out := m.post(ctx, e, d, start)
 	latency := time.Since(timer)
-	a := Attempt{At: start, StatusCode: out.status, Latency: latency}
+	a := Attempt{At: start, StatusCode: out.status, LatencyMS: latency.Milliseconds()}
 	if out.err != nil {
 		a.Error = out.err.Error()
 	}
