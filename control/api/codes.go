@@ -100,6 +100,7 @@ var errorCodes = []ErrorCode{
 	{Code: "invalid_webhook_filter", Kind: errs.KindBadRequest},
 	{Code: "webhook_endpoint_not_found", Kind: errs.KindNotFound},
 	{Code: "webhook_delivery_not_found", Kind: errs.KindNotFound},
+	{Code: "webhook_endpoint_limit", Kind: errs.KindConflict},
 }
 
 var codeIndex = func() map[string]ErrorCode {

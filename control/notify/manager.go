@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ const (
 	ActionRecover         = "webhook.recover"
 )
 
+// MaxEndpoints bounds a tenant's endpoints (the platform's too), and with them the fan-out
+// of one event. Two registrations at once may pass it by one.
+const MaxEndpoints = 20
+
 // Manager holds the notification rules: endpoints, the outbox and its workers.
 type Manager struct {
 	Store Store
@@ -41,6 +46,9 @@ type Manager struct {
 	PollInterval time.Duration
 	// Workers is the number of delivery goroutines Run starts (default 4).
 	Workers int
+	// Retention is how long finished deliveries and recorded events are kept (default 30
+	// days); an event published again after it is delivered again.
+	Retention time.Duration
 	// Lease is how long a claimed delivery stays a worker's (default the timeout + 30 s);
 	// after it, another worker takes the delivery over.
 	Lease time.Duration
@@ -56,6 +64,11 @@ type Manager struct {
 func NewManager(st Store, cfg Config) (*Manager, error) {
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = DefaultRetrySchedule
+	}
+	for _, d := range cfg.RetrySchedule {
+		if d < 0 {
+			return nil, fmt.Errorf("notify: retry_schedule step %v is negative", d)
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -141,6 +154,13 @@ func (m *Manager) CreateEndpoint(ctx context.Context, p identity.Principal, acto
 	in.URL = strings.TrimSpace(in.URL)
 	if err := m.checkFields(ctx, in.URL, in.Events, in.Description); err != nil {
 		return nil, "", err
+	}
+	existing, err := m.Store.ListEndpoints(ctx, tenantID)
+	if err != nil {
+		return nil, "", errs.Internal(err, "Could not count the endpoints.")
+	}
+	if len(existing) >= MaxEndpoints {
+		return nil, "", errs.Ef(errs.KindConflict, "webhook_endpoint_limit", "A tenant has at most %d webhook endpoints.", MaxEndpoints)
 	}
 	now := m.now()
 	secret := newSecret()

@@ -65,6 +65,9 @@ type Store interface {
 	// Finish records an attempt and the delivery's new status and next attempt, if owner
 	// still holds the lease until leaseUntil; false when the lease was taken over.
 	Finish(ctx context.Context, id, owner string, leaseUntil time.Time, a Attempt, status string, next time.Time) (bool, error)
+	// DeleteBefore deletes the finished deliveries and the events created before t, and
+	// counts the deliveries deleted.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 	// Pending counts the deliveries waiting.
 	Pending(ctx context.Context) (int64, error)
 }
@@ -282,6 +285,19 @@ func (s *MongoStore) Finish(ctx context.Context, id, owner string, leaseUntil ti
 		return false, err
 	}
 	return res.MatchedCount == 1, nil
+}
+
+func (s *MongoStore) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	before := bson.D{{Key: "$lt", Value: t}}
+	res, err := s.DB.C(CollDeliveries).DeleteMany(ctx, bson.D{{Key: "created_at", Value: before},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusSucceeded, StatusFailed}}}}})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.DB.C(CollEvents).DeleteMany(ctx, bson.D{{Key: "created_at", Value: before}}); err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
 }
 
 func (s *MongoStore) Pending(ctx context.Context) (int64, error) {

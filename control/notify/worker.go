@@ -28,6 +28,11 @@ func (m *Manager) Run(ctx context.Context) {
 		poll = time.Second
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.sweepEvery(ctx, time.Hour)
+	}()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -53,14 +58,16 @@ func (m *Manager) Run(ctx context.Context) {
 // DeliverDue attempts every delivery due now that no other worker holds, and returns how many
 // it attempted.
 func (m *Manager) DeliverDue(ctx context.Context) (int, error) {
+	if m.Observer != nil {
+		if pending, err := m.Store.Pending(ctx); err == nil {
+			m.Observer.OutboxDepth(pending)
+		}
+	}
 	n := 0
 	for ctx.Err() == nil {
 		due, err := m.Store.Due(ctx, m.now(), 16)
 		if err != nil {
 			return n, err
-		}
-		if pending, err := m.Store.Pending(ctx); err == nil && m.Observer != nil {
-			m.Observer.OutboxDepth(pending)
 		}
 		took := 0
 		for _, d := range due {
@@ -214,6 +221,33 @@ func (m *Manager) post(ctx context.Context, e *Endpoint, d *Delivery, ts time.Ti
 		out.err = fmt.Errorf("reading the answer: %w", readErr)
 	}
 	return out
+}
+
+// sweepEvery deletes, every period, what Sweep deletes; every replica may, as deleting twice
+// is harmless.
+func (m *Manager) sweepEvery(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+				m.logError("sweeping the webhook outbox", err)
+			}
+		}
+	}
+}
+
+// Sweep deletes the deliveries finished (succeeded or failed) and the events recorded more
+// than Retention ago (FerretDB has no TTL indexes), and counts the deliveries deleted.
+func (m *Manager) Sweep(ctx context.Context) (int64, error) {
+	retention := m.Retention
+	if retention <= 0 {
+		retention = 30 * 24 * time.Hour
+	}
+	return m.Store.DeleteBefore(ctx, m.now().Add(-retention))
 }
 
 // jitter spreads d by ±10 %, so that deliveries failed together do not retry together.
