@@ -44,7 +44,9 @@ func (m *Manager) Publish(ctx context.Context, ev Event) error {
 	if len(body) >= MaxPayload {
 		return ErrPayloadTooLarge
 	}
-	rec := &eventRecord{ID: ev.ID, Type: ev.Type, TenantID: ev.TenantID, Payload: string(body), CreatedAt: m.now()}
+	// Truncated as the store keeps it: a publish repeated later derives the deliveries' ids
+	// from the stored time.
+	rec := &eventRecord{ID: ev.ID, Type: ev.Type, TenantID: ev.TenantID, Payload: string(body), CreatedAt: m.now().Truncate(time.Millisecond)}
 	fresh, err := m.Store.InsertEvent(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("notify: recording event %s: %w", ev.ID, err)

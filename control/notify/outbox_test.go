@@ -30,6 +30,8 @@ func TestPublish_IdempotentFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A time finer than the store keeps, as the real clock's.
+	f.clock.Set(t0.Add(1500*time.Microsecond + 7))
 	f.publish(t, "evt_sub", "acme", notify.EventSubscriptionActivated)
 	f.clock.Set(t0.Add(time.Minute))
 	f.publish(t, "evt_sub", "acme", notify.EventSubscriptionActivated)
