@@ -13,6 +13,8 @@ import (
 	"github.com/saasgate/saasgate/control/store"
 )
 
+var _ Publisher = (*Manager)(nil)
+
 // payload is a delivery's body, as the Standard Webhooks spec shapes it.
 type payload struct {
 	Type      string         `json:"type"`
