@@ -27,7 +27,7 @@ type API struct {
 	Plans    *plan.Catalog
 	Keys     *token.Keys
 	Usage    Usage
-	// Webhooks serves the webhook endpoint and delivery routes; nil leaves them out.
+	// Webhooks serves the webhook endpoint and delivery routes; without it they answer 404.
 	Webhooks   Webhooks
 	AuthLimit  AuthLimit
 	BaseDomain string

@@ -26,6 +26,17 @@ type Webhooks interface {
 
 var _ Webhooks = (*notify.Manager)(nil)
 
+// webhooksRoute answers 404 not_found, after the role check, while no Webhooks is wired in,
+// as for a route that does not exist.
+func (a *API) webhooksRoute(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		if a.Webhooks == nil {
+			return errs.E(errs.KindNotFound, "not_found", "Webhooks are not configured: no such route.")
+		}
+		return h(w, r, c)
+	}
+}
+
 type endpointBody struct {
 	URL         string   `json:"url"`
 	Events      []string `json:"events"`
