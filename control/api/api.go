@@ -22,13 +22,15 @@ import (
 
 // API serves the control-plane routes.
 type API struct {
-	Accounts   *account.Manager
-	Tenants    *tenant.Manager
-	Audit      *audit.Log
-	Billing    Billing
-	Plans      *plan.Catalog
-	Keys       *token.Keys
-	Usage      Usage
+	Accounts *account.Manager
+	Tenants  *tenant.Manager
+	Audit    *audit.Log
+	Billing  Billing
+	Plans    *plan.Catalog
+	Keys     *token.Keys
+	Usage    Usage
+	// Webhooks serves the webhook endpoint and delivery routes; without it they answer 404.
+	Webhooks   Webhooks
 	AuthLimit  AuthLimit
 	BaseDomain string
 	// Ready reports whether the dependencies (MongoDB, Redis) answer, for /readyz.

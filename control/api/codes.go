@@ -92,6 +92,15 @@ var errorCodes = []ErrorCode{
 	{Code: "invalid_signature", Kind: errs.KindBadRequest},
 	{Code: "api_version_mismatch", Kind: errs.KindBadRequest},
 	{Code: "event_in_progress", Kind: errs.KindConflict},
+
+	// Webhook endpoints and deliveries.
+	{Code: "invalid_webhook_url", Kind: errs.KindInvalid},
+	{Code: "invalid_webhook_description", Kind: errs.KindInvalid},
+	{Code: "invalid_event_type", Kind: errs.KindInvalid},
+	{Code: "invalid_webhook_filter", Kind: errs.KindBadRequest},
+	{Code: "webhook_endpoint_not_found", Kind: errs.KindNotFound},
+	{Code: "webhook_delivery_not_found", Kind: errs.KindNotFound},
+	{Code: "webhook_endpoint_limit", Kind: errs.KindConflict},
 }
 
 var codeIndex = func() map[string]ErrorCode {

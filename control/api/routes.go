@@ -36,6 +36,15 @@ func (a *API) routes() {
 
 	a.handle("GET /rate-limit", identity.RoleUser, a.rateLimit)
 
+	a.handle("POST /tenants/{id}/webhook-endpoints", identity.RoleOwner, a.webhooksRoute(a.createEndpoint))
+	a.handle("GET /tenants/{id}/webhook-endpoints", identity.RoleOwner, a.webhooksRoute(a.listEndpoints))
+	a.handle("PATCH /tenants/{id}/webhook-endpoints/{eid}", identity.RoleOwner, a.webhooksRoute(a.patchEndpoint))
+	a.handle("DELETE /tenants/{id}/webhook-endpoints/{eid}", identity.RoleOwner, a.webhooksRoute(a.deleteEndpoint))
+	a.handle("POST /tenants/{id}/webhook-endpoints/{eid}/rotate-secret", identity.RoleOwner, a.webhooksRoute(a.rotateSecret))
+	a.handle("POST /tenants/{id}/webhook-endpoints/{eid}/recover", identity.RoleOwner, a.webhooksRoute(a.recoverEndpoint))
+	a.handle("GET /tenants/{id}/webhook-deliveries", identity.RoleOwner, a.webhooksRoute(a.listDeliveries))
+	a.handle("POST /tenants/{id}/webhook-deliveries/{did}/resend", identity.RoleOwner, a.webhooksRoute(a.resendDelivery))
+
 	a.handle("GET /plans", anyone, a.listPlans)
 	a.handle("GET /healthz", anyone, a.healthz)
 	a.handle("GET /readyz", anyone, a.readyz)
