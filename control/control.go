@@ -55,7 +55,8 @@ type Config struct {
 	UsageAlerts []int
 	// Webhooks is how notifications are delivered (the `webhooks` block; defaults in notify).
 	Webhooks notify.Config
-	// Events records the notifications of billing, accounts and usage (nil: none are made).
+	// Events, when set, receives the notifications of billing, accounts and usage instead of
+	// the outbox (tests and tools that watch what is published); nil: the outbox.
 	Events notify.Publisher
 	// Stripe billing; a zero SecretKey disables it.
 	Stripe StripeConfig
@@ -103,7 +104,8 @@ type Service struct {
 	auditRetention time.Duration
 	limiter        *limit.Limiter
 	alerts         *limit.Alerter
-	usage          *usageEvents // nil without Events
+	usage          *usageEvents
+	notify         *notify.Manager
 	api            *api.API
 	policies       map[string]limit.Policy
 	// authPolicies are the limits of the anonymous auth routes, by route.
@@ -143,13 +145,25 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	tenantStore := &tenant.MongoStore{DB: b.DB}
 	accountStore := &account.MongoStore{DB: b.DB}
 	refreshStore := &token.MongoRefreshStore{DB: b.DB}
-	for _, init := range []func(context.Context) error{tenantStore.Init, accountStore.Init, refreshStore.Init, auditStore.Init} {
+	notifyStore := &notify.MongoStore{DB: b.DB}
+	notifier, err := notify.NewManager(notifyStore, cfg.Webhooks)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	notifier.Audit, notifier.Observer, notifier.Logger, notifier.Now = auditLog, cfg.NotifyObserver, logger.Named("notify"), cfg.Now
+	events := cfg.Events
+	if events == nil {
+		events = notifier
+	}
+	for _, init := range []func(context.Context) error{tenantStore.Init, accountStore.Init, refreshStore.Init, auditStore.Init, notifier.Init} {
 		if err := init(ctx); err != nil {
 			return nil, fmt.Errorf("preparing the database: %w", err)
 		}
 	}
-	// The system pseudo-tenant holds platform admins and platform-wide audit entries.
-	for _, provision := range []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections} {
+	// The system pseudo-tenant holds platform admins, platform-wide audit entries and the
+	// platform's webhook endpoints.
+	provisioners := []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections, notifyStore.CreateTenantCollections}
+	for _, provision := range provisioners {
 		if err := provision(ctx, store.SystemTenant); err != nil {
 			return nil, fmt.Errorf("preparing the database: %w", err)
 		}
@@ -159,7 +173,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Store:        tenantStore,
 		Plans:        cfg.Plans,
 		Audit:        auditLog,
-		Provisioners: []tenant.Provisioner{accountStore.CreateTenantCollections, auditStore.CreateTenantCollections},
+		Provisioners: provisioners,
 		Now:          cfg.Now,
 		OnChange: func(ctx context.Context, t *tenant.Tenant) {
 			if err := rt.TenantChanged(ctx, t); err != nil {
@@ -182,7 +196,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		Refresh:   &token.Refresher{Store: refreshStore, Now: cfg.Now},
 		Passwords: account.NewHasher(64),
 		Audit:     auditLog,
-		Notify:    cfg.Events,
+		Notify:    events,
 		Now:       cfg.Now,
 		Logger:    logger.Named("account"),
 	}
@@ -194,12 +208,12 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		billingCfg.Stripe = billing.NewStripe(cfg.Stripe)
 	}
 	bill := &billing.Manager{Config: billingCfg, Tenants: tenants, Plans: cfg.Plans, Events: &billing.MongoEventStore{DB: b.DB},
-		Notify: cfg.Events, Audit: auditLog, Now: cfg.Now, Logger: logger.Named("billing")}
+		Notify: events, Audit: auditLog, Now: cfg.Now, Logger: logger.Named("billing")}
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	s := &Service{Backend: b, Runtime: rt, plans: cfg.Plans, Keys: keys, Tenants: tenants, accounts: accounts,
-		audit: auditLog, auditRetention: cfg.AuditRetention, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
+		audit: auditLog, notify: notifier, auditRetention: cfg.AuditRetention, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
 	if s.tick <= 0 {
 		s.tick = time.Minute
 	}
@@ -225,22 +239,19 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		s.limiter.Exact = &limit.Redis{Client: rt.Redis, Prefix: rt.Prefix}
 	}
 	usageLog := logger.Named("usage")
-	if cfg.Events != nil {
-		s.usage = newUsageEvents(cfg.Events, usageLog)
-	}
+	s.usage = newUsageEvents(events, usageLog)
 	s.alerts = &limit.Alerter{Thresholds: cfg.UsageAlerts, Debounce: rateAlertEvery, Sink: func(a limit.Alert) {
 		usageLog.Warn("excessive usage", zap.String("alert", string(a.Kind)), zap.String("tenant", a.TenantID),
 			zap.String("plan", a.Plan), zap.Int64("quota_used", a.Used), zap.Int64("quota_limit", a.Limit))
 		if cfg.OnAlert != nil {
 			cfg.OnAlert(a)
 		}
-		if s.usage != nil {
-			s.usage.offer(usageEvent(a, s.now()))
-		}
+		s.usage.offer(usageEvent(a, s.now()))
 	}}
 	s.api = api.New(&api.API{
 		Accounts: accounts, Tenants: tenants, Audit: auditLog, Billing: bill, Plans: cfg.Plans, Keys: keys, Usage: s, AuthLimit: s.AdmitAuth, BaseDomain: cfg.BaseDomain,
-		Ready: s.ready, Logger: logger.Named("api"),
+		Webhooks: notifier,
+		Ready:    s.ready, Logger: logger.Named("api"),
 	})
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
 		if err := accounts.BootstrapAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
@@ -274,14 +285,13 @@ func (s *Service) Preload(ctx context.Context) {
 }
 
 // Run does the background housekeeping (expired refresh tokens, stale login back-off: FerretDB
-// has no TTL indexes) and runs the billing scheduler and the publishing of usage
-// notifications until ctx ends, after preloading the tenant cache.
+// has no TTL indexes) and runs the billing scheduler, the publishing of usage notifications
+// and the webhook delivery workers until ctx ends, after preloading the tenant cache.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	s.Preload(ctx)
 	go s.Billing.RunScheduler(ctx, s.tick)
-	if s.usage != nil {
-		go s.usage.run(ctx)
-	}
+	go s.usage.run(ctx)
+	go s.notify.Run(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -49,8 +49,9 @@ type Manager struct {
 	// Retention is how long finished deliveries and recorded events are kept (default 30
 	// days); an event published again after it is delivered again.
 	Retention time.Duration
-	// Lease is how long a claimed delivery stays a worker's (default the timeout + 30 s);
-	// after it, another worker takes the delivery over.
+	// Lease is how long a claimed delivery stays a worker's; after it, another worker takes
+	// the delivery over. Default: the timeout + 5 s, since an attempt ends by its timeout and
+	// recording it is conditional on still holding the lease.
 	Lease time.Duration
 
 	cfg    Config

@@ -96,7 +96,7 @@ func (m *Manager) lease() time.Duration {
 	if m.Lease > 0 {
 		return m.Lease
 	}
-	return m.cfg.Timeout + 30*time.Second
+	return m.cfg.Timeout + 5*time.Second
 }
 
 // outcome is what one POST came to.
