@@ -97,13 +97,12 @@ plan team {
 			return rbacSignedWebhook(testenv.StripeEvent(t, "evt_rbac_"+unique(), "customer.created", time.Now(),
 				map[string]any{"id": "cus_rbac", "object": "customer"}))
 		}, all(http.StatusOK)},
-		// Webhook endpoints and deliveries (issue 13). control.New does not wire notify.Manager
-		// into the API yet, so after the role check the routes answer 404 not_found; once it
-		// is wired, these rows take the routes' real answers for owner and admin.
+		// Webhook endpoints and deliveries (issue 13). The endpoint's address is a public
+		// literal (TEST-NET-3), so registration needs no DNS; ep_x and dlv_x do not exist.
 		{"POST /tenants/{id}/webhook-endpoints", "/tenants/vandelay/webhook-endpoints", func(*testing.T) any {
-			return map[string]any{"url": "http://127.0.0.1:9/hook"}
-		}, [4]int{401, 403, 404, 404}},
-		{"GET /tenants/{id}/webhook-endpoints", "/tenants/vandelay/webhook-endpoints", nil, [4]int{401, 403, 404, 404}},
+			return map[string]any{"url": "https://203.0.113.10/hook"}
+		}, [4]int{401, 403, 201, 201}},
+		{"GET /tenants/{id}/webhook-endpoints", "/tenants/vandelay/webhook-endpoints", nil, [4]int{401, 403, 200, 200}},
 		{"PATCH /tenants/{id}/webhook-endpoints/{eid}", "/tenants/vandelay/webhook-endpoints/ep_x", func(*testing.T) any {
 			return map[string]any{"enabled": true}
 		}, [4]int{401, 403, 404, 404}},
@@ -112,7 +111,7 @@ plan team {
 		{"POST /tenants/{id}/webhook-endpoints/{eid}/recover", "/tenants/vandelay/webhook-endpoints/ep_x/recover", func(*testing.T) any {
 			return map[string]any{"since": "2026-01-01T00:00:00Z"}
 		}, [4]int{401, 403, 404, 404}},
-		{"GET /tenants/{id}/webhook-deliveries", "/tenants/vandelay/webhook-deliveries", nil, [4]int{401, 403, 404, 404}},
+		{"GET /tenants/{id}/webhook-deliveries", "/tenants/vandelay/webhook-deliveries", nil, [4]int{401, 403, 200, 200}},
 		{"POST /tenants/{id}/webhook-deliveries/{did}/resend", "/tenants/vandelay/webhook-deliveries/dlv_x/resend", nil, [4]int{401, 403, 404, 404}},
 		{"GET /plans", "/plans", nil, all(http.StatusOK)},
 		{"GET /healthz", "/healthz", nil, all(http.StatusOK)},

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/internal/testenv"
@@ -265,15 +267,19 @@ func TestEvents_SuspensionAndReactivation(t *testing.T) {
 	}
 }
 
-// Without a publisher billing publishes nothing and records no pending notifications.
-func TestEvents_NoPublisherRecordsNothing(t *testing.T) {
+// Assembled by control.New without a publisher of its own, billing publishes into the outbox:
+// the activation is recorded there once, even when Stripe delivers the event twice.
+func TestEvents_TheAssembledServicePublishesIntoTheOutbox(t *testing.T) {
 	f := newManager(t, opts{})
 	h := newHistory("quiet")
 	f.newTenant(t, h.tenant, h.customer)
 	evs := h.events(t)
 	mustDeliver(t, f.m, evs[0])
-	if rec := f.eventRecord(t, uniq("evt", h.tenant, "created")); rec == nil || rec["pending"] != nil {
-		t.Errorf("record %v, want no pending notifications", rec)
+	mustDeliver(t, f.m, evs[0])
+	n, err := f.db.C(notify.CollEvents).CountDocuments(context.Background(),
+		bson.D{{Key: "tenant_id", Value: h.tenant}, {Key: "type", Value: notify.EventSubscriptionActivated}})
+	if err != nil || n != 1 {
+		t.Fatalf("subscription.activated events of %s in the outbox: %d, %v; want 1", h.tenant, n, err)
 	}
 }
 
