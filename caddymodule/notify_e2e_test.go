@@ -62,13 +62,9 @@ func startNotifyGateway(t *testing.T) *gateway {
 type hook struct {
 	path, id, timestamp, signature string
 	body                           []byte
-	payload
-}
-
-type payload struct {
-	Type      string         `json:"type"`
-	Timestamp string         `json:"timestamp"`
-	Data      map[string]any `json:"data"`
+	Type                           string         `json:"type"`
+	Timestamp                      string         `json:"timestamp"`
+	Data                           map[string]any `json:"data"`
 }
 
 // receiver records every POST and answers 204.
@@ -84,7 +80,7 @@ func newReceiver(t *testing.T) *receiver {
 		body, _ := io.ReadAll(r.Body)
 		h := hook{path: r.URL.Path, id: r.Header.Get("webhook-id"), timestamp: r.Header.Get("webhook-timestamp"),
 			signature: r.Header.Get("webhook-signature"), body: body}
-		_ = json.Unmarshal(body, &h.payload) // a body that is not one shows in the checks
+		_ = json.Unmarshal(body, &h) // a body that is not a payload shows in the checks
 		rc.mu.Lock()
 		rc.hooks = append(rc.hooks, h)
 		rc.mu.Unlock()
@@ -259,6 +255,9 @@ func TestNotifyE2E_BillingEventsReachTenantAndPlatformEndpoints(t *testing.T) {
 	for _, typ := range types {
 		h := rc.once(t, "/tenant", typ, tenant, s.ID)
 		wantData(t, h, sub, want[typ])
+		if typ == "subscription.activated" && h.Timestamp != base.Format(time.RFC3339) {
+			t.Errorf("%s: timestamp %s, want the change's: the Stripe event's created, %s", typ, h.Timestamp, base.Format(time.RFC3339))
+		}
 		// A receiver holding another endpoint's secret cannot pass a delivery off as its own.
 		if signedBy(t, h, platform) {
 			t.Errorf("%s to the tenant's endpoint verifies with the platform endpoint's secret", typ)
