@@ -1,0 +1,213 @@
+package caddymodule_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/saasgate/saasgate/control/store"
+	"github.com/saasgate/saasgate/internal/testenv"
+)
+
+// The attack sweeps (attack_*_test.go) run against one gateway per test: billing on
+// (stripe-mock), webhooks delivered to a receiver on 127.0.0.1, a victim and an attacker
+// tenant, every log line (the gateway's and the API site's access log) written to files that
+// are searched, once Caddy has stopped, for every secret the test handled.
+
+// sweepEnv is a running sweep gateway with its fixtures.
+type sweepEnv struct {
+	*apiServer
+	victim, attacker *testenv.TenantFixture
+	admin            string
+	endpointID       string // the victim's webhook endpoint
+	deliveryID       string // a delivery of the victim's, settled (succeeded)
+	receiver         string // URL of the webhook receiver
+	db               *store.DB
+
+	mu      sync.Mutex
+	secrets map[string]string // secret value → what it is
+}
+
+// secret records a value that must never be logged.
+func (s *sweepEnv) secret(what, value string) {
+	if value == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[value] = what
+}
+
+func startSweep(t *testing.T) *sweepEnv {
+	t.Helper()
+	dir := t.TempDir()
+	gatewayLog, accessLog := filepath.Join(dir, "gateway.log"), filepath.Join(dir, "access.log")
+	s := &sweepEnv{secrets: map[string]string{}}
+	// Registered before the gateway starts, so it runs after Caddy has stopped and every
+	// line, those of the shutdown included, is in the files.
+	t.Cleanup(func() { s.checkLogs(t, gatewayLog, accessLog) })
+
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.Close)
+	s.receiver = rc.URL + "/hook"
+
+	stripe := fmt.Sprintf("stripe {\n secret_key %s\n webhook_secret %s\n api_base %s\n success_url https://victim.test/billing/done\n}\n"+
+		"plan team {\n rate 10/1s\n stripe_price price_team\n}\n"+
+		"webhooks {\n retry_schedule 0s 1s\n timeout 2s\n allow_private 127.0.0.0/8\n}",
+		testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t))
+	s.apiServer = &apiServer{testenv.StartSaas(t, testenv.SaasOptions{
+		Global:  fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel DEBUG\n\t}\n", gatewayLog),
+		APISite: fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tformat json\n\t}\n", accessLog),
+		Options: apiPlans + "\n" + stripe,
+	})}
+	for what, v := range map[string]string{
+		"a user password": testenv.Password, "the admin password": testenv.AdminPassword,
+		"the JWT secret": testenv.JWTSecret, "the Stripe secret key": testenv.StripeMockKey,
+		"the Stripe webhook secret": testenv.WebhookSecret,
+	} {
+		s.secret(what, v)
+	}
+
+	s.db = s.store(t)
+	s.victim = s.NewTenant(t, "victim")
+	s.attacker = s.NewTenant(t, "attacker")
+	s.admin = s.AdminToken(t)
+	for _, f := range []*testenv.TenantFixture{s.victim, s.attacker} {
+		s.secret(f.ID+" owner's access token", f.OwnerAccess)
+		s.secret(f.ID+" owner's refresh token", f.OwnerRefresh)
+		s.secret(f.ID+" user's access token", f.UserAccess)
+		s.secret(f.ID+" user's refresh token", f.UserRefresh)
+	}
+	s.secret("the admin's access token", s.admin)
+
+	s.endpointID = s.newEndpoint(t)
+	// member.joined of a new member is delivered to the endpoint: a delivery to attack,
+	// waited for until it settles, so nothing changes the store during a sweep.
+	inv := s.MustInvite(t, s.victim.OwnerAccess, "victim", "member@victim.test", "user")
+	s.secret("an invitation token", inv)
+	s.MustSignup(t, "member@victim.test", "victim", inv)
+	deadline := time.Now().Add(15 * time.Second)
+	for s.deliveryID == "" {
+		r := s.Do(t, "GET", "/tenants/victim/webhook-deliveries?status=succeeded", s.victim.OwnerAccess, nil)
+		mustStatus(t, r, http.StatusOK)
+		if list, _ := r.Body["deliveries"].([]any); len(list) > 0 {
+			s.deliveryID, _ = list[0].(map[string]any)["id"].(string)
+		}
+		if s.deliveryID == "" && time.Now().After(deadline) {
+			t.Fatalf("no succeeded delivery for the victim after 15s: %v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// newEndpoint registers a webhook endpoint of the victim's and returns its id.
+func (s *sweepEnv) newEndpoint(t testing.TB) string {
+	t.Helper()
+	r := s.Do(t, "POST", "/tenants/victim/webhook-endpoints", s.victim.OwnerAccess,
+		map[string]any{"url": s.receiver, "events": []string{"member.joined"}})
+	mustStatus(t, r, http.StatusCreated)
+	s.secret("a webhook endpoint secret", r.Str("secret"))
+	if !strings.HasPrefix(r.Str("secret"), "whsec_") || r.Str("id") == "" {
+		t.Fatalf("%v: want an id and a whsec_ secret", r)
+	}
+	return r.Str("id")
+}
+
+// checkLogs fails the test for every log line that holds a recorded secret.
+func (s *sweepEnv) checkLogs(t *testing.T, paths ...string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := 0
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Errorf("log %s: %v", p, err)
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			lines++
+			line := sc.Text()
+			for v, what := range s.secrets {
+				if strings.Contains(line, v) {
+					t.Errorf("%s logged in %s: %s", what, filepath.Base(p), line)
+				}
+			}
+		}
+		f.Close()
+	}
+	// A sweep whose logs stayed empty would show nothing.
+	if lines == 0 && !t.Failed() {
+		t.Errorf("no log line captured in %v", paths)
+	}
+}
+
+// dump reads every document of every collection of the gateway's database, as extended JSON
+// sorted within each collection, to compare the store before and after an attack.
+func (s *sweepEnv) dump(t testing.TB) map[string][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names, err := s.db.Database.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, name := range names {
+		cur, err := s.db.C(name).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []bson.Raw
+		if err := cur.All(ctx, &docs); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			out[name] = append(out[name], d.String())
+		}
+		slices.Sort(out[name])
+	}
+	return out
+}
+
+// wantSameStore reports every collection whose documents differ between two dumps.
+func wantSameStore(t testing.TB, what string, before, after map[string][]string) {
+	t.Helper()
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			t.Errorf("%s: collection %s disappeared", what, name)
+		}
+	}
+	for name, docs := range after {
+		if !slices.Equal(before[name], docs) {
+			var added, removed []string
+			for _, d := range docs {
+				if !slices.Contains(before[name], d) {
+					added = append(added, d)
+				}
+			}
+			for _, d := range before[name] {
+				if !slices.Contains(docs, d) {
+					removed = append(removed, d)
+				}
+			}
+			t.Errorf("%s changed collection %s:\nadded %v\nremoved %v", what, name, added, removed)
+		}
+	}
+}
