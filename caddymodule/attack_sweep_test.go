@@ -136,7 +136,14 @@ func TestAttack_BFLA_EachRoleGetsWhatTheRoutesMinimumRoleSays(t *testing.T) {
 			t.Run(rt.Pattern+"/"+who.name, func(t *testing.T) {
 				want := denied(rt, who)
 				method, path := s.pathOf(t, rt.Pattern, want == "")
+				var before map[string][]string
+				if want != "" {
+					before = s.dump(t)
+				}
 				r := s.Do(t, method, path, who.token, s.bodyOf(rt.Pattern))
+				if want != "" {
+					wantSameStore(t, r.Method+" "+r.Path+" by the "+who.name, before, s.dump(t))
+				}
 				switch want {
 				case "401":
 					wantUnauthenticated(t, r)
