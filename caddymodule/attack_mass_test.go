@@ -69,7 +69,7 @@ func TestAttack_MassAssignment_RefusedAndNothingStored(t *testing.T) {
 					v = "whsec_chosen_by_the_caller"
 				}
 				before := s.dump(t)
-				r := s.Do(t, tg.method, tg.path, tg.token, with(tg.base, f, v))
+				r := s.do(t, tg.method, tg.path, tg.token, with(tg.base, f, v))
 				switch r.Status {
 				case http.StatusBadRequest, http.StatusForbidden, http.StatusUnprocessableEntity:
 				default:

@@ -81,7 +81,7 @@ func TestAttack_BOLA_AnotherTenantReachesNothingOfTheVictims(t *testing.T) {
 			t.Run(rt.Pattern+"/"+who.name, func(t *testing.T) {
 				method, path := s.pathOf(t, rt.Pattern, false)
 				before := s.dump(t)
-				r := s.Do(t, method, path, who.token, s.bodyOf(rt.Pattern))
+				r := s.do(t, method, path, who.token, s.bodyOf(rt.Pattern))
 				if r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
 					t.Errorf("%v; want 403 or 404", r)
 				}
@@ -140,7 +140,7 @@ func TestAttack_BFLA_EachRoleGetsWhatTheRoutesMinimumRoleSays(t *testing.T) {
 				if want != "" {
 					before = s.dump(t)
 				}
-				r := s.Do(t, method, path, who.token, s.bodyOf(rt.Pattern))
+				r := s.do(t, method, path, who.token, s.bodyOf(rt.Pattern))
 				if want != "" {
 					wantSameStore(t, r.Method+" "+r.Path+" by the "+who.name, before, s.dump(t))
 				}
