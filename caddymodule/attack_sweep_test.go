@@ -35,12 +35,17 @@ var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 // pathOf fills a route's pattern with real ids of the victim tenant. fresh asks for an
 // endpoint of its own, for a request that may change or delete it.
 func (s *sweepEnv) pathOf(t *testing.T, pattern string, fresh bool) (method, path string) {
+	return s.pathIn(t, pattern, fresh, s.victim.ID)
+}
+
+// pathIn is pathOf with tenantID for {id}: the victim's other ids under another tenant.
+func (s *sweepEnv) pathIn(t *testing.T, pattern string, fresh bool, tenantID string) (method, path string) {
 	t.Helper()
 	method, path, _ = strings.Cut(pattern, " ")
 	path = pathParam.ReplaceAllStringFunc(path, func(p string) string {
 		switch p {
 		case "{id}":
-			return s.victim.ID
+			return tenantID
 		case "{uid}":
 			return s.victim.UserID
 		case "{eid}":
@@ -75,11 +80,18 @@ func TestAttack_BOLA_AnotherTenantReachesNothingOfTheVictims(t *testing.T) {
 			continue
 		}
 		swept++
-		for _, who := range []struct{ name, token string }{
-			{"attacker's owner", s.attacker.OwnerAccess}, {"attacker's user", s.attacker.UserAccess},
-		} {
+		attacks := []struct{ name, token, tenant string }{
+			{"attacker's owner", s.attacker.OwnerAccess, s.victim.ID},
+			{"attacker's user", s.attacker.UserAccess, s.victim.ID},
+		}
+		if len(pathParam.FindAllString(rt.Pattern, -1)) > 1 {
+			// The victim's user, endpoint or delivery under the attacker's own tenant.
+			attacks = append(attacks, struct{ name, token, tenant string }{
+				"attacker's owner in its own tenant", s.attacker.OwnerAccess, s.attacker.ID})
+		}
+		for _, who := range attacks {
 			t.Run(rt.Pattern+"/"+who.name, func(t *testing.T) {
-				method, path := s.pathOf(t, rt.Pattern, false)
+				method, path := s.pathIn(t, rt.Pattern, false, who.tenant)
 				before := s.dump(t)
 				r := s.do(t, method, path, who.token, s.bodyOf(rt.Pattern))
 				if r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
