@@ -83,10 +83,11 @@ func startSweep(t *testing.T) *sweepEnv {
 	t.Helper()
 	dir := t.TempDir()
 	gatewayLog, accessLog := filepath.Join(dir, "gateway.log"), filepath.Join(dir, "access.log")
+	siteLog := filepath.Join(dir, "site-access.log")
 	s := &sweepEnv{secrets: map[string]string{}}
 	// Registered before the gateway starts, so it runs after Caddy has stopped and every
 	// line, those of the shutdown included, is in the files.
-	t.Cleanup(func() { s.checkLogs(t, gatewayLog, accessLog) })
+	t.Cleanup(func() { s.checkLogs(t, gatewayLog, accessLog, siteLog) })
 
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
@@ -104,6 +105,9 @@ func startSweep(t *testing.T) *sweepEnv {
 		Global:  fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel DEBUG\n\t}\n", gatewayLog),
 		APISite: fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tformat json\n\t}\n", accessLog),
 		Options: apiPlans + "\n" + stripe,
+		// A tenant site too, so tokens also cross saas_auth with its access log on.
+		Sites:    []testenv.Site{{Name: "gw", Body: fmt.Sprintf("log {\n output file %s\n format json\n}\n%s", siteLog, pipeline)}},
+		Upstream: testenv.EchoUpstream(t).Addr,
 	})}
 	for what, v := range map[string]string{
 		"a user password": testenv.Password, "the admin password": testenv.AdminPassword,
@@ -125,6 +129,7 @@ func startSweep(t *testing.T) *sweepEnv {
 	}
 	s.secret("the admin's access token", s.admin)
 
+	s.throughSite(t)
 	s.endpointID = s.newEndpoint(t)
 	// member.joined of a new member is delivered to the endpoint: a delivery to attack,
 	// waited for until it settles, so nothing changes the store during a sweep.
@@ -144,6 +149,28 @@ func startSweep(t *testing.T) *sweepEnv {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return s
+}
+
+// throughSite sends the fixtures' tokens through the tenant site: accepted, refused for
+// another tenant's host, and a refresh token where an access token belongs.
+func (s *sweepEnv) throughSite(t testing.TB) {
+	t.Helper()
+	gw := &testenv.Client{Base: fmt.Sprintf("http://127.0.0.1:%d", s.Ports["gw"]), HC: s.HC}
+	host := func(tenant string) testenv.Option {
+		return testenv.WithHost(fmt.Sprintf("%s.localhost:%d", tenant, s.Ports["gw"]))
+	}
+	for _, c := range []struct {
+		tenant, token string
+		want          int
+	}{
+		{"victim", s.victim.UserAccess, http.StatusOK},
+		{"victim", s.victim.OwnerAccess, http.StatusOK},
+		{"victim", s.attacker.OwnerAccess, http.StatusForbidden},
+		{"victim", s.victim.UserRefresh, http.StatusUnauthorized},
+		{"victim", "", http.StatusUnauthorized},
+	} {
+		mustStatus(t, gw.Do(t, "GET", "/echo", c.token, nil, host(c.tenant)), c.want)
+	}
 }
 
 // newEndpoint registers a webhook endpoint of the victim's and returns its id.
