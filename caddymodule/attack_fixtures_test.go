@@ -99,7 +99,7 @@ func startSweep(t *testing.T) *sweepEnv {
 		"plan team {\n rate 10/1s\n stripe_price price_team\n}\n"+
 		"webhooks {\n retry_schedule 0s 1s\n timeout 2s\n allow_private 127.0.0.0/8\n}\n"+
 		// The sweeps sign up and log in from one address far more often than a person would.
-		"auth_rate signup 1000/1m\nauth_rate login 1000/1m\nauth_rate refresh 1000/1m",
+		"auth_rate signup 1000/1m\nauth_rate login 1000/1m\nauth_rate refresh 1000/1m\nauth_rate mfa 1000/1m",
 		testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t))
 	s.apiServer = &apiServer{testenv.StartSaas(t, testenv.SaasOptions{
 		Global:  fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel DEBUG\n\t}\n", gatewayLog),
