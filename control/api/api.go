@@ -37,7 +37,8 @@ type API struct {
 	Ready  func(ctx context.Context) map[string]error
 	Logger *zap.Logger
 
-	mux *http.ServeMux
+	mux   *http.ServeMux
+	table []Route
 }
 
 // Usage reports a tenant's limits without consuming them.
@@ -92,6 +93,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
 // handle registers pattern; min is the lowest role allowed, "" for anonymous routes.
 func (a *API) handle(pattern string, min identity.Role, h handlerFunc) {
+	a.table = append(a.table, Route{Pattern: pattern, MinRole: min})
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			// A bug must cost one request a 500, not the connection and a bare stack trace.
