@@ -163,6 +163,9 @@ func (m *Manager) reserveAttempt(ctx context.Context, key string) (LoginFailures
 }
 
 func (m *Manager) loggedIn(ctx context.Context, actor identity.Actor, c *loginCheck) (*TokenPair, error) {
+	if c.user.MFAEnabled() {
+		return nil, m.challengeMFA(ctx, actor, c)
+	}
 	_ = m.Store.ResetLogin(ctx, c.key)
 	actor.TenantID, actor.UserID, actor.Role = c.tenantID, c.user.ID, c.user.Role
 	pair, err := m.issue(ctx, c.tenantID, c.user, "")
