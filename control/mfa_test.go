@@ -331,3 +331,17 @@ func TestMFA_StoredSecretIsNotThePlainSecret(t *testing.T) {
 		}
 	}
 }
+
+// A right password does not reset the back-off while MFA is on: knowing it buys no fresh
+// guesses at the code.
+func TestMFA_PasswordAloneDoesNotResetTheBackOff(t *testing.T) {
+	a := newMFAAPI(t)
+	f := a.NewTenant(t, "acme")
+	a.enable(t, f.OwnerAccess)
+	tok := a.mfaToken(t, f.OwnerEmail, f.ID)
+	for range 3 {
+		mustStatus(t, a.verify(t, tok, "code", "abcdef"), http.StatusUnauthorized, "invalid_mfa_code")
+	}
+	tok = a.mfaToken(t, f.OwnerEmail, f.ID)
+	mustStatus(t, a.verify(t, tok, "code", "abcdef"), http.StatusTooManyRequests, "login_locked")
+}
