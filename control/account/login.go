@@ -66,7 +66,9 @@ func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequ
 		return m.loggedIn(ctx, actor, matches[0])
 	}
 	for _, c := range matches {
-		_ = m.Store.ResetLogin(ctx, c.key) // the password was right: no back-off for it
+		if !c.user.MFAEnabled() { // with MFA on, only the second factor resets (challengeMFA)
+			_ = m.Store.ResetLogin(ctx, c.key) // the password was right: no back-off for it
+		}
 	}
 	return nil, ErrTenantRequired
 }
