@@ -52,6 +52,7 @@ plan team {
 		want  [4]int // anonymous, user, owner, admin
 	}
 	all := func(status int) [4]int { return [4]int{status, status, status, status} }
+	mfaCode := func(*testing.T) any { return map[string]string{"code": "123456"} }
 	cases := []rbacCase{
 		{"POST /auth/signup", "/auth/signup", func(*testing.T) any {
 			n := unique()
@@ -63,6 +64,13 @@ plan team {
 		{"POST /auth/refresh", "/auth/refresh", fresh, all(http.StatusOK)},
 		{"POST /auth/logout", "/auth/logout", nil, [4]int{401, 204, 204, 204}},
 		{"GET /me", "/me", nil, [4]int{401, 200, 200, 200}},
+		// MFA (issue 14): before any enrolment, confirm, disable and recovery-codes are
+		// reachable and refuse with 409; verify is anonymous (an empty body: 400 for anyone).
+		{"POST /auth/mfa/confirm", "/auth/mfa/confirm", mfaCode, [4]int{401, 409, 409, 409}},
+		{"POST /auth/mfa/disable", "/auth/mfa/disable", mfaCode, [4]int{401, 409, 409, 409}},
+		{"POST /auth/mfa/recovery-codes", "/auth/mfa/recovery-codes", mfaCode, [4]int{401, 409, 409, 409}},
+		{"POST /auth/mfa/enroll", "/auth/mfa/enroll", nil, [4]int{401, 200, 200, 200}},
+		{"POST /auth/mfa/verify", "/auth/mfa/verify", nil, all(http.StatusBadRequest)},
 		{"GET /rate-limit", "/rate-limit", nil, [4]int{401, 200, 200, http.StatusBadRequest}},
 		{"POST /tenants", "/tenants", func(*testing.T) any {
 			n := unique()

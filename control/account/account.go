@@ -25,7 +25,12 @@ type User struct {
 	// RoleRev is the tenant's roles revision in which this user's role last changed (see
 	// Manager.ChangeRole); the highest over a tenant's users is the tenant's current one.
 	RoleRev int64 `bson:"role_rev,omitempty" json:"-"`
+	// MFA is the user's TOTP second factor; nil until they enrol.
+	MFA *MFA `bson:"mfa,omitempty" json:"-"`
 }
+
+// MFAEnabled reports whether a login of u needs a second factor.
+func (u *User) MFAEnabled() bool { return u.MFA != nil && u.MFA.Enabled }
 
 // Invitation lets one email join a tenant with a role. Only the token's hash is stored.
 type Invitation struct {

@@ -66,7 +66,9 @@ func (m *Manager) Login(ctx context.Context, actor identity.Actor, req LoginRequ
 		return m.loggedIn(ctx, actor, matches[0])
 	}
 	for _, c := range matches {
-		_ = m.Store.ResetLogin(ctx, c.key) // the password was right: no back-off for it
+		if !c.user.MFAEnabled() { // with MFA on, only the second factor resets (challengeMFA)
+			_ = m.Store.ResetLogin(ctx, c.key) // the password was right: no back-off for it
+		}
 	}
 	return nil, ErrTenantRequired
 }
@@ -163,6 +165,9 @@ func (m *Manager) reserveAttempt(ctx context.Context, key string) (LoginFailures
 }
 
 func (m *Manager) loggedIn(ctx context.Context, actor identity.Actor, c *loginCheck) (*TokenPair, error) {
+	if c.user.MFAEnabled() {
+		return nil, m.challengeMFA(ctx, actor, c)
+	}
 	_ = m.Store.ResetLogin(ctx, c.key)
 	actor.TenantID, actor.UserID, actor.Role = c.tenantID, c.user.ID, c.user.Role
 	pair, err := m.issue(ctx, c.tenantID, c.user, "")

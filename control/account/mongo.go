@@ -49,6 +49,11 @@ type Store interface {
 	ReleaseLogin(ctx context.Context, key string, seq int) error
 	ResetLogin(ctx context.Context, key string) error
 	DeleteStaleLogins(ctx context.Context, before time.Time) (int64, error)
+
+	// SetMFA replaces a user's MFA state (nil removes it).
+	SetMFA(ctx context.Context, tenantID, userID string, mfa *MFA) error
+	// ClaimOnce records that key was used; false when it was before (see store.Claim).
+	ClaimOnce(ctx context.Context, key string, expiresAt time.Time) (bool, error)
 }
 
 // LoginFailures sums up the consecutive failed logins of one (tenant, email). An attempt counts

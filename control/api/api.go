@@ -110,6 +110,9 @@ func (a *API) handle(pattern string, min identity.Role, h handlerFunc) {
 				// the stored one.
 				p, err = a.Accounts.CurrentPrincipal(r.Context(), p)
 			}
+			if err == nil && !mfaExempt[pattern] {
+				err = a.Accounts.RequireMFAEnrollment(r.Context(), p)
+			}
 			if err != nil {
 				a.writeError(w, r, err)
 				return

@@ -74,6 +74,15 @@ var errorCodes = []ErrorCode{
 	{Code: "last_owner", Kind: errs.KindConflict},
 	{Code: "roles_busy", Kind: errs.KindUnavailable},
 
+	// MFA.
+	{Code: "mfa_required", Kind: errs.KindUnauthorized},
+	{Code: "invalid_mfa_token", Kind: errs.KindUnauthorized},
+	{Code: "invalid_mfa_code", Kind: errs.KindUnauthorized},
+	{Code: "mfa_not_enrolled", Kind: errs.KindConflict},
+	{Code: "mfa_not_enabled", Kind: errs.KindConflict},
+	{Code: "mfa_already_enabled", Kind: errs.KindConflict},
+	{Code: "mfa_enrollment_required", Kind: errs.KindForbidden},
+
 	// Tenants.
 	{Code: "invalid_tenant", Kind: errs.KindInvalid},
 	{Code: "tenant_reserved", Kind: errs.KindInvalid},

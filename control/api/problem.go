@@ -56,7 +56,26 @@ func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(c.Status())
-	_ = json.NewEncoder(w).Encode(Problem{Type: ProblemType(e.Code), Title: c.Title(), Status: c.Status(), Detail: e.Message, Code: e.Code})
+	p := Problem{Type: ProblemType(e.Code), Title: c.Title(), Status: c.Status(), Detail: e.Message, Code: e.Code}
+	if len(e.Extra) > 0 {
+		_ = json.NewEncoder(w).Encode(withExtra(p, e.Extra))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// withExtra is p with an error's extra members (RFC 9457 extensions, such as a login's
+// mfa_token); the problem's own members win over an extra of the same name.
+func withExtra(p Problem, extra map[string]any) map[string]any {
+	out := make(map[string]any, len(extra)+5)
+	for k, v := range extra {
+		out[k] = v
+	}
+	out["type"], out["title"], out["status"], out["code"] = p.Type, p.Title, p.Status, p.Code
+	if p.Detail != "" {
+		out["detail"] = p.Detail
+	}
+	return out
 }
 
 // writeError is WriteError for the API's handlers, which log what went wrong inside (with the

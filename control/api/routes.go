@@ -17,6 +17,11 @@ func (a *API) routes() {
 	a.handle("POST /auth/refresh", anyone, a.authLimited("refresh", a.refresh))
 	a.handle("POST /auth/logout", identity.RoleUser, a.logout)
 	a.handle("GET /me", identity.RoleUser, a.me)
+	a.handle("POST /auth/mfa/enroll", identity.RoleUser, a.mfaEnroll)
+	a.handle("POST /auth/mfa/confirm", identity.RoleUser, a.mfaConfirm)
+	a.handle("POST /auth/mfa/disable", identity.RoleUser, a.mfaDisable)
+	a.handle("POST /auth/mfa/recovery-codes", identity.RoleUser, a.mfaRecoveryCodes)
+	a.handle("POST /auth/mfa/verify", anyone, a.authLimited("mfa", a.mfaVerify))
 
 	a.handle("POST /tenants", identity.RoleAdmin, a.createTenant)
 	a.handle("GET /tenants", identity.RoleOwner, a.listTenants)

@@ -51,6 +51,8 @@ type patchTenantBody struct {
 	Name   *string `json:"name"`
 	Status *string `json:"status"`
 	Plan   *string `json:"plan"`
+	// RequireMFA: owners and admins may set it.
+	RequireMFA *bool `json:"require_mfa"`
 }
 
 func (a *API) patchTenant(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -59,7 +61,7 @@ func (a *API) patchTenant(w http.ResponseWriter, r *http.Request, c *call) error
 		return err
 	}
 	t, err := a.Tenants.Apply(r.Context(), c.principal, c.actor, r.PathValue("id"),
-		tenant.Update{Name: b.Name, Status: b.Status, Plan: b.Plan})
+		tenant.Update{Name: b.Name, Status: b.Status, Plan: b.Plan, RequireMFA: b.RequireMFA})
 	if err != nil {
 		return err
 	}

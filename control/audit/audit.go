@@ -33,6 +33,12 @@ const (
 	ActionInvite         = "tenant.invite"
 	ActionRoleChange     = "user.role_change"
 	ActionAdminBootstrap = "admin.bootstrap"
+	ActionMFAEnroll      = "auth.mfa_enroll"
+	ActionMFAConfirm     = "auth.mfa_confirm"
+	ActionMFADisable     = "auth.mfa_disable"
+	ActionMFARecovery    = "auth.mfa_recovery_codes"
+	ActionMFAVerify      = "auth.mfa_verify"
+	ActionMFARecoveryUse = "auth.mfa_recovery_code_used"
 )
 
 // Entry is one audit record and one link of its tenant's chain: Hash covers every other field

@@ -29,6 +29,7 @@ type Patch struct {
 	Plan         *string
 	PlanOverride *string // "" clears the override
 	Billing      *Billing
+	RequireMFA   *bool
 	UpdatedAt    time.Time
 }
 
@@ -215,6 +216,8 @@ type Update struct {
 	Name   *string
 	Status *string
 	Plan   *string // sets the admin override; "" clears it
+	// RequireMFA makes MFA a condition of the API for the tenant's members.
+	RequireMFA *bool
 }
 
 // Apply changes a tenant. Owners may rename their own tenant; status and plan are the
@@ -253,8 +256,12 @@ func (m *Manager) Apply(ctx context.Context, p identity.Principal, actor identit
 		patch.PlanOverride = u.Plan
 		detail["plan_override"] = *u.Plan
 	}
+	if u.RequireMFA != nil {
+		patch.RequireMFA = u.RequireMFA
+		detail["require_mfa"] = *u.RequireMFA
+	}
 	if len(detail) == 0 {
-		return nil, errs.E(errs.KindBadRequest, "bad_request", "Nothing to change: give name, status or plan.")
+		return nil, errs.E(errs.KindBadRequest, "bad_request", "Nothing to change: give name, status, plan or require_mfa.")
 	}
 	t, err := m.Store.Update(ctx, id, patch)
 	if err == ErrNotFound {

@@ -121,6 +121,9 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 	if p.Billing != nil {
 		set = append(set, bson.E{Key: "billing", Value: p.Billing})
 	}
+	if p.RequireMFA != nil {
+		set = append(set, bson.E{Key: "require_mfa", Value: *p.RequireMFA})
+	}
 	var t Tenant
 	err := s.DB.C(store.CollTenants).FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}},

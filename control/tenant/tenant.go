@@ -31,9 +31,11 @@ type Tenant struct {
 	// PlanOverride, set by an admin, wins over Plan.
 	PlanOverride string `bson:"plan_override,omitempty" json:"plan_override,omitempty"`
 	// Billing is the Stripe subscription; nil until the tenant starts one.
-	Billing   *Billing  `bson:"billing,omitempty" json:"billing,omitempty"`
-	CreatedAt time.Time `bson:"created_at" json:"created_at"`
-	UpdatedAt time.Time `bson:"updated_at" json:"updated_at"`
+	Billing *Billing `bson:"billing,omitempty" json:"billing,omitempty"`
+	// RequireMFA, set by an owner, keeps members without MFA out of the API until they enrol.
+	RequireMFA bool      `bson:"require_mfa,omitempty" json:"require_mfa"`
+	CreatedAt  time.Time `bson:"created_at" json:"created_at"`
+	UpdatedAt  time.Time `bson:"updated_at" json:"updated_at"`
 }
 
 // EffectiveStatus is the status the gateway enforces: suspended by an admin or by billing.

@@ -41,12 +41,12 @@ func (c *VerifiedCache[V]) Verify(raw string) (V, error) {
 	if ok && now < e.exp {
 		return e.v, nil
 	}
-	p, exp, err := c.keys.verify(raw)
+	p, claims, err := c.keys.verify(raw, TypeAccess)
 	if err != nil {
 		var zero V
 		return zero, err
 	}
-	e = verified[V]{v: c.build(p), exp: exp.Add(Leeway).UnixNano()}
+	e = verified[V]{v: c.build(p), exp: claims.ExpiresAt.Time.Add(Leeway).UnixNano()}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		c.evict(now)

@@ -17,9 +17,17 @@ import (
 	"github.com/saasgate/saasgate/control/store"
 )
 
-// TypeAccess is the `typ` claim of access tokens; other kinds of token (the MFA step token of a
-// later step) carry another, so one can never stand in for the other.
-const TypeAccess = "access"
+// The `typ` claim of each kind of signed token. Every verification names the one kind it
+// accepts, so an MFA step token never stands in for an access token nor the other way round.
+// Refresh and invitation tokens are opaque (not JWTs), looked up by hash: a JWT presented as
+// one matches nothing, and one of them presented as a JWT does not parse.
+const (
+	TypeAccess = "access"
+	TypeMFA    = "mfa"
+)
+
+// MFATTL is the lifetime of the MFA step token a login answers with when MFA is on.
+const MFATTL = 5 * time.Minute
 
 // Leeway tolerates clock skew between replicas when checking exp, nbf and iat.
 const Leeway = 30 * time.Second
@@ -72,16 +80,26 @@ func (k *Keys) now() time.Time {
 
 // Issue signs an access token for p.
 func (k *Keys) Issue(p identity.Principal) (string, error) {
+	return k.sign(p, TypeAccess, k.TTL)
+}
+
+// IssueMFA signs the MFA step token of a login whose password was right: it proves the first
+// factor for MFATTL and is good for nothing but POST /auth/mfa/verify.
+func (k *Keys) IssueMFA(p identity.Principal) (string, error) {
+	return k.sign(p, TypeMFA, MFATTL)
+}
+
+func (k *Keys) sign(p identity.Principal, typ string, ttl time.Duration) (string, error) {
 	now := k.now()
 	claims := Claims{
 		TenantID: p.TenantID,
 		Role:     string(p.Role),
-		Type:     TypeAccess,
+		Type:     typ,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    k.Issuer,
 			Subject:   p.UserID,
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(k.TTL)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			ID:        RandomID(16),
 		},
 	}
@@ -90,14 +108,34 @@ func (k *Keys) Issue(p identity.Principal) (string, error) {
 
 // Verify checks an access token: HS256 only, exp required, issuer ours, typ access.
 func (k *Keys) Verify(raw string) (identity.Principal, error) {
-	p, _, err := k.verify(raw)
+	p, _, err := k.verify(raw, TypeAccess)
 	return p, err
 }
 
-// verify is Verify that also returns the token's expiry.
-func (k *Keys) verify(raw string) (identity.Principal, time.Time, error) {
+// MFAToken is a verified MFA step token: who passed the first factor, and the token's id and
+// expiry, which its single use is remembered by.
+type MFAToken struct {
+	Principal identity.Principal
+	ID        string
+	ExpiresAt time.Time
+}
+
+// ErrInvalidMFAToken answers an MFA step token that is malformed, expired, spent or of another kind.
+var ErrInvalidMFAToken = errs.E(errs.KindUnauthorized, "invalid_mfa_token", "The MFA token is invalid, expired or already used; log in again.")
+
+// VerifyMFA checks an MFA step token as Verify checks an access token, with typ mfa.
+func (k *Keys) VerifyMFA(raw string) (*MFAToken, error) {
+	p, c, err := k.verify(raw, TypeMFA)
+	if err != nil || c.ID == "" {
+		return nil, ErrInvalidMFAToken
+	}
+	return &MFAToken{Principal: p, ID: c.ID, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// verify checks a signed token of kind typ and returns its claims too.
+func (k *Keys) verify(raw, typ string) (identity.Principal, *Claims, error) {
 	if len(raw) > 4096 {
-		return identity.Principal{}, time.Time{}, errs.ErrInvalidToken
+		return identity.Principal{}, nil, errs.ErrInvalidToken
 	}
 	var c Claims
 	parser := jwt.NewParser(
@@ -110,16 +148,16 @@ func (k *Keys) verify(raw string) (identity.Principal, time.Time, error) {
 	)
 	_, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return k.Secret, nil })
 	if err != nil {
-		return identity.Principal{}, time.Time{}, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
+		return identity.Principal{}, nil, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
 			Message: errs.ErrInvalidToken.Message, Err: errors.Unwrap(err)}
 	}
 	role := identity.Role(c.Role)
 	// A tenant id that is not a DNS label can only come from a token signed by someone holding
 	// the secret but not this code; refuse it before it names a collection.
-	if c.Type != TypeAccess || !role.Valid() || c.Subject == "" || len(c.Subject) > 64 || !store.ValidTenantID(c.TenantID) {
-		return identity.Principal{}, time.Time{}, errs.ErrInvalidToken
+	if c.Type != typ || !role.Valid() || c.Subject == "" || len(c.Subject) > 64 || !store.ValidTenantID(c.TenantID) {
+		return identity.Principal{}, nil, errs.ErrInvalidToken
 	}
-	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, c.ExpiresAt.Time, nil
+	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, &c, nil
 }
 
 // RandomID returns n random bytes, base64url-encoded.
