@@ -62,8 +62,8 @@ func signWithHeader(t *testing.T, claims jwt.MapClaims, header map[string]any) s
 	return raw
 }
 
-// algConfusion is a token whose header claims alg but whose signature is HS256 with our
-// secret, the classic RS256→HS256 key confusion turned around.
+// algConfusion is a token whose header names alg over an HS256 signature with our secret: a
+// verifier that trusted the header's alg, not an allow-list, could be led to check it wrongly.
 func algConfusion(t *testing.T, alg string, claims jwt.MapClaims) string {
 	t.Helper()
 	parts := strings.Split(signWithHeader(t, claims, nil), ".")
