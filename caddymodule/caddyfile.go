@@ -36,16 +36,32 @@ func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	saas_api [<matcher>]
+//	saas_api [<matcher>] {
+//		cors_origins <origin>...
+//	}
 //
-// It takes no arguments and no block: everything comes from the `saas` app.
+// It takes no arguments and the block is optional: everything else comes from the `saas` app.
+// cors_origins may be given more than once; APIHandler.Validate checks the origins, for JSON
+// and Caddyfile alike.
 func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
 		return d.Errf("saas_api takes no arguments, got %q", d.Val())
 	}
-	if err := noBlock(d); err != nil {
-		return d.WrapErr(fmt.Errorf("saas_api %w", err))
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "cors_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.Errf("saas_api: cors_origins needs at least one origin")
+			}
+			h.CORSOrigins = append(h.CORSOrigins, origins...)
+			if err := h.Validate(); err != nil {
+				return d.WrapErr(err)
+			}
+		default:
+			return d.Errf("saas_api: unknown option %q (want cors_origins)", d.Val())
+		}
 	}
 	return nil
 }

@@ -72,6 +72,10 @@ func (m *Manager) Logout(ctx context.Context, p identity.Principal, actor identi
 // Me returns the caller's account.
 func (m *Manager) Me(ctx context.Context, p identity.Principal) (*User, error) {
 	u, err := m.Store.UserByID(ctx, p.TenantID, p.UserID)
+	if err == ErrUserNotFound {
+		// A well-signed token of a deleted account authenticates no one.
+		return nil, errs.ErrInvalidToken
+	}
 	if err != nil {
 		return nil, storeErr(err, "Could not read the account.")
 	}

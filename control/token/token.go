@@ -106,7 +106,8 @@ func (k *Keys) sign(p identity.Principal, typ string, ttl time.Duration) (string
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(k.Secret)
 }
 
-// Verify checks an access token: HS256 only, exp required, issuer ours, typ access.
+// Verify checks an access token: HS256 only, no header parameter but alg and typ, exp
+// required, issuer ours, typ access.
 func (k *Keys) Verify(raw string) (identity.Principal, error) {
 	p, _, err := k.verify(raw, TypeAccess)
 	return p, err
@@ -146,7 +147,7 @@ func (k *Keys) verify(raw, typ string) (identity.Principal, *Claims, error) {
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(k.now),
 	)
-	_, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return k.Secret, nil })
+	_, err := parser.ParseWithClaims(raw, &c, k.secretFor)
 	if err != nil {
 		return identity.Principal{}, nil, &errs.Error{Kind: errs.KindUnauthorized, Code: "invalid_token",
 			Message: errs.ErrInvalidToken.Message, Err: errors.Unwrap(err)}
@@ -158,6 +159,23 @@ func (k *Keys) verify(raw, typ string) (identity.Principal, *Claims, error) {
 		return identity.Principal{}, nil, errs.ErrInvalidToken
 	}
 	return identity.Principal{UserID: c.Subject, TenantID: c.TenantID, Role: role}, &c, nil
+}
+
+// issuedHeaders are the only JOSE header parameters Issue writes. Any other (kid, jku, x5u,
+// jwk, x5c, crit, ...) names a key or an extension this code never uses: a token carrying one
+// was not made here, and refusing it outright means no header can ever make a verifier fetch
+// or pick a key.
+var issuedHeaders = map[string]bool{"alg": true, "typ": true}
+
+var errForeignHeader = errors.New("token header carries a parameter this issuer never writes")
+
+func (k *Keys) secretFor(t *jwt.Token) (any, error) {
+	for name := range t.Header {
+		if !issuedHeaders[name] {
+			return nil, errForeignHeader
+		}
+	}
+	return k.Secret, nil
 }
 
 // RandomID returns n random bytes, base64url-encoded.
