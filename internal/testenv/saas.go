@@ -63,14 +63,26 @@ func NewSaas(t testing.TB, opts SaasOptions) *Saas {
 	if opts.Redis && opts.RedisPrefix == "" {
 		opts.RedisPrefix = KeyPrefix(t)
 	}
-	if opts.APIPort == 0 {
-		opts.APIPort = FreePort(t)
-	}
 	opts.Sites = append([]Site(nil), opts.Sites...)
+	// Every port left to choose is chosen in one call, which holds them all at once: ports
+	// chosen one by one can come out the same (each is free again when the next is picked).
+	need := 0
+	if opts.APIPort == 0 {
+		need++
+	}
+	for _, site := range opts.Sites {
+		if site.Port == 0 {
+			need++
+		}
+	}
+	free := FreePorts(t, need)
+	if opts.APIPort == 0 {
+		opts.APIPort, free = free[0], free[1:]
+	}
 	s := &Saas{Ports: make(map[string]int)}
 	for i, site := range opts.Sites {
 		if site.Port == 0 {
-			opts.Sites[i].Port = FreePort(t)
+			opts.Sites[i].Port, free = free[0], free[1:]
 		}
 		s.Ports[site.Name] = opts.Sites[i].Port
 	}
