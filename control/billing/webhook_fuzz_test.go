@@ -31,7 +31,9 @@ func (f *fixture) webhookState(t testing.TB) webhookState {
 // panic and answers nil or a domain error; a delivery that does not verify, and a signed one
 // refused as unreadable (400), change nothing: no event record, no tenant change, no audit.
 func FuzzHandleWebhook(f *testing.F) {
-	fx := newManager(f, opts{})
+	// The webhook path never calls Stripe: billing is switched on with an API base nobody
+	// answers, so that no fuzz worker starts a stripe-mock of its own.
+	fx := newManager(f, opts{stripe: &testenv.StripeRecorder{URL: "http://127.0.0.1:1"}})
 	fx.newTenant(f, "acme", "cus_acme")
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	sub := testenv.StripeSubscription{ID: "sub_acme", Tenant: "acme", Customer: "cus_acme", Status: "active", Price: "price_pro", Start: created}
@@ -57,7 +59,11 @@ func FuzzHandleWebhook(f *testing.F) {
 			signature = sign(payload)
 		}
 		before := fx.webhookState(t)
+		start := time.Now()
 		err := fx.m.HandleWebhook(context.Background(), identity.Anonymous("127.0.0.1", "req-fuzz"), payload, signature)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("HandleWebhook(%q) took %v", payload, took)
+		}
 		e, isDomain := errs.As(err)
 		switch {
 		case err == nil:
