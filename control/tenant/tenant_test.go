@@ -79,6 +79,7 @@ func TestFromHost(t *testing.T) {
 		{"acme.notexample.com", "example.com", "", false},
 		{"127.0.0.1:8080", "localhost", "", false},
 		{"[::1]:8080", "localhost", "", false},
+		{"a:b.localhost:1", "localhost", "", false}, // found by FuzzFromHost: not a label, and not one after the port goes
 		{"", "localhost", "", false},
 	}
 	for _, tt := range tests {
