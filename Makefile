@@ -15,7 +15,7 @@ STRIPE_MOCK_VERSION := v0.162.0
 # Integration tests run the built gateway as a subprocess (internal/testenv.StartSaasgate).
 export SAASGATE_BIN := $(abspath $(BIN))
 
-.PHONY: all build run test bench fmt vet lint tools clean
+.PHONY: all build run test fuzz bench fmt vet lint tools clean
 
 all: build
 
@@ -32,6 +32,23 @@ run: build
 test: build lint tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
+
+# Every fuzz target of the module, found in the test files (so a new one runs without an edit
+# here), for FUZZTIME each; `make test` runs only their seeds (testdata/fuzz/<Target>/ and
+# f.Add), as plain `go test` does. A crasher goes into testdata/fuzz/<Target>/: commit it with
+# the fix, and it stays a seed. FUZZMINIMIZETIME bounds the minimizing of each new input (Go's
+# default is 60s): the webhook target's coverage depends on what the store already holds, so
+# its inputs rarely reproduce exactly and would take the whole FUZZTIME being minimized.
+FUZZTIME         ?= 10s
+FUZZMINIMIZETIME ?= 2s
+
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for name in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
+			echo "$(GO) test -run '^$$' -fuzz '^$$name$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$dir"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$dir; \
+		done; \
+	done
 
 # The side-by-side benchmark of SPEC §9 (bare reverse_proxy against the full pipeline, real
 # Redis), then the Go micro-benchmarks of the request path. Needs Redis like the tests.

@@ -25,8 +25,10 @@ func FromHost(host, baseDomain string) (label string, ok bool) {
 	upper := false
 	for i := 0; i < len(rest); i++ {
 		switch c := rest[i]; {
-		case c >= 0x80:
-			return "", false // not a DNS label: no tenant is named so
+		case c >= 0x80, c == ':':
+			// Not a DNS label: no tenant is named so. A colon here is one of several in a host
+			// with a port ("a:b.base:1"), whose label would not survive the port's removal.
+			return "", false
 		case c >= 'A' && c <= 'Z':
 			upper = true
 		}

@@ -79,6 +79,7 @@ func TestFromHost(t *testing.T) {
 		{"acme.notexample.com", "example.com", "", false},
 		{"127.0.0.1:8080", "localhost", "", false},
 		{"[::1]:8080", "localhost", "", false},
+		{"a:b.localhost:1", "localhost", "", false}, // found by FuzzFromHost: not a label, and not one after the port goes
 		{"", "localhost", "", false},
 	}
 	for _, tt := range tests {
@@ -89,25 +90,58 @@ func TestFromHost(t *testing.T) {
 	}
 }
 
+// FromHost reads the Host header of every gateway request: whatever it holds, a label comes
+// back only with ok, is a non-empty, dot-free, lower-case, ASCII label of the host, and names
+// the same tenant whatever the host's case and port, and when asked of label.base itself.
 func FuzzFromHost(f *testing.F) {
-	for _, s := range []string{"acme.localhost:8080", "ACME.localhost", "a.b.localhost.", "[::1]:80", "localhost", ".localhost", ":", "x.localhost:"} {
+	for _, s := range []string{
+		"acme.localhost:8080", "ACME.localhost", "a.b.localhost.", "[::1]:80", "localhost", ".localhost", ":", "x.localhost:",
+		"acme.localhost..", "acme..localhost", "acme.localhost:8080:9090", "[acme.localhost]:80", "acme.localhost]",
+		"acme.evil.test.localhost", "acme.localhost.evil.test", "acme.xlocalhost", "ac\u00e9me.localhost", "\xc3\xa9.localhost",
+		"a\x00.localhost", "a b.localhost", "a:b.localhost:1", "acme.LOCALHOST", "acme.localhost\t",
+	} {
 		f.Add(s)
 	}
+	const base = "localhost"
 	f.Fuzz(func(t *testing.T, host string) {
-		label, ok := FromHost(host, "localhost")
+		label, ok := FromHost(host, base)
 		if !ok {
 			if label != "" {
 				t.Fatalf("FromHost(%q) returned label %q with ok=false", host, label)
 			}
-			return
+		} else {
+			if label == "" || strings.Contains(label, ".") || strings.ToLower(label) != label {
+				t.Fatalf("FromHost(%q) = %q: a label must be non-empty, dot-free and lower-case", host, label)
+			}
+			if !strings.Contains(strings.ToLower(host), label+".") {
+				t.Fatalf("FromHost(%q) = %q, which is not a label of the host", host, label)
+			}
+			for i := 0; i < len(label); i++ {
+				if label[i] >= 0x80 {
+					t.Fatalf("FromHost(%q) = %q, which is not ASCII", host, label)
+				}
+			}
+			if again, ok := FromHost(label+"."+base, base); !ok || again != label {
+				t.Fatalf("FromHost(%q) = %q, but FromHost(%q) = %q, %v", host, label, label+"."+base, again, ok)
+			}
 		}
-		if label == "" || strings.Contains(label, ".") || strings.ToLower(label) != label {
-			t.Fatalf("FromHost(%q) = %q: a label must be non-empty, dot-free and lower-case", host, label)
-		}
-		if !strings.Contains(strings.ToLower(host), label+".") {
-			t.Fatalf("FromHost(%q) = %q, which is not a label of the host", host, label)
+		if upper, upOK := FromHost(asciiUpper(host), base); upper != label || upOK != ok {
+			t.Fatalf("FromHost(%q) = %q, %v but FromHost(%q) = %q, %v: the case of a host must not matter",
+				host, label, ok, asciiUpper(host), upper, upOK)
 		}
 	})
+}
+
+// asciiUpper upper-cases ASCII letters only, leaving every other byte as it is (strings.ToUpper
+// would rewrite invalid UTF-8 and non-ASCII letters, which FromHost rightly treats apart).
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // store.ValidTenantID replaces a regexp on the request path; it must agree with the contract's pattern.
