@@ -33,6 +33,9 @@ var requestBodies = []func() any{
 	func() any { return new(endpointBody) },
 	func() any { return new(patchEndpointBody) },
 	func() any { return new(recoverBody) },
+	func() any { return new(mfaCodeBody) },
+	func() any { return new(mfaVerifyBody) },
+	func() any { return new(noBody) },
 }
 
 // bodyTypes is requestBodies sorted by type name, so that a seed's first byte keeps naming

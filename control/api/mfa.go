@@ -19,8 +19,12 @@ type mfaCodeBody struct {
 	Code string `json:"code"`
 }
 
+// noBody is what a route without parameters accepts: nothing, or an empty object.
+type noBody struct{}
+
 func (a *API) mfaEnroll(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := decodeOptional(w, r, &struct{}{}); err != nil {
+	var none noBody
+	if err := decodeOptional(w, r, &none); err != nil {
 		return err
 	}
 	e, err := a.Accounts.EnrollMFA(r.Context(), c.principal, c.actor)
