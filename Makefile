@@ -3,6 +3,9 @@
 
 GO        ?= go
 BIN       := bin/saasgate
+# The version `saasgate version` prints, stamped into Caddy's own CustomVersion (Caddy prepends it
+# to its module version). The Dockerfile takes it as a build argument (no .git in the image).
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Tools the build installs are pinned to exact versions and installed into TOOLS_BIN (never onto
 # the PATH of the machine), each with its own rule:
 #   GOBIN=$(TOOLS_BIN) $(GO) install <module>/<cmd>@<exact version>
@@ -22,7 +25,7 @@ all: build
 # Always invoke the Go toolchain: its build cache makes an unchanged build cheap, and make's own
 # timestamps cannot see changes in dependencies.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/saasgate
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X github.com/caddyserver/caddy/v2.CustomVersion=$(VERSION)" -o $(BIN) ./cmd/saasgate
 
 run: build
 	./$(BIN) run --config Caddyfile
