@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,11 +30,23 @@ const (
 )
 
 // A master, its replica and three sentinels; the gateway reaches Redis through the sentinels.
-// The master is SIGKILLed while a tenant's traffic flows: meanwhile the gateway limits in
+// The master is SIGKILLed (or SIGSTOPped) while a tenant's traffic flows: meanwhile the gateway limits in
 // process (on_limiter_error local, no 5xx, no request slower than the bound), and once the
 // sentinels have promoted the replica it decides in Redis again, on the new master.
+//
+// SIGKILL is a crash: the kernel closes the master's sockets, so calls fail at once. SIGSTOP is
+// a hung master (or a partition): calls get no answer, and only redis_timeout bounds them.
 func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 	lookRedisServer(t)
+	for _, tt := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"killed", syscall.SIGKILL}, {"hung", syscall.SIGSTOP}} {
+		t.Run(tt.name, func(t *testing.T) { testSentinelFailover(t, tt.sig) })
+	}
+}
+
+func testSentinelFailover(t *testing.T, sig syscall.Signal) {
 	ports := testenv.FreePorts(t, 5)
 	masterPort, replicaPort := ports[0], ports[1]
 	master := startRedisProc(t, "master", masterPort)
@@ -58,7 +71,7 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 		redisURL:       url,
 		prefix:         "sentinel:",
 		onLimiterError: "local",
-		plans:          planBlock("free", "5/1h", 5),
+		plans:          planBlock("free", "5/1h", 5) + planBlock("busy", "100000/1m", 0),
 		metrics:        true,
 	}
 	g := f.start(t, 1)[0]
@@ -66,6 +79,9 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 	for _, name := range []string{"traffic", "during", "probe", "after"} {
 		tokens[name] = g.newTenant(t, name)
 	}
+	// The traffic tenant is never limited: a limited tenant is turned away in process until its
+	// Retry-After, so its requests would not reach Redis.
+	g.api.PatchTenant(t, g.api.AdminToken(t), "traffic", map[string]string{"plan": "busy"})
 	newMaster := replica.client(t)
 
 	// Traffic flows through the whole test: each request is timed, and none may be a 5xx.
@@ -90,7 +106,7 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 			switch {
 			case err != nil:
 				bad = append(bad, err.Error())
-			case r.Status != http.StatusOK && r.Status != http.StatusTooManyRequests:
+			case r.Status != http.StatusOK:
 				bad = append(bad, r.String())
 			default:
 				worst = max(worst, r.Latency)
@@ -104,7 +120,9 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 	defer stopTraffic()
 
 	time.Sleep(300 * time.Millisecond)
-	master.kill()
+	if err := master.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
 	killed := time.Now()
 
 	// Sentinel waits a second before it even suspects the master: requests in that second meet
@@ -134,7 +152,7 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("30 s after the master was killed the gateway still does not decide in Redis: %v", err)
 	}
-	t.Logf("Sentinel failover: limiting through Redis resumed %s after the master was SIGKILLed", took.Round(time.Millisecond))
+	t.Logf("Sentinel failover: limiting through Redis resumed %s after the master got %s", took.Round(time.Millisecond), sig)
 	if took > failoverResume {
 		t.Errorf("limiting through Redis resumed %s after the master died, want within %s", took, failoverResume)
 	}
@@ -250,7 +268,8 @@ func startRedisProc(t *testing.T, name string, port int, args ...string) *redisP
 	return p
 }
 
-// kill sends SIGKILL (a crash: no goodbye to clients, no failover handshake) and waits.
+// kill sends SIGKILL (a crash: no goodbye to clients, no failover handshake; it also ends a
+// stopped process) and waits.
 func (p *redisProc) kill() {
 	select {
 	case <-p.done:
