@@ -19,7 +19,7 @@ import (
 // joins them into one cluster of three masters (no replicas) and waits until every node says
 // cluster_state:ok. It returns the nodes' addresses. Every node is killed when the
 // test ends, whether it passed or not.
-func startRedisCluster(t *testing.T) []string {
+func startRedisCluster(t *testing.T) []*redisServer {
 	t.Helper()
 	server := lookRedisServer(t)
 	cli, err := exec.LookPath("redis-cli")
@@ -28,9 +28,10 @@ func startRedisCluster(t *testing.T) []string {
 	}
 	ports := testenv.FreePorts(t, 3)
 	addrs := make([]string, len(ports))
+	nodes := make([]*redisServer, len(ports))
 	for i, port := range ports {
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
-		startClusterNode(t, server, port)
+		nodes[i] = startClusterNode(t, server, port)
+		addrs[i] = nodes[i].addr()
 	}
 	create := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...),
 		"--cluster-replicas", "0", "--cluster-yes")...)
@@ -40,21 +41,30 @@ func startRedisCluster(t *testing.T) []string {
 	for _, addr := range addrs {
 		awaitClusterOK(t, addr)
 	}
-	return addrs
+	return nodes
 }
 
 // clusterURL is the redis_url of the Cluster form: the first node in the authority, the others
 // as addr parameters.
-func clusterURL(addrs []string) string {
+func clusterURL(nodes []*redisServer) string {
+	addrs := addrsOf(nodes)
 	return "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+}
+
+func addrsOf(nodes []*redisServer) []string {
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.addr()
+	}
+	return addrs
 }
 
 // crossSlotErrors is what each node counted of CROSSSLOT replies (INFO errorstats), whatever
 // the gateways logged of them.
-func crossSlotErrors(t *testing.T, addrs []string) map[string]string {
+func crossSlotErrors(t *testing.T, nodes []*redisServer) map[string]string {
 	t.Helper()
 	found := map[string]string{}
-	for _, addr := range addrs {
+	for _, addr := range addrsOf(nodes) {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		stats, err := c.Info(ctx(t), "errorstats").Result()
 		_ = c.Close()
@@ -72,9 +82,25 @@ func crossSlotErrors(t *testing.T, addrs []string) map[string]string {
 
 // startClusterNode starts one cluster node on port, with its node file in a directory of its
 // own (two nodes sharing nodes.conf would take each other's identity), and waits for PING.
-func startClusterNode(t *testing.T, server string, port int) {
+func startClusterNode(t *testing.T, server string, port int) *redisServer {
 	t.Helper()
-	s := &redisServer{port: port, dir: t.TempDir(), out: &lockedBuffer{}, done: make(chan struct{})}
+	s := &redisServer{port: port, dir: t.TempDir()}
+	startNodeProcess(t, server, s)
+	t.Cleanup(func() {
+		s.kill()
+		if t.Failed() {
+			t.Logf("cluster node on port %d output:\n%s", port, s.out)
+		}
+	})
+	return s
+}
+
+// startNodeProcess runs s as a cluster node; again after a kill, it rejoins the cluster with
+// the identity and slots its nodes file in s.dir records.
+func startNodeProcess(t *testing.T, server string, s *redisServer) {
+	t.Helper()
+	port := s.port
+	s.out, s.done = &lockedBuffer{}, make(chan struct{})
 	s.cmd = exec.Command(server,
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--daemonize", "no",
@@ -85,16 +111,10 @@ func startClusterNode(t *testing.T, server string, port int) {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting cluster node on port %d: %v", port, err)
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("cluster node on port %d output:\n%s", port, s.out)
-		}
-	})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
 	if _, err := eventually(time.Now(), 10*time.Second, 20*time.Millisecond, func() (bool, string) {
