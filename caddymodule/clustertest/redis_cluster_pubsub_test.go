@@ -9,10 +9,10 @@ import (
 )
 
 // go-redis's ClusterClient subscribes through the master of the channel name's slot
-// (`<prefix>tenants`), and PUBLISH is routed there too. With no replica, killing that master
-// loses the channel until the node comes back: the gateways keep retrying it, and on
-// resubscribing flush their tenant caches and list every tenant again, so a change made
-// meanwhile is seen at the latest then.
+// (`<prefix>tenants`); PUBLISH goes to a random master, which broadcasts. With no replica,
+// killing that master loses the channel until the node comes back: the gateways keep retrying
+// it, and on resubscribing flush their tenant caches and list every tenant again, so a change
+// made meanwhile is seen at the latest then.
 func TestRedisCluster_InvalidationResumesWhenTheChannelsNodeReturns(t *testing.T) {
 	t.Parallel()
 	nodes := startRedisCluster(t)
