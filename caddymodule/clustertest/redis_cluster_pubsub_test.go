@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/saasgate/saasgate/internal/testenv"
 )
 
 // go-redis's ClusterClient subscribes through the master of the channel name's slot
@@ -74,4 +75,28 @@ func TestRedisCluster_InvalidationResumesWhenTheChannelsNodeReturns(t *testing.T
 		t.Fatalf("%s still answers %v 15 s after the channel's node came back", two.name, err)
 	}
 	t.Logf("the suspension reached %s %s after the node came back", two.name, took.Round(time.Millisecond))
+}
+
+// The anonymous auth routes' limits are counted in the cluster too: three signups spread over
+// two gateways use up 3/1h on both.
+func TestRedisCluster_AuthRouteLimitIsOneBudgetAcrossGateways(t *testing.T) {
+	t.Parallel()
+	nodes := startRedisCluster(t)
+	f := newFleet(t, "")
+	f.redisURL = clusterURL(nodes)
+	f.extra = "\t\tauth_rate signup 3/1h\n"
+	gws := f.start(t, 2)
+	for i, name := range []string{"c-one", "c-two", "c-three"} {
+		gws[i%2].newTenant(t, name)
+	}
+	for _, g := range gws {
+		r := g.api.Do(t, http.MethodPost, "/auth/signup", "",
+			map[string]string{"email": "owner@c-four.test", "password": testenv.Password, "tenant": "c-four"})
+		if r.Status != http.StatusTooManyRequests || r.Code() != "rate_limited" {
+			t.Errorf("%s: a fourth signup from the address answered %s, want 429 rate_limited", g.name, r)
+		}
+	}
+	if found := crossSlotErrors(t, nodes); len(found) > 0 {
+		t.Errorf("cluster nodes answered CROSSSLOT: %v", found)
+	}
 }
