@@ -17,6 +17,7 @@ import (
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/plan"
+	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -30,6 +31,16 @@ type App struct {
 	// MongoDB connection string. Default: empty, which starts an embedded FerretDB storing
 	// SQLite files under DataDir.
 	MongoURI string `json:"mongo_uri,omitempty"`
+	// Most connections the driver opens to each server. Default: 100.
+	MongoPoolSize int64 `json:"mongo_pool_size,omitempty"`
+	// Bound on opening one connection to a server. Default: 10s.
+	MongoConnectTimeout caddy.Duration `json:"mongo_connect_timeout,omitempty"`
+	// How long an operation waits for a suitable server (a primary, for writes) before it
+	// fails: during a replica-set election, requests wait up to this. Default: 10s.
+	MongoServerSelectionTimeout caddy.Duration `json:"mongo_server_selection_timeout,omitempty"`
+	// Where reads go: primary, primaryPreferred, secondary, secondaryPreferred or nearest.
+	// Non-primary reads may be stale by the replication lag. Default: primary.
+	MongoReadPreference string `json:"mongo_read_preference,omitempty"`
 	// Database name. Default: "saasgate".
 	Database string `json:"database,omitempty"`
 	// Directory for the embedded database and the generated JWT secret. Default: "./data".
@@ -221,12 +232,16 @@ func (a *App) Start() error {
 	if err := checkConfigOrder(a.ctx); err != nil {
 		return fmt.Errorf("saas: %w", err)
 	}
-	a.backendKey = "mongo|" + a.MongoURI + "|" + a.Database + "|" + a.DataDir
+	mongo := store.Options{
+		PoolSize: uint64(a.MongoPoolSize), ConnectTimeout: time.Duration(a.MongoConnectTimeout),
+		ServerSelectionTimeout: time.Duration(a.MongoServerSelectionTimeout), ReadPreference: a.MongoReadPreference,
+	}
+	a.backendKey = fmt.Sprintf("mongo|%s|%s|%s|%+v", a.MongoURI, a.Database, a.DataDir, mongo)
 	val, _, err := backends.LoadOrNew(a.backendKey, func() (caddy.Destructor, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		b, err := control.OpenBackend(ctx, control.BackendConfig{
-			MongoURI: a.MongoURI, Database: a.Database, DataDir: a.DataDir, Logger: a.logger,
+			MongoURI: a.MongoURI, Database: a.Database, DataDir: a.DataDir, Mongo: mongo, Logger: a.logger,
 		})
 		if err != nil {
 			return nil, err

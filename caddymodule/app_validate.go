@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,6 +223,13 @@ func checkAdminPair(email, password string) error {
 		return errors.New("admin_email is set without admin_password; set both to create the platform admin, or neither")
 	case email == "" && password != "":
 		return errors.New("admin_password is set without admin_email; set both to create the platform admin, or neither")
+	}
+	return nil
+}
+
+func checkReadPreference(s string) error {
+	if !slices.Contains(store.ReadPreferences, s) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(store.ReadPreferences, ", "))
 	}
 	return nil
 }

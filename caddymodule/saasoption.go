@@ -29,6 +29,10 @@ import (
 func (a *App) options() []option {
 	return []option{
 		stringOption{"mongo_uri", &a.MongoURI, "", checkMongoURI},
+		countOption{"mongo_pool_size", &a.MongoPoolSize},
+		durationOption{"mongo_connect_timeout", &a.MongoConnectTimeout, control.DefaultMongoTimeout},
+		durationOption{"mongo_server_selection_timeout", &a.MongoServerSelectionTimeout, control.DefaultMongoTimeout},
+		stringOption{"mongo_read_preference", &a.MongoReadPreference, control.DefaultReadPreference, checkReadPreference},
 		stringOption{"database", &a.Database, control.DefaultDatabase, checkDatabaseName},
 		stringOption{"data_dir", &a.DataDir, control.DefaultDataDir, nil},
 		stringOption{"redis_url", &a.RedisURL, "", checkRedisURL},
@@ -87,6 +91,10 @@ func (p *PlanConfig) options() []option {
 //
 //	saas {
 //		mongo_uri        <mongodb://... | mongodb+srv://...>
+//		mongo_pool_size  <n>
+//		mongo_connect_timeout          <duration>
+//		mongo_server_selection_timeout <duration>
+//		mongo_read_preference primary|primaryPreferred|secondary|secondaryPreferred|nearest
 //		database         <name>
 //		data_dir         <path>
 //		redis_url        <redis://... | rediss://... | unix://...>

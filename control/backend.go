@@ -17,7 +17,9 @@ type BackendConfig struct {
 	MongoURI string // empty: embedded FerretDB under DataDir
 	Database string
 	DataDir  string
-	Logger   *zap.Logger
+	// Driver settings; a zero timeout is DefaultMongoTimeout.
+	Mongo  store.Options
+	Logger *zap.Logger
 }
 
 // Backend is the database connection, and the embedded server when there is one.
@@ -42,7 +44,14 @@ func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
 		}
 		b.embedded, uri = e, e.URI()
 	}
-	db, err := store.Connect(ctx, uri, cfg.Database, 10*time.Second)
+	opts := cfg.Mongo
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = DefaultMongoTimeout
+	}
+	if opts.ServerSelectionTimeout == 0 {
+		opts.ServerSelectionTimeout = DefaultMongoTimeout
+	}
+	db, err := store.ConnectWith(ctx, uri, cfg.Database, opts)
 	if err != nil {
 		if b.embedded != nil {
 			b.embedded.Stop()

@@ -22,6 +22,9 @@ const (
 	DefaultOnLimiterError = "local"
 	DefaultKeyPrefix      = "saasgate:"
 	DefaultRedisTimeout   = 50 * time.Millisecond
+	DefaultMongoTimeout   = 10 * time.Second // mongo_connect_timeout, mongo_server_selection_timeout
+	DefaultMongoPoolSize  = 100              // the driver's
+	DefaultReadPreference = "primary"
 )
 
 // The defaults of usage_alerts and of the webhooks block.

@@ -22,6 +22,12 @@ type Embedded struct {
 // StartEmbedded starts FerretDB listening on a free loopback port, storing its SQLite files
 // under dir (created with mode 0700 if absent).
 func StartEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
+	return StartEmbeddedOn(dir, "127.0.0.1:0", logger)
+}
+
+// StartEmbeddedOn is StartEmbedded listening on addr, so that a server can be stopped and
+// started again where its clients look for it.
+func StartEmbeddedOn(dir, addr string, logger *slog.Logger) (*Embedded, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -33,7 +39,7 @@ func StartEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 		logger = slog.New(slog.NewTextHandler(discard{}, nil))
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -72,15 +74,66 @@ type DB struct {
 
 // Connect dials uri and checks the server answers within timeout.
 func Connect(ctx context.Context, uri, database string, timeout time.Duration) (*DB, error) {
-	opts := options.Client().ApplyURI(uri).
-		SetServerSelectionTimeout(timeout).
-		SetConnectTimeout(timeout).
-		SetAppName("saasgate")
+	return ConnectWith(ctx, uri, database, Options{ConnectTimeout: timeout, ServerSelectionTimeout: timeout})
+}
+
+// Options tune the driver. A zero field keeps the driver's default (pool of 100, 30s
+// timeouts, primary reads); settings in the URI apply unless a field overrides them.
+type Options struct {
+	PoolSize               uint64
+	ConnectTimeout         time.Duration
+	ServerSelectionTimeout time.Duration
+	// primary, primaryPreferred, secondary, secondaryPreferred or nearest.
+	ReadPreference string
+}
+
+// ReadPreferences are the read preference modes Options accepts.
+var ReadPreferences = []string{"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}
+
+func (o Options) client(uri string) (*options.ClientOptions, error) {
+	opts := options.Client().ApplyURI(uri).SetAppName("saasgate")
+	if o.PoolSize > 0 {
+		opts.SetMaxPoolSize(o.PoolSize)
+	}
+	if o.ConnectTimeout > 0 {
+		opts.SetConnectTimeout(o.ConnectTimeout)
+	}
+	if o.ServerSelectionTimeout > 0 {
+		opts.SetServerSelectionTimeout(o.ServerSelectionTimeout)
+	}
+	if o.ReadPreference != "" {
+		if !slices.Contains(ReadPreferences, o.ReadPreference) {
+			return nil, fmt.Errorf("read preference %q is not one of %s", o.ReadPreference, strings.Join(ReadPreferences, ", "))
+		}
+		mode, err := readpref.ModeFromString(o.ReadPreference)
+		if err != nil {
+			return nil, err
+		}
+		rp, err := readpref.New(mode)
+		if err != nil {
+			return nil, err
+		}
+		opts.SetReadPreference(rp)
+	}
+	return opts, opts.Validate()
+}
+
+// ConnectWith dials uri with o and checks a primary answers (the stores write) within the
+// server-selection and connect timeouts.
+func ConnectWith(ctx context.Context, uri, database string, o Options) (*DB, error) {
+	opts, err := o.client(uri)
+	if err != nil {
+		return nil, fmt.Errorf("MongoDB options: %w", err)
+	}
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to MongoDB: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	bound := 30 * time.Second
+	if opts.ServerSelectionTimeout != nil && opts.ConnectTimeout != nil {
+		bound = *opts.ServerSelectionTimeout + *opts.ConnectTimeout
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
 		_ = client.Disconnect(context.Background())
