@@ -121,6 +121,7 @@ plan team {
 		{"GET /plans", "/plans", nil, all(http.StatusOK)},
 		{"GET /healthz", "/healthz", nil, all(http.StatusOK)},
 		{"GET /readyz", "/readyz", nil, all(http.StatusOK)},
+		{"GET /openapi.json", "/openapi.json", nil, all(http.StatusOK)},
 	}
 
 	names := [4]string{"anonymous", "user", "owner", "admin"}
