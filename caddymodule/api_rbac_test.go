@@ -121,6 +121,7 @@ plan team {
 		{"GET /plans", "/plans", nil, all(http.StatusOK)},
 		{"GET /healthz", "/healthz", nil, all(http.StatusOK)},
 		{"GET /readyz", "/readyz", nil, all(http.StatusOK)},
+		{"GET /openapi.json", "/openapi.json", nil, all(http.StatusOK)},
 		{"GET /docs", "/docs", nil, all(http.StatusOK)},
 	}
 

@@ -53,6 +53,7 @@ func (a *API) routes() {
 	a.handle("GET /plans", anyone, a.listPlans)
 	a.handle("GET /healthz", anyone, a.healthz)
 	a.handle("GET /readyz", anyone, a.readyz)
+	a.handle("GET /openapi.json", anyone, a.openAPI)
 	a.handle("GET /docs", anyone, a.docs)
 
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
