@@ -60,8 +60,16 @@ func TestMetrics_WebhookAndAuditObserversMoveTheirSeries(t *testing.T) {
 	if math.Abs(sum-14.07) > 1e-6 {
 		t.Errorf("attempt durations sum grew by %v, want 14.07", sum)
 	}
-	if got := after.Value("saasgate_webhooks_outbox_depth", map[string]string{}); got != 7 {
-		t.Errorf("outbox depth %v, want 7", got)
+	// The gateway's own delivery workers sample the (empty) outbox every second and may set
+	// the gauge back to 0 between the sample above and the scrape: set it again and scrape
+	// again a few times; a gauge that never shows the sample fails.
+	depth := after.Value("saasgate_webhooks_outbox_depth", map[string]string{})
+	for i := 0; depth != 7 && i < 5; i++ {
+		n.OutboxDepth(7)
+		depth = testenv.Scrape(t, g.Client, "/metrics").Value("saasgate_webhooks_outbox_depth", map[string]string{})
+	}
+	if depth != 7 {
+		t.Errorf("outbox depth %v, want 7", depth)
 	}
 	for _, s := range after {
 		if s.Name == "saasgate_webhooks_events_total" && s.Labels["type"] == "tenant:acme" {
