@@ -15,7 +15,6 @@ import (
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/errs"
 	"github.com/saasgate/saasgate/control/identity"
-	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -182,25 +181,6 @@ func (m *Manager) VerifyMFA(ctx context.Context, actor identity.Actor, mfaToken 
 	}
 	m.Audit.Record(ctx, p.TenantID, actor, audit.ActionMFAVerify, u.ID, audit.OutcomeSuccess, nil)
 	return m.issue(ctx, p.TenantID, u, "")
-}
-
-// RequireMFAEnrollment refuses a member of a tenant that requires MFA while they have none.
-func (m *Manager) RequireMFAEnrollment(ctx context.Context, p identity.Principal) error {
-	if p.TenantID == store.SystemTenant {
-		return nil
-	}
-	t, err := m.Tenants.Lookup(ctx, p.TenantID)
-	if err != nil || !t.RequireMFA {
-		return nil // an unknown tenant is the route's own business to refuse
-	}
-	u, err := m.Me(ctx, p)
-	if err != nil {
-		return err
-	}
-	if !u.MFAEnabled() {
-		return ErrMFAEnrollmentRequired
-	}
-	return nil
 }
 
 func (m *Manager) enabledUser(ctx context.Context, p identity.Principal) (*User, error) {

@@ -36,6 +36,36 @@ const (
 // of a tenant suspended by an admin are refused (suspended by billing, they are not: the owner
 // must still reach the billing routes to pay).
 func (m *Manager) CurrentPrincipal(ctx context.Context, p identity.Principal) (identity.Principal, error) {
+	return m.Admit(ctx, p, true, false)
+}
+
+// Admit is the account side of letting a caller in. With fresh (owner and admin routes) it
+// is CurrentPrincipal: the stored role, refusing a deleted caller or an admin-suspended
+// tenant. With checkMFA it refuses a member of a tenant that requires MFA while they have
+// none (mfa_enrollment_required). The tenant and the user are each read at most once, and a
+// store failure refuses: a require_mfa tenant is never let through because it could not be
+// read.
+func (m *Manager) Admit(ctx context.Context, p identity.Principal, fresh, checkMFA bool) (identity.Principal, error) {
+	if !fresh && !checkMFA {
+		return p, nil
+	}
+	var t *tenant.Tenant
+	if p.TenantID != store.SystemTenant {
+		var err error
+		t, err = m.Tenants.Lookup(ctx, p.TenantID)
+		switch {
+		case err == tenant.ErrNotFound && fresh:
+			return identity.Principal{}, errs.ErrInvalidToken
+		case err == tenant.ErrNotFound:
+			t = nil // the route refuses an unknown tenant itself
+		case err != nil:
+			return identity.Principal{}, err
+		}
+	}
+	needMFA := checkMFA && t != nil && t.RequireMFA
+	if !fresh && !needMFA {
+		return p, nil
+	}
 	u, err := m.Store.UserByID(ctx, p.TenantID, p.UserID)
 	if err == ErrUserNotFound {
 		return identity.Principal{}, errs.ErrInvalidToken
@@ -43,19 +73,15 @@ func (m *Manager) CurrentPrincipal(ctx context.Context, p identity.Principal) (i
 	if err != nil {
 		return identity.Principal{}, errs.Internal(err, "Could not read the account.")
 	}
-	if p.TenantID != store.SystemTenant {
-		t, err := m.Tenants.Lookup(ctx, p.TenantID)
-		if err == tenant.ErrNotFound {
-			return identity.Principal{}, errs.ErrInvalidToken
-		}
-		if err != nil {
-			return identity.Principal{}, err
-		}
-		if t.SuspendedByAdmin() {
+	if fresh {
+		if t != nil && t.SuspendedByAdmin() {
 			return identity.Principal{}, ErrTenantSuspended
 		}
+		p.Role = u.Role
 	}
-	p.Role = u.Role
+	if needMFA && !u.MFAEnabled() {
+		return identity.Principal{}, ErrMFAEnrollmentRequired
+	}
 	return p, nil
 }
 

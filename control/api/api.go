@@ -105,13 +105,11 @@ func (a *API) handle(pattern string, min identity.Role, h handlerFunc) {
 		c := &call{actor: identity.Anonymous(info.IP, info.RequestID)}
 		if min != "" {
 			p, err := a.authenticate(r)
-			if err == nil && min != identity.RoleUser {
+			if err == nil {
 				// The token's role may be access_ttl old: owner and admin routes decide on
-				// the stored one.
-				p, err = a.Accounts.CurrentPrincipal(r.Context(), p)
-			}
-			if err == nil && !mfaExempt[pattern] {
-				err = a.Accounts.RequireMFAEnrollment(r.Context(), p)
+				// the stored one. Routes other than enrolment's refuse a member of a tenant
+				// that requires MFA while they have none.
+				p, err = a.Accounts.Admit(r.Context(), p, min != identity.RoleUser, !mfaExempt[pattern])
 			}
 			if err != nil {
 				a.writeError(w, r, err)
