@@ -13,11 +13,16 @@ import (
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
-// leaseTTL is how long a block leased from Redis may be used; what it leaves unused then goes
-// back. Longer means fewer round trips for tenants with little traffic per instance, and
-// unused requests held longer; the over-admission bound (one block per instance) does not
-// depend on it, but the headers' figures may be this old.
-const leaseTTL = 10 * time.Second
+// leaseTTL and maxLeaseTTL bound how long a block leased from Redis may be used: a busy
+// tenant's lease is leaseTTL, a quiet tenant's up to maxLeaseTTL (limit.Leased.leaseLength);
+// what a block leaves unused then goes back. Longer means fewer round trips for tenants with
+// little traffic per instance (the long tail: thousands of tenants a few requests a second
+// each), and unused requests held longer; the over-admission bound (one block per instance)
+// does not depend on either, but the headers' figures may be this old.
+const (
+	leaseTTL    = 10 * time.Second
+	maxLeaseTTL = time.Minute
+)
 
 // RuntimeConfig says where the shared hot-path state lives.
 type RuntimeConfig struct {
@@ -81,6 +86,7 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 			return nil, err
 		}
 		rt.Leased = limit.NewLeased(&limit.Redis{Client: rt.Redis, Prefix: cfg.KeyPrefix}, leaseTTL)
+		rt.Leased.MaxLeaseTTL = maxLeaseTTL
 		rt.Bus = &tenant.Bus{Client: rt.pubsub, Channel: cfg.KeyPrefix + "tenants", Logger: cfg.Logger.Named("tenant_bus")}
 		rt.wg.Add(1)
 		go func() {

@@ -22,6 +22,12 @@ import (
 // refusal is remembered until the bucket can admit again (at most a second for the quota), so
 // a tenant over its limit costs no round trips either.
 //
+// Leases follow demand too: a busy tenant's last LeaseTTL, a quiet tenant's up to MaxLeaseTTL
+// (see leaseLength), so a tenant seen once every few seconds on an instance costs a script per
+// many requests rather than one per lease. A long lease's block is never smaller than the
+// first (16 requests): what a quiet tenant may ask for over a minute is not what it asked for
+// in the last second.
+//
 // Accuracy: a request is admitted only from a block Redis granted, so across a fleet the
 // admitted requests never exceed what the bucket and quota allow, except that tokens granted
 // earlier and spent later can add at most one block per instance to a burst. Unused requests
@@ -30,7 +36,10 @@ import (
 // a time, which is exact.
 type Leased struct {
 	Redis    *Redis
-	LeaseTTL time.Duration // default 1s
+	LeaseTTL time.Duration // the shortest lease, a busy tenant's; default 1s
+	// MaxLeaseTTL is the longest lease, a quiet tenant's; at most LeaseTTL (the default) makes
+	// every lease LeaseTTL long.
+	MaxLeaseTTL time.Duration
 	// Prefetch renews blocks in the background before they run out or expire (NewLeased
 	// turns it on). Without it every renewal is made by the request that needs it.
 	Prefetch bool
@@ -52,6 +61,8 @@ type leaseState struct {
 	left    int64 // requests still admissible from the block
 	granted int64 // the size of the current block
 	served  int64 // requests admitted from it: served < granted once it ends means unused
+	start   int64 // when it was leased or last renewed (unix ns): served counts from then
+	ttl     int64 // its lease's length (ns)
 	expires int64 // unix ns
 	tat     int64 // the Redis TAT after our last lease
 	used    int64 // the Redis quota count after our last lease
@@ -161,7 +172,8 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		}
 	}
 	back := st.left // an expired block's leftovers go back with the next lease
-	want := st.nextBlock(p)
+	ttl := l.leaseLength(st, p, ns)
+	want := st.nextBlock(p, ttl > int64(l.LeaseTTL))
 	st.left = 0 // if the call fails, whether the hand-back happened is unknown: never repeat it
 	granted, v, used, p, err := l.Redis.take(ctx, key, p, period, now, want, back, back+backQuota)
 	if err != nil {
@@ -177,7 +189,8 @@ func (l *Leased) Take(ctx context.Context, key string, p Policy, period Period, 
 		}
 		return decision(p, period, ns, v.tat, v, used), nil
 	}
-	st.granted, st.left, st.served, st.expires = granted, granted-1, 1, ns+int64(l.LeaseTTL)
+	st.granted, st.left, st.served = granted, granted-1, 1
+	st.start, st.ttl, st.expires = ns, ttl, ns+ttl
 	return st.decision(p, period, ns), nil
 }
 
@@ -188,14 +201,15 @@ func (l *Leased) admit(key string, st *leaseState, p Policy, period Period, now 
 	st.left--
 	st.served++
 	d := st.decision(p, period, ns)
-	if l.Prefetch && st.renewing == nil && ns >= st.expires-int64(l.LeaseTTL)/5 {
+	if l.Prefetch && st.renewing == nil && ns >= st.expires-st.ttl/5 {
 		l.renew(key, st, p, period, now)
 	}
 	return d
 }
 
-// nextBlock sizes the next lease from how the last one went.
-func (st *leaseState) nextBlock(p Policy) int64 {
+// nextBlock sizes the next lease from how the last one went; a long lease's is at least the
+// first block.
+func (st *leaseState) nextBlock(p Policy, long bool) int64 {
 	var n int64
 	switch {
 	case st.granted == 0: // the first lease, or the last one was refused or failed
@@ -205,7 +219,25 @@ func (st *leaseState) nextBlock(p Policy) int64 {
 	default: // the lease ended first (its leftovers go back now, or Sweep took them)
 		n = 2 * st.served
 	}
+	if long {
+		n = max(n, firstBlock)
+	}
 	return min(max(n, 1), BlockSize(p))
+}
+
+// leaseLength is how long st's next block may be used (ns): as long as the plan's largest
+// block would last twice over at the rate the tenant was served at since its last lease or
+// renewal, within [LeaseTTL, MaxLeaseTTL]. A tenant busy enough to need full blocks keeps
+// short leases (its figures stay fresh and a block it stops using goes back soon); a quiet one
+// keeps a small block for up to MaxLeaseTTL. Without a rate to go by (a first lease, or one
+// after a refusal or a failure) the lease is short.
+func (l *Leased) leaseLength(st *leaseState, p Policy, ns int64) int64 {
+	short, long := int64(l.LeaseTTL), int64(l.MaxLeaseTTL)
+	if long <= short || st.granted == 0 || st.served == 0 {
+		return short
+	}
+	elapsed := min(max(ns-st.start, 1), long) // past long, the answer is long anyway
+	return min(max(BlockSize(p)*elapsed/(2*st.served), short), long)
 }
 
 // decision reports an admission from the block: the figures are Redis's as of the last lease,

@@ -526,11 +526,20 @@ func TestLeased_InstancesShareOneBucket(t *testing.T) {
 // Whatever the interleaving of requests, refusals, expiries and sweeps on two instances, once
 // both have released their blocks Redis's quota count is exactly the number of requests
 // admitted: every unused request went back once, none twice.
+// With MaxLeaseTTL, leases of quiet keys grow long and still go back exactly once.
 func TestLeased_QuotaCountsExactlyWhatWasAdmitted(t *testing.T) {
+	t.Run("fixed leases", func(t *testing.T) { quotaCountsExactly(t, 0) })
+	t.Run("leases up to 1s", func(t *testing.T) { quotaCountsExactly(t, time.Second) })
+}
+
+func quotaCountsExactly(t *testing.T, maxTTL time.Duration) {
 	ctx := context.Background()
 	client, prefix := testenv.RedisClient(t), testenv.KeyPrefix(t)
 	r := &limit.Redis{Client: client, Prefix: prefix}
 	instances := []*limit.Leased{limit.NewLeased(r, 50*time.Millisecond), limit.NewLeased(r, 50*time.Millisecond)}
+	for _, l := range instances {
+		l.MaxLeaseTTL = maxTTL
+	}
 	// 1,000 requests/s with a burst of 200 (blocks of at most 12), driven at about 5,000/s of
 	// the fake clock: many are refused.
 	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 200, Quota: 1_000_000}

@@ -50,6 +50,7 @@ type renewal struct {
 	period       Period
 	now          time.Time
 	want, excess int64
+	ttl          int64         // the renewed lease's length (ns)
 	done         chan struct{} // the block's renewing
 }
 
@@ -119,8 +120,13 @@ func (q *renewQueue) drain() {
 // lease (topping it up, or handing the excess back) and extends its lease; with the queue full
 // it does nothing. Called with st.mu held.
 func (l *Leased) renew(key string, st *leaseState, p Policy, period Period, now time.Time) {
-	target := min(max(2*st.served, 1), BlockSize(p))
-	r := &renewal{key: key, st: st, policy: p, period: period, now: now,
+	ttl := l.leaseLength(st, p, now.UnixNano())
+	target := 2 * st.served
+	if ttl > int64(l.LeaseTTL) {
+		target = max(target, firstBlock) // as nextBlock: a long lease's block is at least the first
+	}
+	target = min(max(target, 1), BlockSize(p))
+	r := &renewal{key: key, st: st, policy: p, period: period, now: now, ttl: ttl,
 		want: max(target-st.left, 0), excess: max(st.left-target, 0), done: make(chan struct{})}
 	if !l.renewals.push(r) {
 		return
@@ -155,7 +161,8 @@ func (l *Leased) renewAll(batch []*renewal) {
 			st.tat, st.used = v.tat, used
 			st.left += granted
 			st.granted, st.served = st.left, 0
-			st.expires = max(st.expires, r.now.UnixNano()+int64(l.LeaseTTL))
+			st.start, st.ttl = r.now.UnixNano(), r.ttl
+			st.expires = max(st.expires, st.start+r.ttl)
 		}
 		st.mu.Unlock()
 		close(r.done)
