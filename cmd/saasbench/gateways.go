@@ -183,3 +183,31 @@ func fetch(url, path string) error {
 	}
 	return f.Close()
 }
+
+// baseRSS is the full gateway's RSS with no tenant in its store: started on the empty
+// database, sent a few requests (for a tenant it does not know), and stopped. Its RSS after
+// the load, less this, is what the tenants cost.
+func baseRSS(o options, dir, upstream, mongoURI, redisLines string) (float64, error) {
+	ports, err := proc.FreePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	g, err := startGateway(o.bin, filepath.Join(dir, "base"), fullCaddyfile("admin off", ports[0], upstream, mongoURI, redisLines, o.pipeline))
+	if err != nil {
+		return 0, err
+	}
+	defer g.stop()
+	t := target{name: "base", port: ports[0], pid: g.Pid(), exited: g.Done()}
+	if err := waitUp(t); err != nil {
+		return 0, err
+	}
+	for range 100 {
+		resp, err := http.Get("http://" + t.addr() + "/")
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return rssMB(t.pid), nil
+}

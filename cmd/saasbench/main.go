@@ -109,6 +109,10 @@ func run(o options) error {
 		return err
 	}
 	defer stopDB()
+	base, err := baseRSS(o, dir, upstream.Addr, mongoURI, redisLines)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("seeding %d tenants...\n", o.tenants)
 	if err := seedTenants(db, o.tenants); err != nil {
 		return err
@@ -149,6 +153,6 @@ func run(o options) error {
 	results := rounds(o, targets, reqs[:o.active], meter)
 	serial := driveSerial(targets, o.serial*time.Duration(len(targets)), reqs[:o.active])
 	rssAfterLoad := rssMB(full.pid)
-	report(o, results, serial, rssAfterWarm, rssAfterLoad)
+	report(o, results, serial, memory{base: base, warm: rssAfterWarm, load: rssAfterLoad})
 	return nil
 }

@@ -1,0 +1,77 @@
+package caddymodule
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/saasgate/saasgate/control/tenant"
+)
+
+// cachedTenantBytes fills a tenant cache with n tenants the way a gateway does at start (one
+// Resync through the gateway's view hook), looks each up once and computes its quota period
+// as the request path does, and returns the heap it holds per tenant once the list it was
+// filled from is garbage.
+func cachedTenantBytes(tb testing.TB, n int) float64 {
+	tb.Helper()
+	now := time.Now().UTC()
+	list := func(_ context.Context, limit int) ([]*tenant.Tenant, error) {
+		ts := make([]*tenant.Tenant, 0, min(n, limit))
+		for i := 0; i < n && i < limit; i++ {
+			id := "tenant-" + strconv.Itoa(100000+i)
+			t := &tenant.Tenant{ID: id, Name: "Tenant " + id, Status: tenant.StatusActive, Plan: "free", CreatedAt: now, UpdatedAt: now}
+			if i%10 == 0 { // a tenth pay, a few of them late
+				t.Plan = "pro"
+				t.Billing = &tenant.Billing{Status: tenant.BillingActive, CustomerID: "cus_" + id, SubscriptionID: "sub_" + id, PeriodStart: now}
+				if i%100 == 0 {
+					t.Billing.Status, t.Billing.GraceUntil = tenant.BillingPastDue, now.Add(time.Hour)
+				}
+			}
+			ts = append(ts, t)
+		}
+		return ts, nil
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := tenant.NewCache(func(context.Context, string) (*tenant.Tenant, error) { return nil, tenant.ErrNotFound },
+		tenant.CacheConfig{NewView: newTenantView, PreloadMax: 2 * n})
+	c.SetLister(list)
+	if added, _, err := c.Resync(context.Background()); err != nil || added != n {
+		tb.Fatalf("Resync added %d, %v; want %d", added, err, n)
+	}
+	for i := 0; i < n; i++ {
+		v, err := c.View(context.Background(), "tenant-"+strconv.Itoa(100000+i))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tv := v.(*tenantView)
+		tv.quota.Get(tv.snap.PeriodAnchor, now)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(c)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+// BenchmarkTenantCacheMemory reports the heap one cached tenant costs the gateway (SPEC §10:
+// at most 1 KB), with 100,000 cached.
+func BenchmarkTenantCacheMemory(b *testing.B) {
+	var per float64
+	for b.Loop() {
+		per = cachedTenantBytes(b, 100000)
+	}
+	b.ReportMetric(per, "B/tenant")
+}
+
+// The tenant cache keeps each tenant in under 1 KB of heap (SPEC §10), with a margin for the
+// map's growth steps.
+func TestTenantCacheMemoryBound(t *testing.T) {
+	per := cachedTenantBytes(t, 20000)
+	t.Logf("%.0f bytes of heap per cached tenant", per)
+	if per > 1024 {
+		t.Fatalf("a cached tenant holds %.0f bytes of heap, over the 1 KB budget", per)
+	}
+}
