@@ -100,9 +100,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if !memberOrAdmin(p, t.snap.ID) {
 		return reject(w, r, control.ErrTenantMismatch)
 	}
-	if t.billingHeader != nil {
+	if bh := t.billingHeader(); bh != nil {
 		// Only now is the caller known to be one the tenant's billing state may be told to.
-		w.Header()[headerBillingStatus] = t.billingHeader
+		w.Header()[headerBillingStatus] = bh
 	}
 	if !p.Role.AtLeast(h.role) {
 		return reject(w, r, control.ErrRoleTooLow)

@@ -127,8 +127,8 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 
 	hdr := r.Header
 	stripIdentityHeaders(hdr)
-	hdr[headerTenantID] = t.headerID
-	hdr[headerTenantPlan] = t.headerPlan
+	hdr[headerTenantID] = t.headerID()
+	hdr[headerTenantPlan] = t.headerPlan()
 
 	caddyhttp.SetVar(r.Context(), varTenant, t)
 	attachRequest(r)
@@ -139,8 +139,8 @@ func (h *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 // business: only a member of the tenant or a platform admin learns it (and the billing state).
 // saas_auth has not run yet, so the bearer token, if any, is checked here.
 func refuseSuspended(w http.ResponseWriter, r *http.Request, app *App, t *tenantView) error {
-	if t.billingHeader != nil && callerIsMemberOrAdmin(app, r, t.snap.ID) {
-		w.Header()[headerBillingStatus] = t.billingHeader
+	if bh := t.billingHeader(); bh != nil && callerIsMemberOrAdmin(app, r, t.snap.ID) {
+		w.Header()[headerBillingStatus] = bh
 		if t.snap.BillingSuspended {
 			return reject(w, r, control.ErrTenantUnpaid)
 		}

@@ -30,12 +30,12 @@ func TestTenantView_BillingStatusHeader(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := newTenantView(tenant.NewSnapshot(&tenant.Tenant{ID: "acme", Status: c.status, Plan: "pro", Billing: c.billing})).(*tenantView)
-			header := ""
-			if v.billingHeader != nil {
-				header = v.billingHeader[0]
+			header, list := "", v.billingHeader()
+			if list != nil {
+				header = list[0]
 			}
-			if header != c.wantHeader || len(v.billingHeader) > 1 {
-				t.Fatalf("Billing-Status = %q, want %q", v.billingHeader, c.wantHeader)
+			if header != c.wantHeader || len(list) > 1 || cap(list) > 1 || (list != nil) != (c.wantHeader != "") {
+				t.Fatalf("Billing-Status = %q (cap %d), want %q", list, cap(list), c.wantHeader)
 			}
 		})
 	}
@@ -52,13 +52,13 @@ func TestTenantView_Forms(t *testing.T) {
 	if v.boxedID != "acme" || v.boxedPlan != "pro" || v.boxedStatus != string(tenant.StatusActive) {
 		t.Fatalf("boxed = %v, %v, %v", v.boxedID, v.boxedPlan, v.boxedStatus)
 	}
-	for name, list := range map[string][]string{"id": v.headerID, "plan": v.headerPlan} {
+	for name, list := range map[string][]string{"id": v.headerID(), "plan": v.headerPlan()} {
 		if len(list) != 1 || cap(list) != 1 {
 			t.Fatalf("%s header list %q has len %d, cap %d; want 1, 1", name, list, len(list), cap(list))
 		}
 	}
-	if v.headerID[0] != "acme" || v.headerPlan[0] != "pro" {
-		t.Fatalf("headers = %q, %q", v.headerID, v.headerPlan)
+	if v.headerID()[0] != "acme" || v.headerPlan()[0] != "pro" {
+		t.Fatalf("headers = %q, %q", v.headerID(), v.headerPlan())
 	}
 }
 
