@@ -30,6 +30,8 @@ type result struct {
 	loadPer1k     float64 // this process's (the load's and the upstream's) CPU seconds per 1,000
 	redisPer1k    float64 // the Redis server's CPU seconds per 1,000
 	scriptsPer1k  float64 // limiter scripts Redis ran per 1,000
+	requests      int64   // requests answered
+	scripts       int64   // limiter scripts Redis ran meanwhile
 	p50, p99      time.Duration
 	errors        int64
 }
@@ -106,7 +108,7 @@ func drive(t target, conns int, d time.Duration, reqs [][]byte, redis redisMeter
 	elapsed := time.Since(starts)
 	cpu, load := cpuSeconds(t.pid)-cpuBefore, cpuSeconds(os.Getpid())-loadBefore
 	calls, redisCPU := redis.read()
-	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load()}
+	res := result{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), requests: int64(len(all)), scripts: calls - callsBefore}
 	if n := float64(len(all)); n > 0 {
 		res.cpuPer1k = cpu / n * 1000
 		res.loadPer1k = load / n * 1000

@@ -30,6 +30,14 @@ func report(o options, results map[string][]result, serial map[string]result, me
 		printRatio(results, "headers", "bare", "   (the contract's headers alone)")
 		printRatio(results, "full", "headers", "   (the modules' own work; target >= 0.95 with 100,000 cached, 10,000 in the load)")
 	}
+	if rs := results["full"]; len(rs) > 0 {
+		var reqs, scripts int64
+		for _, r := range rs {
+			reqs, scripts = reqs+r.requests, scripts+r.scripts
+		}
+		fmt.Printf("limiter scripts in the full rounds: %d for %d requests, %.1f per 1,000   target <= 100 with 100,000 cached, 10,000 in the load\n",
+			scripts, reqs, float64(scripts)/float64(max(reqs, 1))*1000)
+	}
 	added := serial["full"].p50 - serial["bare"].p50
 	fmt.Printf("p50 at concurrency 1: bare %.0fµs, full %.0fµs, added %.0fµs   target <= 100µs (<= 50µs with 100,000 cached, 10,000 in the load)\n",
 		us(serial["bare"].p50), us(serial["full"].p50), us(added))
