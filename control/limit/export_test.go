@@ -43,3 +43,15 @@ func (l *Leased) SweptWhileLookedUp(ctx context.Context, key string, sweepAt tim
 	defer s.mu.Unlock()
 	return st != looked && s.keys[key] == st, nil
 }
+
+// Tracked counts the tenants whose lease state this instance keeps.
+func (l *Leased) Tracked() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.keys)
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -261,8 +261,11 @@ type remainder struct {
 	left   int64
 }
 
-// Sweep hands back to Redis what expired blocks left unused, and forgets tenants whose block
-// expired long ago, bounding memory to recent tenants. Run it about once a lease TTL.
+// Sweep hands back to Redis what expired blocks left unused, and forgets tenants whose lease
+// ended a LeaseTTL ago or more (their leftovers went back by then), bounding memory to the
+// tenants of the last minute or so: a tenant a gateway saw once (most of a long tail) costs
+// nothing here soon after, neither memory nor the collector's time. Run it about once a lease
+// TTL.
 func (l *Leased) Sweep(ctx context.Context, now time.Time) error {
 	return l.release(ctx, now, false)
 }
@@ -281,7 +284,7 @@ func (l *Leased) Release(ctx context.Context, now time.Time) error {
 
 func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 	ns := now.UnixNano()
-	forget := ns - int64(time.Minute)
+	forget := ns - int64(l.LeaseTTL)
 	var back []remainder
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -294,7 +297,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 				back = append(back, remainder{key: k, policy: st.policy, period: st.period, now: now, left: st.left})
 				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
-			if st.expires < forget && st.refusedUntil < ns {
+			if st.expires < forget && st.refusedUntil < ns && st.renewing == nil {
 				delete(s.keys, k)
 				st.dead = true
 			}

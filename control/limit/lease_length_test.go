@@ -2,6 +2,7 @@ package limit_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -109,4 +110,38 @@ func TestLeased_LongLeasesRenewInTheBackground(t *testing.T) {
 		t.Fatalf("after every lease ended Redis counts %d, want the %d admitted", used, requests)
 	}
 	t.Logf("%d script calls for %d requests", calls.n.Load(), requests)
+}
+
+// A tenant seen once (most of a long tail) is forgotten a LeaseTTL after its lease ended, its
+// leftovers handed back first; a tenant whose long lease still runs is kept.
+func TestLeased_OneOffTenantsAreForgottenSoon(t *testing.T) {
+	ctx := context.Background()
+	l, r, _ := leasedStore(t, time.Second)
+	l.MaxLeaseTTL = 30 * time.Second
+	p := limit.Policy{Name: "p", Interval: time.Millisecond, Burst: 16000, Quota: 100000}
+	period := limit.MonthOf(t0)
+	for i := 0; i < 500; i++ {
+		admit(t, ctx, l, "once-"+strconv.Itoa(i), p, period, t0)
+	}
+	admit(t, ctx, l, "quiet", p, period, t0)
+	admit(t, ctx, l, "quiet", p, period, t0.Add(5*time.Second)) // a 30s lease from +5s
+	if err := l.Sweep(ctx, t0.Add(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Tracked(); n != 501 {
+		t.Fatalf("half a LeaseTTL after the leases ended %d tenants are tracked, want 501", n)
+	}
+	if _, used := redisView(t, r, "once-7", p, t0.Add(1500*time.Millisecond)); used != 1 {
+		t.Fatalf("Redis counts %d for a one-off tenant after the sweep, want 1", used)
+	}
+	if err := l.Sweep(ctx, t0.Add(6*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Tracked(); n != 1 {
+		t.Fatalf("a LeaseTTL after the one-off leases ended %d tenants are tracked, want only the quiet one", n)
+	}
+	admit(t, ctx, l, "once-7", p, period, t0.Add(7*time.Second)) // starts afresh
+	if _, used := redisView(t, r, "once-7", p, t0.Add(7*time.Second)); used != 1+16 {
+		t.Fatalf("Redis counts %d for the returning tenant, want 17: 1 admitted, then a first block", used)
+	}
 }
