@@ -52,7 +52,7 @@ func (v placeholders) get(key string) (any, bool) {
 		}
 		switch key {
 		case "http.saas.tenant.id":
-			return t.boxedID, true
+			return t.snap.ID, true // boxed when asked for: kept boxed, each cached tenant would be one more object for the collector
 		case "http.saas.tenant.plan":
 			return t.boxedPlan, true
 		}

@@ -49,8 +49,8 @@ func TestTenantView_Forms(t *testing.T) {
 	if *v.Snapshot() != *snap {
 		t.Fatalf("snapshot = %+v, want %+v", *v.Snapshot(), *snap)
 	}
-	if v.boxedID != "acme" || v.boxedPlan != "pro" || v.boxedStatus != string(tenant.StatusActive) {
-		t.Fatalf("boxed = %v, %v, %v", v.boxedID, v.boxedPlan, v.boxedStatus)
+	if v.boxedPlan != "pro" || v.boxedStatus != string(tenant.StatusActive) {
+		t.Fatalf("boxed = %v, %v", v.boxedPlan, v.boxedStatus)
 	}
 	for name, list := range map[string][]string{"id": v.headerID(), "plan": v.headerPlan()} {
 		if len(list) != 1 || cap(list) != 1 {
