@@ -108,7 +108,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return reject(w, r, control.ErrRoleTooLow)
 	}
 
-	hdr[headerUserID] = caller.userIDList
+	hdr[headerUserID] = caller.userIDList()
 	hdr[headerUserRole] = roleHeader[p.Role]
 	caddyhttp.SetVar(r.Context(), varPrincipal, caller)
 	return next.ServeHTTP(w, r)

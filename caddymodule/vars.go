@@ -63,7 +63,7 @@ func (v placeholders) get(key string) (any, bool) {
 			return nil, false
 		}
 		if key == "http.auth.user.id" {
-			return caller.boxedUserID, true
+			return caller.UserID, true
 		}
 		if role, ok := boxedRoles[caller.Role]; ok {
 			return role, true

@@ -101,16 +101,20 @@ func billingStatusValue(s *tenant.Snapshot) string {
 }
 
 // callerView is the gateway's entry for one verified access token, kept by the app's token
-// cache until the token expires. It is what saas_auth puts in the request's vars.
+// cache until the token expires. It is what saas_auth puts in the request's vars. Like a
+// tenant's entry it is one object: the user id's header list is a slice of its own array, and
+// the user id is boxed only when its placeholder is asked for.
 type callerView struct {
 	identity.Principal
-	boxedUserID any
-	userIDList  []string // shared: never append to it
+	userID [1]string
 }
 
 func newCallerView(p identity.Principal) *callerView {
-	return &callerView{Principal: p, boxedUserID: p.UserID, userIDList: []string{p.UserID}}
+	return &callerView{Principal: p, userID: [1]string{p.UserID}}
 }
+
+// userIDList is the X-User-ID header's value list: shared, capacity-capped.
+func (c *callerView) userIDList() []string { return c.userID[:] }
 
 // tokenCacheSize bounds the tokens each config's cache remembers.
 const tokenCacheSize = 20000

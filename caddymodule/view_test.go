@@ -62,11 +62,12 @@ func TestTenantView_Forms(t *testing.T) {
 	}
 }
 
-// A verified token's entry holds its user id boxed and as a header list.
+// A verified token's entry holds its principal and its user id as a header list that cannot be
+// appended to in place.
 func TestCallerView_Forms(t *testing.T) {
 	p := identity.Principal{UserID: "usr_1", TenantID: "acme", Role: identity.RoleOwner}
 	c := newCallerView(p)
-	if c.Principal != p || c.boxedUserID != "usr_1" || len(c.userIDList) != 1 || c.userIDList[0] != "usr_1" {
+	if list := c.userIDList(); c.Principal != p || len(list) != 1 || cap(list) != 1 || list[0] != "usr_1" {
 		t.Fatalf("caller entry = %+v", c)
 	}
 }
