@@ -141,6 +141,9 @@ webhooks {
 		if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 			t.Errorf("%s → %d %.400s\ndoes not match the document: %v", pattern, r.Status, bytes.TrimSpace(r.Raw), err)
 		}
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-ndjson") {
+			checkNDJSON(t, pattern, r.Raw, doc.Components.Schemas["AuditEntry"])
+		}
 	}
 	for _, rt := range api.Routes() {
 		if !sent[rt.Pattern] {
@@ -149,6 +152,30 @@ webhooks {
 	}
 	if len(sent) != len(api.Routes()) {
 		t.Errorf("sent %d examples for %d routes", len(sent), len(api.Routes()))
+	}
+}
+
+// checkNDJSON holds each line of an export to the schema its description names (the document
+// can only call the stream a string).
+func checkNDJSON(t *testing.T, pattern string, raw []byte, entry *openapi3.SchemaRef) {
+	t.Helper()
+	if entry == nil {
+		t.Fatalf("%s: the document has no AuditEntry schema", pattern)
+	}
+	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	if len(lines) == 0 || len(lines[0]) == 0 {
+		t.Errorf("%s: the example exported no entry, so none was checked", pattern)
+		return
+	}
+	for i, line := range lines {
+		var v any
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Errorf("%s: line %d is not JSON: %v", pattern, i+1, err)
+			continue
+		}
+		if err := entry.Value.VisitJSON(v); err != nil {
+			t.Errorf("%s: line %d %.300s does not match AuditEntry: %v", pattern, i+1, line, err)
+		}
 	}
 }
 

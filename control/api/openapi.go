@@ -12,6 +12,7 @@ import (
 	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/audit"
 	"github.com/saasgate/saasgate/control/billing"
+	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/notify"
 	"github.com/saasgate/saasgate/control/tenant"
@@ -40,6 +41,8 @@ var (
 	anyRouteCodes    = []string{"internal", "not_ready"}
 	bodyRouteCodes   = []string{"bad_request"}
 	authedRouteCodes = []string{"invalid_token", "forbidden", "mfa_enrollment_required"}
+	// Owner and admin routes read the caller's stored role and tenant (Accounts.Admit).
+	ownerRouteCodes = []string{"tenant_suspended"}
 )
 
 var opDocs = map[string]opDoc{
@@ -66,7 +69,7 @@ var opDocs = map[string]opDoc{
 	"POST /subscriptions":                                      {summary: "Start a Stripe checkout for a plan", body: new(subscribeBody), status: 201, resp: new(subscribeResponse), errors: []string{"billing_disabled", "billing_busy", "plan_not_purchasable", "subscription_exists", "stripe_unavailable", "store_unavailable", "tenant_not_found"}},
 	"GET /subscriptions/current":                               {summary: "The tenant's subscription", status: 200, resp: new(billing.Subscription), query: []param{tenantHeader}, errors: []string{"billing_disabled", "no_subscription", "tenant_required", "tenant_not_found"}},
 	"POST /subscriptions/portal":                               {summary: "A Stripe billing-portal link", status: 200, resp: new(portalResponse), query: []param{tenantHeader}, errors: []string{"billing_disabled", "no_subscription", "stripe_unavailable", "tenant_required", "tenant_not_found"}},
-	"POST /webhooks/stripe":                                    {summary: "Stripe's event webhook (signed)", body: new(map[string]any), status: 200, resp: new(messageResponse), query: []param{stripeSignature}, errors: []string{"billing_disabled", "invalid_signature", "api_version_mismatch", "event_in_progress"}},
+	"POST /webhooks/stripe":                                    {summary: "Stripe's event webhook (signed)", body: new(map[string]any), status: 200, resp: new(messageResponse), query: []param{stripeSignature}, errors: []string{"billing_disabled", "invalid_signature", "api_version_mismatch", "event_in_progress", "store_unavailable"}},
 	"GET /rate-limit":                                          {summary: "The caller's tenant limits, without consuming them", status: 200, resp: new(limit.Status), query: []param{tenantHeader}, errors: []string{"tenant_not_found", "tenant_required", "limiter_unavailable"}},
 	"POST /tenants/{id}/webhook-endpoints":                     {summary: "Register a webhook endpoint", body: new(endpointBody), status: 201, resp: new(endpointWithSecret), errors: []string{"not_found", "invalid_webhook_url", "invalid_webhook_description", "invalid_event_type", "webhook_endpoint_limit"}},
 	"GET /tenants/{id}/webhook-endpoints":                      {summary: "The tenant's webhook endpoints", status: 200, resp: new(endpointList), errors: []string{"not_found"}},
@@ -213,6 +216,9 @@ func (g *schemaGen) operation(rt Route, d opDoc, path string) map[string]any {
 	}
 	if rt.MinRole != anyone {
 		codes = append(codes, authedRouteCodes...)
+	}
+	if rt.MinRole.AtLeast(identity.RoleOwner) {
+		codes = append(codes, ownerRouteCodes...)
 	}
 	codes = append(codes, d.errors...)
 	responses := map[string]any{}
