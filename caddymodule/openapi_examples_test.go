@@ -53,7 +53,9 @@ plan team {
 webhooks {
 	timeout 2s
 	allow_private 127.0.0.0/8
-}`, testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t)))
+}
+auth_rate signup 100/1h
+auth_rate login 200/1m`, testenv.StripeMockKey, testenv.WebhookSecret, testenv.StripeMock(t)))
 
 	served := s.Do(t, "GET", "/openapi.json", "", nil)
 	mustStatus(t, served, http.StatusOK)
