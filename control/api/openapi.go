@@ -211,7 +211,7 @@ func (g *schemaGen) operation(rt Route, d opDoc, path string) map[string]any {
 			"content":  map[string]any{"application/json": media},
 		}
 	}
-	if d.body != nil || d.query != nil {
+	if d.body != nil || slices.ContainsFunc(d.query, func(p param) bool { return p.in == "query" }) {
 		codes = append(codes, bodyRouteCodes...)
 	}
 	if rt.MinRole != anyone {
@@ -250,12 +250,18 @@ func (g *schemaGen) operation(rt Route, d opDoc, path string) map[string]any {
 	for st, cs := range codesByStatus(codes) {
 		responses[strconv.Itoa(st)] = map[string]any{
 			"description": http.StatusText(st) + ": " + strings.Join(cs, ", "),
-			"content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{
-				"allOf": []any{
-					map[string]any{"$ref": "#/components/schemas/Problem"},
-					map[string]any{"properties": map[string]any{"code": map[string]any{"enum": toAny(cs)}}},
+			"content": map[string]any{"application/problem+json": map[string]any{
+				"schema": map[string]any{
+					"allOf": []any{
+						map[string]any{"$ref": "#/components/schemas/Problem"},
+						map[string]any{"properties": map[string]any{"code": map[string]any{"enum": toAny(cs)}}},
+					},
 				},
-			}}},
+				"example": map[string]any{
+					"type": ProblemType(cs[0]), "title": http.StatusText(st), "status": st, "code": cs[0],
+					"detail": "What went wrong, for people; match on code.",
+				},
+			}},
 		}
 	}
 	if d.failStatus != 0 {

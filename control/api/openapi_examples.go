@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/stripe/stripe-go/v76"
@@ -82,7 +83,7 @@ var opExamples = map[string]opExample{
 // a value of its schema's type.
 var sampleValues = map[string]any{
 	"tenant_id": ExampleTenant, "user_id": ExampleUserID, "email": "owner@acme-corp.test", "name": "Acme Corp",
-	"plan": "free", "message": "Done.", "token_type": "Bearer", "expires_in": 900,
+	"plan": "free", "token_type": "Bearer", "expires_in": 900,
 	"access_token":  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c3JfWm05dlltRnlZbUY2Y1hWNCJ9.c2lnbmF0dXJl",
 	"refresh_token": ExampleRefreshToken, "token": ExampleInviteToken, "endpoint_id": ExampleEndpointID,
 	"url": "https://203.0.113.10/hooks/saasgate", "stripe_session_url": "https://checkout.stripe.com/c/pay/cs_test_a1",
@@ -92,16 +93,54 @@ var sampleValues = map[string]any{
 	"qr_png":      "data:image/png;base64,iVBORw0KGgo=", "hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	"prev_hash": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", "action": "auth.login",
 	"ip": "203.0.113.7", "request_id": "req_7f3a", "rate": "60/1m", "reason": "hash mismatch", "event_id": "evt_member_joined_1",
-	"payload": `{"type":"member.joined","data":{"tenant_id":"acme-corp"}}`, "next_cursor": "", "cursor": "",
+	"payload":        `{"type":"member.joined","data":{"tenant_id":"acme-corp"}}`,
+	"recovery_codes": "k7dq-3m9x-p2vb", "actor_id": ExampleUserID, "actor_role": "owner", "target": "new.hire@acme-corp.test",
+	"current_period_end": "2026-04-01T00:00:00Z", "status_code": 204, "latency_ms": 87,
+	"limit": 60, "requests_remaining": 59, "reset_seconds": 1, "used": 1200, "remaining": 98800, "burst": 50,
+	"period_end": "2026-12-01T00:00:00Z", "resent": 2, "seq": 42, "anchor_seq": 0, "head_seq": 42, "checked": 42,
 }
 
-// example is a value that schema admits, made of sampleValues where a field has one.
+// componentSamples are sampleValues for one component's field, where the field's name alone
+// says too little.
+var componentSamples = map[string]any{
+	"Enrollment.secret": "JBSWY3DPEHPK3PXP", "PortalResponse.url": "https://billing.stripe.com/p/session/test_a1",
+	"PlanView.id": "free", "PlanView.name": "Free", "QuotaStatus.limit": 100000, "Subscription.plan": "team",
+	"IssuedInvitation.email":       "new.hire@acme-corp.test",
+	"SignupResponse.message":       "User registered successfully.",
+	"CreateTenantResponse.message": "Tenant created successfully.",
+	"InviteResponse.message":       "Invitation created.",
+	"SubscribeResponse.message":    "Subscription initiated.",
+	"MessageResponse.message":      "Webhook processed successfully.",
+}
+
+func sample(component, field string) any {
+	if v, ok := componentSamples[component+"."+field]; ok {
+		return v
+	}
+	return sampleValues[field]
+}
+
+// sampleIDs are the example ids of the components with an id field.
+var sampleIDs = map[string]string{
+	"Endpoint": ExampleEndpointID, "EndpointWithSecret": ExampleEndpointID,
+	"Delivery": ExampleDeliveryID, "AuditEntry": "aud_4705bd66d8c07a03452c606a",
+}
+
+// example is a value that schema admits: the required fields of an object, and the optional
+// ones sampleValues has a value for (and a tenant's billing); sampleValues' values where a
+// field has one.
 func (g *schemaGen) example(schema map[string]any, field string) any {
+	return g.exampleIn(schema, field, "")
+}
+
+// exampleIn is example within the component named component.
+func (g *schemaGen) exampleIn(schema map[string]any, field, component string) any {
 	if ref, ok := schema["$ref"].(string); ok {
-		return g.example(g.components[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any), field)
+		name := strings.TrimPrefix(ref, "#/components/schemas/")
+		return g.exampleIn(g.components[name].(map[string]any), field, name)
 	}
 	if anyOf, ok := schema["anyOf"].([]any); ok {
-		return g.example(anyOf[0].(map[string]any), field)
+		return g.exampleIn(anyOf[0].(map[string]any), field, component)
 	}
 	if enum, ok := schema["enum"].([]any); ok && len(enum) > 0 {
 		return enum[0]
@@ -114,18 +153,24 @@ func (g *schemaGen) example(schema map[string]any, field string) any {
 	case "object":
 		out := map[string]any{}
 		props, _ := schema["properties"].(map[string]any)
+		required, _ := schema["required"].([]any)
 		for name, p := range props {
-			out[name] = g.example(p.(map[string]any), name)
+			if _, sampled := sampleValues[name]; sampled || name == "billing" || slices.Contains(required, any(name)) {
+				out[name] = g.exampleIn(p.(map[string]any), name, component)
+			}
 		}
 		if values, ok := schema["additionalProperties"].(map[string]any); ok && field == "checks" {
 			out["mongodb"], out["redis"] = g.example(values, ""), g.example(values, "")
 		}
 		return out
 	case "array":
-		return []any{g.example(schema["items"].(map[string]any), "")}
+		return []any{g.exampleIn(schema["items"].(map[string]any), field, component)}
 	case "string":
-		if v, ok := sampleValues[field].(string); ok && v != "" {
+		if v, ok := sample(component, field).(string); ok {
 			return v
+		}
+		if id, ok := sampleIDs[component]; ok && field == "id" {
+			return id
 		}
 		switch schema["format"] {
 		case "date-time":
@@ -133,12 +178,9 @@ func (g *schemaGen) example(schema map[string]any, field string) any {
 		case "email":
 			return "owner@acme-corp.test"
 		}
-		if field == "id" {
-			return ExampleEndpointID
-		}
 		return "string"
 	case "integer":
-		if v, ok := sampleValues[field].(int); ok {
+		if v, ok := sample(component, field).(int); ok {
 			return v
 		}
 		return 1

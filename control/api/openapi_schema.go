@@ -38,7 +38,7 @@ var typeSchemas = map[reflect.Type]map[string]any{
 // subscription's answer), the Stripe states saasgate keeps, and "" in a tenant whose billing
 // record exists without a status yet.
 func billingStatuses() []string {
-	return []string{"none", string(tenant.BillingActive), string(tenant.BillingTrialing), string(tenant.BillingPastDue),
+	return []string{string(tenant.BillingActive), "none", string(tenant.BillingTrialing), string(tenant.BillingPastDue),
 		string(tenant.BillingSuspended), string(tenant.BillingCanceled), string(tenant.BillingNone)}
 }
 
