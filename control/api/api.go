@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -39,6 +40,11 @@ type API struct {
 
 	mux   *http.ServeMux
 	table []Route
+
+	// The OpenAPI document, encoded once (openapi.go).
+	docOnce sync.Once
+	docJSON []byte
+	docErr  error
 }
 
 // Usage reports a tenant's limits without consuming them.

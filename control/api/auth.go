@@ -9,10 +9,11 @@ import (
 )
 
 type signupBody struct {
-	Email       string `json:"email"`
-	Password    string `json:"password"`
-	Tenant      string `json:"tenant"`
-	InviteToken string `json:"invite_token"`
+	Email    string `json:"email" doc:"required,format=email,maxLength=254"`
+	Password string `json:"password" doc:"required,minLength=8,maxLength=128"`
+	// Tenant: the new tenant's name (its id is the slug) or, with an invitation, its id.
+	Tenant      string `json:"tenant" doc:"maxLength=100"`
+	InviteToken string `json:"invite_token" doc:"maxLength=128"`
 }
 
 func (a *API) signup(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -26,18 +27,15 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{
-		"message":   "User registered successfully.",
-		"user_id":   res.UserID,
-		"tenant_id": res.TenantID,
-		"role":      res.Role,
+	return writeJSON(w, http.StatusCreated, signupResponse{
+		Message: "User registered successfully.", UserID: res.UserID, TenantID: res.TenantID, Role: res.Role,
 	})
 }
 
 type loginBody struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	Tenant   string `json:"tenant"`
+	Email    string `json:"email" doc:"required,maxLength=254"`
+	Password string `json:"password" doc:"required,maxLength=512"`
+	Tenant   string `json:"tenant" doc:"maxLength=100"`
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -57,6 +55,12 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 type refreshBody struct {
+	RefreshToken string `json:"refresh_token" doc:"required"`
+}
+
+// logoutBody names the session to end; without it (or with no body) every session of the
+// caller ends.
+type logoutBody struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
@@ -73,7 +77,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, c *call) error {
-	var b refreshBody
+	var b logoutBody
 	if err := decodeOptional(w, r, &b); err != nil {
 		return err
 	}
@@ -89,19 +93,14 @@ func (a *API) me(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{
-		"user_id":    u.ID,
-		"email":      u.Email,
-		"role":       u.Role,
-		"tenant_id":  c.principal.TenantID,
-		"created_at": u.CreatedAt,
-	}
+	out := meResponse{UserID: u.ID, Email: u.Email, Role: u.Role, TenantID: c.principal.TenantID, CreatedAt: u.CreatedAt}
 	if c.principal.TenantID != store.SystemTenant {
 		t, err := a.Tenants.Lookup(r.Context(), c.principal.TenantID)
 		if err != nil {
 			return err
 		}
-		out["tenant"] = t.MemberView()
+		view := t.MemberView()
+		out.Tenant = &view
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -23,8 +23,8 @@ type Billing interface {
 }
 
 type subscribeBody struct {
-	TenantID string `json:"tenant_id"`
-	PlanID   string `json:"plan_id"`
+	TenantID string `json:"tenant_id" doc:"required,minLength=1"`
+	PlanID   string `json:"plan_id" doc:"required,minLength=1"`
 }
 
 // billingRoute answers 503 billing_disabled, before reading anything, when Stripe is not
@@ -50,11 +50,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{
-		"message":            "Subscription initiated.",
-		"stripe_session_url": sess.URL,
-		"session_id":         sess.ID,
-	})
+	return writeJSON(w, http.StatusCreated, subscribeResponse{Message: "Subscription initiated.", StripeSessionURL: sess.URL, SessionID: sess.ID})
 }
 
 func (a *API) currentSubscription(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -78,7 +74,7 @@ func (a *API) portal(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"url": url})
+	return writeJSON(w, http.StatusOK, portalResponse{URL: url})
 }
 
 // stripeWebhook reads the raw body (the signature covers its exact bytes) and hands it to
@@ -95,5 +91,5 @@ func (a *API) stripeWebhook(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := a.Billing.HandleWebhook(r.Context(), c.actor, payload, r.Header.Get("Stripe-Signature")); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"message": "Webhook processed successfully."})
+	return writeJSON(w, http.StatusOK, messageResponse{Message: "Webhook processed successfully."})
 }

@@ -25,6 +25,7 @@ var requestBodies = []func() any{
 	func() any { return new(signupBody) },
 	func() any { return new(loginBody) },
 	func() any { return new(refreshBody) },
+	func() any { return new(logoutBody) },
 	func() any { return new(subscribeBody) },
 	func() any { return new(createTenantBody) },
 	func() any { return new(patchTenantBody) },

@@ -24,11 +24,11 @@ func (a *API) listPlans(w http.ResponseWriter, r *http.Request, _ *call) error {
 		out[i] = planView{ID: p.ID, Name: p.Name, Rate: p.Rate.String(), Burst: p.Burst, Quota: p.Quota,
 			Purchasable: p.Purchasable(), Default: p.ID == def}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"plans": out})
+	return writeJSON(w, http.StatusOK, planList{Plans: out})
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request, _ *call) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return writeJSON(w, http.StatusOK, healthResponse{Status: "ok"})
 }
 
 // readyz answers 200 only when every dependency answers within two seconds.
@@ -50,5 +50,5 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if status != http.StatusOK {
 		word = "not_ready"
 	}
-	return writeJSON(w, status, map[string]any{"status": word, "checks": checks})
+	return writeJSON(w, status, readyResponse{Status: word, Checks: checks})
 }

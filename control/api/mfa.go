@@ -16,7 +16,7 @@ var mfaExempt = map[string]bool{
 }
 
 type mfaCodeBody struct {
-	Code string `json:"code"`
+	Code string `json:"code" doc:"required"`
 }
 
 // noBody is what a route without parameters accepts: nothing, or an empty object.
@@ -71,7 +71,8 @@ func (a *API) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request, c *call) 
 }
 
 type mfaVerifyBody struct {
-	MFAToken     string `json:"mfa_token"`
+	MFAToken string `json:"mfa_token" doc:"required"`
+	// One of Code (TOTP) and RecoveryCode.
 	Code         string `json:"code"`
 	RecoveryCode string `json:"recovery_code"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -47,7 +48,7 @@ func TestOpenAPI_CoversTheRouteTableBothWays(t *testing.T) {
 
 // Every error code the document names is a row of the error table, under its row's status.
 func TestOpenAPI_ErrorCodesComeFromTheErrorTable(t *testing.T) {
-	common := append(append(append([]string(nil), anyRouteCodes...), bodyRouteCodes...), authedRouteCodes...)
+	common := slices.Concat(anyRouteCodes, bodyRouteCodes, authedRouteCodes, ownerRouteCodes)
 	for pattern, d := range opDocs {
 		for _, c := range append(common, d.errors...) {
 			if _, ok := codeIndex[c]; !ok {
@@ -106,3 +107,85 @@ func loadOpenAPI(t *testing.T, raw []byte) *openapi3.T {
 }
 
 func TestOpenAPI_Validates(t *testing.T) { loadOpenAPI(t, serveOpenAPI(t)) }
+
+// Every operation carries an example request (an example for each required parameter, which
+// the path ones are, and for its body; an optional parameter's example is sent when given) and, when it answers a body, an example response; kin-openapi has checked each
+// against its schema when loading. opExamples names only routes that exist.
+func TestOpenAPI_EveryOperationHasExamples(t *testing.T) {
+	doc := loadOpenAPI(t, serveOpenAPI(t))
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			pattern := method + " " + path
+			for _, p := range op.Parameters {
+				if p.Value.Required && p.Value.Example == nil && len(p.Value.Examples) == 0 {
+					t.Errorf("%s: parameter %s has no example", pattern, p.Value.Name)
+				}
+			}
+			if rb := op.RequestBody; rb != nil {
+				if mt := rb.Value.Content.Get("application/json"); mt == nil || len(mt.Examples) == 0 {
+					t.Errorf("%s: the request body has no example", pattern)
+				}
+			}
+			for status, resp := range op.Responses.Map() {
+				if status[0] != '2' {
+					continue
+				}
+				for media, mt := range resp.Value.Content {
+					if mt.Example == nil && len(mt.Examples) == 0 {
+						t.Errorf("%s: the %s %s answer has no example", pattern, status, media)
+					}
+				}
+			}
+		}
+	}
+	for pattern := range opExamples {
+		if _, ok := opDocs[pattern]; !ok {
+			t.Errorf("opExamples has %s, which is not a route", pattern)
+		}
+	}
+}
+
+// Every documented error status answers problem+json whose schema requires a code from the
+// error table; the success answers' schemas are closed, so that a field the type does not
+// declare (a password hash, say) fails the conformance test.
+func TestOpenAPI_ErrorAnswersAreProblemsAndSuccessAnswersAreClosed(t *testing.T) {
+	doc := loadOpenAPI(t, serveOpenAPI(t))
+	problem := doc.Components.Schemas["Problem"]
+	if problem == nil || !slices.Contains(problem.Value.Required, "code") || problem.Value.Properties["code"] == nil {
+		t.Fatalf("components.schemas.Problem must require a code: %+v", problem)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			pattern := method + " " + path
+			for status, resp := range op.Responses.Map() {
+				code, _ := strconv.Atoi(status)
+				if code >= 400 {
+					mt := resp.Value.Content.Get("application/problem+json")
+					if mt == nil || len(mt.Schema.Value.AllOf) != 2 || mt.Schema.Value.AllOf[0].Ref != "#/components/schemas/Problem" {
+						t.Errorf("%s %s: not a problem+json answer built on Problem", pattern, status)
+						continue
+					}
+					if len(mt.Schema.Value.AllOf[1].Value.Properties["code"].Value.Enum) == 0 {
+						t.Errorf("%s %s: names no code", pattern, status)
+					}
+					continue
+				}
+				if mt := resp.Value.Content.Get("application/json"); mt != nil && pattern != "GET /openapi.json" {
+					s := mt.Schema.Value
+					if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+						t.Errorf("%s %s: the answer's schema is open (additionalProperties is not false)", pattern, status)
+					}
+				}
+			}
+		}
+	}
+	user := doc.Components.Schemas["User"]
+	if user == nil || user.Value.Properties["password_hash"] != nil || !slices.Contains(user.Value.Required, "user_id") {
+		t.Errorf("the User schema must show user_id and no password hash: %+v", user)
+	}
+	for _, name := range []string{"Tenant", "User", "IssuedInvitation", "Endpoint", "Delivery", "AuditEntry"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("components.schemas has no %s", name)
+		}
+	}
+}

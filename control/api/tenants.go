@@ -3,13 +3,14 @@ package api
 import (
 	"net/http"
 
+	"github.com/saasgate/saasgate/control/account"
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/tenant"
 )
 
 type createTenantBody struct {
-	TenantName string `json:"tenant_name"`
-	AdminEmail string `json:"admin_email"`
+	TenantName string `json:"tenant_name" doc:"required,minLength=1,maxLength=100"`
+	AdminEmail string `json:"admin_email" doc:"required,format=email,maxLength=254"`
 }
 
 func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -21,11 +22,7 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{
-		"message":    "Tenant created successfully.",
-		"tenant_id":  t.ID,
-		"invitation": inv,
-	})
+	return writeJSON(w, http.StatusCreated, createTenantResponse{Message: "Tenant created successfully.", TenantID: t.ID, Invitation: inv})
 }
 
 func (a *API) listTenants(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -36,7 +33,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request, c *call) error
 	if ts == nil {
 		ts = []*tenant.Tenant{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"tenants": ts})
+	return writeJSON(w, http.StatusOK, tenantList{Tenants: ts})
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -48,8 +45,9 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 type patchTenantBody struct {
-	Name   *string `json:"name"`
-	Status *string `json:"status"`
+	Name *string `json:"name" doc:"minLength=1,maxLength=100"`
+	// Status and Plan: a platform admin's only.
+	Status *string `json:"status" doc:"enum=active|suspended"`
 	Plan   *string `json:"plan"`
 	// RequireMFA: owners and admins may set it.
 	RequireMFA *bool `json:"require_mfa"`
@@ -69,8 +67,8 @@ func (a *API) patchTenant(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 type inviteBody struct {
-	Email string `json:"email"`
-	Role  string `json:"role"`
+	Email string `json:"email" doc:"required,format=email,maxLength=254"`
+	Role  string `json:"role" doc:"enum=user|owner"` // "" invites a user
 }
 
 func (a *API) invite(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -82,7 +80,7 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{"message": "Invitation created.", "invitation": inv})
+	return writeJSON(w, http.StatusCreated, inviteResponse{Message: "Invitation created.", Invitation: inv})
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -90,15 +88,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	out := make([]any, len(users))
-	for i, u := range users {
-		out[i] = u
+	if users == nil {
+		users = []*account.User{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	return writeJSON(w, http.StatusOK, userList{Users: users})
 }
 
 type patchUserBody struct {
-	Role string `json:"role"`
+	Role string `json:"role" doc:"required,enum=user|owner"`
 }
 
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -38,9 +38,9 @@ func (a *API) webhooksRoute(h handlerFunc) handlerFunc {
 }
 
 type endpointBody struct {
-	URL         string   `json:"url"`
+	URL         string   `json:"url" doc:"required,format=uri,maxLength=2048"`
 	Events      []string `json:"events"`
-	Description string   `json:"description"`
+	Description string   `json:"description" doc:"maxLength=200"`
 }
 
 // endpointWithSecret is an endpoint as created or rotated: the one time its secret is shown.
@@ -67,13 +67,16 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"endpoints": list})
+	if list == nil {
+		list = []*notify.Endpoint{}
+	}
+	return writeJSON(w, http.StatusOK, endpointList{Endpoints: list})
 }
 
 type patchEndpointBody struct {
-	URL         *string   `json:"url"`
+	URL         *string   `json:"url" doc:"format=uri,maxLength=2048"`
 	Events      *[]string `json:"events"`
-	Description *string   `json:"description"`
+	Description *string   `json:"description" doc:"maxLength=200"`
 	Enabled     *bool     `json:"enabled"`
 }
 
@@ -103,11 +106,11 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"secret": secret})
+	return writeJSON(w, http.StatusOK, secretResponse{Secret: secret})
 }
 
 type recoverBody struct {
-	Since time.Time `json:"since"`
+	Since time.Time `json:"since" doc:"required"`
 }
 
 func (a *API) recoverEndpoint(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -122,7 +125,7 @@ func (a *API) recoverEndpoint(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, map[string]any{"resent": n})
+	return writeJSON(w, http.StatusAccepted, recoverResponse{Resent: n})
 }
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, c *call) error {
