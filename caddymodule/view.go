@@ -69,7 +69,7 @@ func newCallerView(p identity.Principal) *callerView {
 	return &callerView{Principal: p, boxedUserID: p.UserID, userIDList: []string{p.UserID}}
 }
 
-// tokenCacheSize bounds the tokens each config's cache remembers.
+// tokenCacheSize bounds the tokens each cache remembers (one per jwt_secret and jwt_issuer).
 const tokenCacheSize = 20000
 
 // boxes holds plan ids and statuses as `any` values, one per distinct value: thousands of
