@@ -94,10 +94,12 @@ type App struct {
 	logger     *zap.Logger
 	backendKey string
 	runtimeKey string
+	tokensKey  string
 	stop       context.CancelFunc
 	service    atomic.Pointer[control.Service]
 	ready      chan struct{} // closed once service is set
-	// tokens remembers the tokens verified over service's keys; set before service is.
+	// tokens remembers the tokens verified over service's keys (or keys that verify alike:
+	// see tokenCaches); set before service is.
 	tokens *token.VerifiedCache[*callerView]
 }
 
@@ -185,6 +187,21 @@ var runtimes = caddy.NewUsagePool()
 type pooledRuntime struct{ *control.Runtime }
 
 func (p pooledRuntime) Destruct() error { return p.Close() }
+
+// tokenCaches holds the caches of verified access tokens across reloads, keyed by the
+// fingerprint of the keys they verify with (token.Keys.Fingerprint: jwt_secret and
+// jwt_issuer, the secret generated in data_dir when none is set). A reload that keeps both
+// keeps every verified token; one that changes either gets an empty cache, so a token of the
+// old keys is checked against the new ones, and refused. An entry holds the caller's identity
+// and nothing of the tenant or its plan (newCallerView), so a plan change applies on the next
+// request all the same.
+var tokenCaches = caddy.NewUsagePool()
+
+type pooledTokens struct {
+	*token.VerifiedCache[*callerView]
+}
+
+func (pooledTokens) Destruct() error { return nil }
 
 // Provision fills defaults and builds the plan catalog. It does no I/O: it also runs for
 // `saasgate validate`.
@@ -327,7 +344,11 @@ func (a *App) Start() error {
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	go svc.Run(runCtx, 10*time.Minute)
-	a.tokens = token.NewVerifiedCache(svc.Keys, tokenCacheSize, newCallerView)
+	a.tokensKey = "tokens|" + svc.Keys.Fingerprint()
+	val, _, _ = tokenCaches.LoadOrNew(a.tokensKey, func() (caddy.Destructor, error) {
+		return pooledTokens{token.NewVerifiedCache(svc.Keys, tokenCacheSize, newCallerView)}, nil
+	})
+	a.tokens = val.(pooledTokens).VerifiedCache
 	a.service.Store(svc)
 	tenantsByStatus.service.Store(svc)
 	close(a.ready)
@@ -338,8 +359,8 @@ func (a *App) Start() error {
 	return nil
 }
 
-// Stop ends housekeeping and releases the shared backend and runtime (each closed when no
-// config uses it any more).
+// Stop ends housekeeping and releases the shared token cache, backend and runtime (each
+// closed when no config uses it any more).
 func (a *App) Stop() error {
 	if a.stop != nil {
 		a.stop()
@@ -350,7 +371,7 @@ func (a *App) Stop() error {
 	for _, release := range []struct {
 		pool *caddy.UsagePool
 		key  *string
-	}{{runtimes, &a.runtimeKey}, {backends, &a.backendKey}} {
+	}{{tokenCaches, &a.tokensKey}, {runtimes, &a.runtimeKey}, {backends, &a.backendKey}} {
 		if *release.key == "" {
 			continue
 		}

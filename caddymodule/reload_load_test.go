@@ -11,11 +11,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/saasgate/saasgate/caddymodule"
 )
 
 // A reload that changes a plan's rate, made while clients keep sending requests: no request
-// fails, the runtime (tenant cache and limiter counters) carries over, and the request after
-// the reload is limited by the new rate.
+// fails, the runtime (tenant cache and limiter counters) and the verified-token cache carry
+// over (the clients' token is not checked again), and the request after the reload is limited
+// by the new rate.
 func TestReload_UnderLoad_NoFailedRequestNewPlanApplied(t *testing.T) {
 	cfg := gatewayConfig{
 		redis:   true,
@@ -26,6 +29,7 @@ func TestReload_UnderLoad_NoFailedRequestNewPlanApplied(t *testing.T) {
 	f := g.NewTenant(t, "underload")
 	mustStatus(t, g.get(t, "gw", "underload", f.UserAccess), http.StatusOK)
 	before := activeApp(t).Service()
+	tokens, _, checks := caddymodule.TokenCacheOf(activeApp(t))
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/echo", g.Ports["gw"])
 	host := fmt.Sprintf("underload.localhost:%d", g.Ports["gw"])
@@ -98,6 +102,12 @@ func TestReload_UnderLoad_NoFailedRequestNewPlanApplied(t *testing.T) {
 	}
 	if known, _ := after.Runtime.Cache.Len(); known == 0 {
 		t.Error("the reload emptied the tenant cache")
+	}
+	tokensAfter, cached, checksAfter := caddymodule.TokenCacheOf(activeApp(t))
+	if tokensAfter != tokens || cached == 0 {
+		t.Errorf("the reload replaced the token cache (now %d tokens)", cached)
+	} else if checksAfter != checks {
+		t.Errorf("the token cache checked %d tokens during the load, want none: the one token was verified before", checksAfter-checks)
 	}
 
 	r := g.get(t, "gw", "underload", f.UserAccess)

@@ -116,7 +116,7 @@ func newCallerView(p identity.Principal) *callerView {
 // userIDList is the X-User-ID header's value list: shared, capacity-capped.
 func (c *callerView) userIDList() []string { return c.userID[:] }
 
-// tokenCacheSize bounds the tokens each config's cache remembers.
+// tokenCacheSize bounds the tokens each cache remembers (one per jwt_secret and jwt_issuer).
 const tokenCacheSize = 20000
 
 // boxes holds plan ids and statuses as `any` values, one per distinct value: thousands of

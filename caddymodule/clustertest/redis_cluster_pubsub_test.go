@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
@@ -99,4 +100,35 @@ func TestRedisCluster_AuthRouteLimitIsOneBudgetAcrossGateways(t *testing.T) {
 	if found := crossSlotErrors(t, nodes); len(found) > 0 {
 		t.Errorf("cluster nodes answered CROSSSLOT: %v", found)
 	}
+}
+
+// The usage alerts on a cluster, over two gateways: the quota counted in the cluster (the
+// tenant's hash tag puts its bucket and quota in one slot), each gateway alerting each
+// threshold once, the fleet recording each notification once (checkUsageAlerts), and no
+// CROSSSLOT.
+func TestRedisCluster_UsageAlertsOnceAcrossGateways(t *testing.T) {
+	t.Parallel()
+	started := time.Now()
+	nodes := startRedisCluster(t)
+	f := newFleet(t, featurePlans)
+	f.redisURL = clusterURL(nodes)
+	f.extra = featureOptions
+	gws := f.start(t, 2)
+	checkUsageAlerts(t, gws, gws[0].api.AdminToken(t))
+	wantRedisHealthy(t, gws)
+	// The count the alerts came from is the cluster's.
+	opts, err := redis.ParseClusterURL(f.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := redis.NewClusterClient(opts)
+	defer cluster.Close()
+	_, quota := (&limit.Redis{Prefix: f.prefix}).Keys("metered", limit.Policy{Name: "metered"}, limit.MonthOf(time.Now()))
+	if n, err := cluster.Exists(ctx(t), quota).Result(); err != nil || n != 1 {
+		t.Errorf("the metered tenant's quota count %s is not in the cluster (exists %d, %v)", quota, n, err)
+	}
+	if found := crossSlotErrors(t, nodes); len(found) > 0 {
+		t.Errorf("cluster nodes answered CROSSSLOT: %v", found)
+	}
+	t.Logf("whole test: %s", time.Since(started).Round(time.Millisecond))
 }

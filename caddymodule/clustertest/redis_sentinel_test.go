@@ -49,24 +49,7 @@ func TestRedisSentinel_GatewayFollowsTheFailover(t *testing.T) {
 }
 
 func testSentinelFailover(t *testing.T, sig syscall.Signal) {
-	ports := testenv.FreePorts(t, 5)
-	masterPort, replicaPort := ports[0], ports[1]
-	master := startRedisProc(t, "master", masterPort)
-	replica := startRedisProc(t, "replica", replicaPort, "--replicaof", "127.0.0.1", strconv.Itoa(masterPort))
-	var sentinels []*redisProc
-	for i, port := range ports[2:] {
-		// Sentinel rewrites its config file, so each has a writable one of its own.
-		conf := filepath.Join(t.TempDir(), "sentinel.conf")
-		text := fmt.Sprintf("sentinel monitor m 127.0.0.1 %d 2\nsentinel down-after-milliseconds m 1000\n"+
-			"sentinel failover-timeout m 5000\n", masterPort)
-		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		sentinels = append(sentinels, startRedisProc(t, fmt.Sprintf("sentinel %d", i+1), port, conf, "--sentinel"))
-	}
-	waitSentinelsReady(t, sentinels, replica)
-
-	url := fmt.Sprintf("redis://%s?master_name=m&addr=%s&addr=%s", sentinels[0].addr(), sentinels[1].addr(), sentinels[2].addr())
+	master, replica, url := startSentinelSet(t)
 	f := fleet{
 		mongoURI:       testenv.Mongo(t),
 		database:       testenv.DB(t).Database.Name(),
@@ -185,6 +168,32 @@ func testSentinelFailover(t *testing.T, sig syscall.Signal) {
 	if worst >= failoverLatency {
 		t.Errorf("the slowest request during the failover took %s, want under %s", worst, failoverLatency)
 	}
+}
+
+// startSentinelSet runs a master, its replica and three sentinels watching it as "m"
+// (quorum 2, down after 1 s), waits until the sentinels know each other and the replica is in
+// sync, and returns the master, the replica and the redis_url of the Sentinel form.
+func startSentinelSet(t *testing.T) (master, replica *redisProc, url string) {
+	t.Helper()
+	ports := testenv.FreePorts(t, 5)
+	masterPort, replicaPort := ports[0], ports[1]
+	// No delay before the replica's first full sync (Redis waits 5 s for more replicas).
+	master = startRedisProc(t, "master", masterPort, "--repl-diskless-sync-delay", "0")
+	replica = startRedisProc(t, "replica", replicaPort, "--replicaof", "127.0.0.1", strconv.Itoa(masterPort))
+	var sentinels []*redisProc
+	for i, port := range ports[2:] {
+		// Sentinel rewrites its config file, so each has a writable one of its own.
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		text := fmt.Sprintf("sentinel monitor m 127.0.0.1 %d 2\nsentinel down-after-milliseconds m 1000\n"+
+			"sentinel failover-timeout m 5000\n", masterPort)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sentinels = append(sentinels, startRedisProc(t, fmt.Sprintf("sentinel %d", i+1), port, conf, "--sentinel"))
+	}
+	waitSentinelsReady(t, sentinels, replica)
+	url = fmt.Sprintf("redis://%s?master_name=m&addr=%s&addr=%s", sentinels[0].addr(), sentinels[1].addr(), sentinels[2].addr())
+	return master, replica, url
 }
 
 // waitSentinelsReady waits until every sentinel knows the replica and the two other

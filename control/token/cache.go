@@ -2,13 +2,15 @@ package token
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/saasgate/saasgate/control/identity"
 )
 
 // VerifiedCache remembers access tokens that verified, until they expire, so the gateway pays
 // for signature and claim checks once per token rather than once per request. It belongs to
-// one Keys: a new secret means a new cache. Failed verifications are not remembered.
+// one Keys: a new secret means a new cache (Keys.Fingerprint tells when another Keys verifies
+// alike, so the cache can serve it too). Failed verifications are not remembered.
 //
 // What it keeps of a token is a V built once from the token's principal: the adapter keeps
 // the principal with the forms its request path hands it on in (boxed for placeholders, as
@@ -20,6 +22,8 @@ type VerifiedCache[V any] struct {
 	build func(identity.Principal) V
 	mu    sync.RWMutex
 	m     map[string]verified[V]
+	// checks counts the signature and claim checks made: tokens not (or no longer) cached.
+	checks atomic.Uint64
 }
 
 type verified[V any] struct {
@@ -41,6 +45,7 @@ func (c *VerifiedCache[V]) Verify(raw string) (V, error) {
 	if ok && now < e.exp {
 		return e.v, nil
 	}
+	c.checks.Add(1)
 	p, claims, err := c.keys.verify(raw, TypeAccess)
 	if err != nil {
 		var zero V
@@ -77,3 +82,7 @@ func (c *VerifiedCache[V]) Len() int {
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
+
+// Checks reports how many tokens Verify has checked (signature and claims) rather than
+// answered from memory, failed ones included.
+func (c *VerifiedCache[V]) Checks() uint64 { return c.checks.Load() }

@@ -5,7 +5,9 @@ package token
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -69,6 +71,18 @@ func NewKeys(secret []byte, issuer string, ttl time.Duration) (*Keys, error) {
 		ttl = DefaultTTL
 	}
 	return &Keys{Secret: secret, Issuer: issuer, TTL: ttl}, nil
+}
+
+// Fingerprint names what k accepts: Keys of one fingerprint (the same secret and issuer)
+// verify every access token alike, to the same principal, so what one has verified holds for
+// the other. TTL is left out: it only matters when issuing; so is Now, which only tests set.
+// It is a SHA-256 digest: it can key a map or a pool without the secret being that key.
+func (k *Keys) Fingerprint() string {
+	h := sha256.New()
+	// The issuer length-prefixed, so no (issuer, secret) pair reads as another.
+	fmt.Fprintf(h, "%d:%s:", len(k.Issuer), k.Issuer)
+	h.Write(k.Secret)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (k *Keys) now() time.Time {

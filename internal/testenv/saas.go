@@ -24,6 +24,7 @@ type SaasOptions struct {
 	Redis                 bool
 	RedisURL, RedisPrefix string
 	Options               string // more lines of the saas option: plans, default_plan, a stripe block, ...
+	JWTSecret             string // jwt_secret; "" for the package's JWTSecret
 	APIPort               int    // the control-API site's port; 0 for a free one
 	APISite               string // more directives of the control-API site
 	Sites                 []Site
@@ -136,8 +137,12 @@ func (o SaasOptions) caddyfile() string {
 	if o.Redis {
 		fmt.Fprintf(&b, "\t\tredis_url %s\n\t\tredis_prefix %s\n", o.RedisURL, o.RedisPrefix)
 	}
+	secret := o.JWTSecret
+	if secret == "" {
+		secret = JWTSecret
+	}
 	fmt.Fprintf(&b, "\t\tjwt_secret %s\n\t\tadmin_email %s\n\t\tadmin_password %s\n%s\n\t}\n}\n",
-		JWTSecret, AdminEmail, AdminPassword, o.Options)
+		secret, AdminEmail, AdminPassword, o.Options)
 	fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d, http://*.localhost:%d {\n%s\n\tsaas_api\n}\n",
 		o.APIPort, o.APIPort, o.APISite)
 	for _, s := range o.Sites {
