@@ -330,6 +330,10 @@ func (a *App) Start() error {
 		_ = a.Stop()
 		return fmt.Errorf("saas: %w", err)
 	}
+	if a.MongoURI == "" && a.TenantLayout == string(store.LayoutShared) {
+		a.logger.Warn("tenant_layout shared on the embedded FerretDB: it does not use indexes to filter, so every query " +
+			"on a shared collection reads all tenants' documents; the collections layout is faster here (see README, Tenant layouts)")
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	go svc.Run(runCtx, 10*time.Minute)

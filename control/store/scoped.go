@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
@@ -156,9 +155,9 @@ func (s *Scoped) walk(d bson.Raw, top bool) error {
 
 func (s *Scoped) walkValue(val bson.RawValue) error {
 	switch val.Type {
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return s.walk(val.Document(), false)
-	case bsontype.Array:
+	case bson.TypeArray:
 		vals, err := val.Array().Values()
 		if err != nil {
 			return err
@@ -168,7 +167,7 @@ func (s *Scoped) walkValue(val bson.RawValue) error {
 				return err
 			}
 		}
-	case bsontype.JavaScript, bsontype.CodeWithScope:
+	case bson.TypeJavaScript, bson.TypeCodeWithScope:
 		return fmt.Errorf("%w: JavaScript in a query", ErrTenantField)
 	}
 	return nil
