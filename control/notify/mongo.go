@@ -15,7 +15,7 @@ import (
 const (
 	CollEvents      = "webhook_events"
 	CollDeliveries  = "webhook_deliveries"
-	SuffixEndpoints = "webhook_endpoints"
+	SuffixEndpoints = store.SuffixWebhookEndpoints
 )
 
 // DeliveryFilter selects a page of an owner's delivery log, newest first.

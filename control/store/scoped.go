@@ -41,19 +41,18 @@ func ParseLayout(s string) (Layout, error) {
 // FieldTenant is the field naming a document's tenant.
 const FieldTenant = "tenant_id"
 
-// Per-tenant suffixes: the per-tenant collection t_<tenant>_<suffix> in the collections
-// layout, the shared collection <suffix> in the shared one. The notify package owns
-// "webhook_endpoints"; TenantSuffixes lists them all.
-var TenantSuffixes = []string{SuffixUsers, SuffixInvitations, SuffixAudit, "webhook_endpoints"}
+// TenantSuffixes are every per-tenant collection's suffix.
+var TenantSuffixes = []string{SuffixUsers, SuffixInvitations, SuffixAudit, SuffixWebhookEndpoints}
 
 // ErrTenantField is a filter, update or document that names a tenant other than the handle's,
 // or an update or pipeline stage that could reach another tenant's documents.
 var ErrTenantField = errors.New("store: the query names another tenant")
 
 // Scoped is one tenant's view of a per-tenant collection, the only way the domain stores reach
-// per-tenant documents. Every filter gets the tenant (in the shared layout, as the first
-// field), every inserted or replaced document carries it, and a filter, update or document
-// that names another tenant is refused with ErrTenantField before it reaches the server.
+// per-tenant documents. In the shared layout every filter gets the tenant as its first field
+// (an aggregation, a first $match on it); in both, every inserted or replaced document carries
+// it, and a filter, update, document or pipeline that names another tenant, or could reach
+// another tenant's documents, is refused with ErrTenantField before it reaches the server.
 //
 // In the collections layout the collection itself is the tenant's, so filters are left as
 // they are: documents written before this layout existed (users, invitations) carry no
