@@ -76,6 +76,11 @@ type App struct {
 	// How long audit entries are kept; older ones are swept, the chain anchored where they
 	// end. Default: 0, kept forever.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
+	// Where tenants' users, invitations, audit entries and webhook endpoints live:
+	// "collections" (each tenant its own) or "shared" (one collection each, keyed by
+	// tenant_id). Chosen at install: the app refuses to start over the other layout's data.
+	// Default: "collections".
+	TenantLayout string `json:"tenant_layout,omitempty"`
 	// Limits of the anonymous auth routes per client IP (Caddy's, after trusted_proxies).
 	// Default: signup 20/1h, login 60/1m, refresh 60/1m, mfa 30/1m, each with a burst of n.
 	AuthRates []AuthRateConfig `json:"auth_rates,omitempty"`
@@ -329,6 +334,7 @@ func (a *App) Start() error {
 		OnLimiterError: limit.OnError(a.OnLimiterError),
 		AuthRates:      authRates,
 		AuditRetention: time.Duration(a.AuditRetention),
+		TenantLayout:   store.Layout(a.TenantLayout),
 		LimitObserver:  limiterMetrics{},
 		OnAlert:        countAlert,
 		NotifyObserver: notifyMetrics{},
@@ -340,6 +346,10 @@ func (a *App) Start() error {
 	if err != nil {
 		_ = a.Stop()
 		return fmt.Errorf("saas: %w", err)
+	}
+	if a.MongoURI == "" && a.TenantLayout == string(store.LayoutShared) {
+		a.logger.Warn("tenant_layout shared on the embedded FerretDB: it does not use indexes to filter, so every query " +
+			"on a shared collection reads all tenants' documents; the collections layout is faster here (see README, Tenant layouts)")
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop

@@ -234,6 +234,11 @@ func checkReadPreference(s string) error {
 	return nil
 }
 
+func checkTenantLayout(s string) error {
+	_, err := store.ParseLayout(s)
+	return err
+}
+
 func checkOnLimiterError(s string) error {
 	switch s {
 	case "allow", "deny", "local":

@@ -48,6 +48,7 @@ func (a *App) options() []option {
 		durationOption{"grace_period", &a.GracePeriod, control.DefaultGracePeriod},
 		stringOption{"on_limiter_error", &a.OnLimiterError, control.DefaultOnLimiterError, checkOnLimiterError},
 		durationOption{"audit_retention", &a.AuditRetention, 0},
+		stringOption{"tenant_layout", &a.TenantLayout, control.DefaultTenantLayout, checkTenantLayout},
 		intsOption{"usage_alerts", &a.UsageAlerts, control.DefaultUsageAlerts, checkUsageAlerts},
 	}
 }
@@ -111,6 +112,7 @@ func (p *PlanConfig) options() []option {
 //		on_limiter_error allow|deny|local
 //		usage_alerts     <percent>...
 //		audit_retention  <duration>
+//		tenant_layout    collections|shared
 //		auth_rate        signup|login|refresh|mfa <n>/<duration> [burst <n>]
 //		stripe {
 //			secret_key     <sk_... | rk_...>

@@ -67,7 +67,11 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept; Sweep deletes older ones and
 	// anchors the chain where they end. 0 (the default) keeps them forever.
 	AuditRetention time.Duration
-	Logger         *zap.Logger
+	// TenantLayout is where tenants' users, invitations, audit entries and webhook endpoints
+	// live (store.LayoutCollections when empty). It is fixed at install: New refuses a
+	// database that holds the other layout's data.
+	TenantLayout store.Layout
+	Logger       *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -140,12 +144,19 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	}
 	keys.Now = cfg.Now
 
-	auditStore := &audit.MongoStore{DB: b.DB}
+	layout, err := store.ParseLayout(string(cfg.TenantLayout))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.DB.CheckLayout(ctx, layout); err != nil {
+		return nil, err
+	}
+	auditStore := &audit.MongoStore{DB: b.DB, Layout: layout}
 	auditLog := &audit.Log{Store: auditStore, Logger: logger.Named("audit"), Now: cfg.Now, Observer: cfg.AuditObserver}
 	tenantStore := &tenant.MongoStore{DB: b.DB}
-	accountStore := &account.MongoStore{DB: b.DB}
+	accountStore := &account.MongoStore{DB: b.DB, Layout: layout}
 	refreshStore := &token.MongoRefreshStore{DB: b.DB}
-	notifyStore := &notify.MongoStore{DB: b.DB}
+	notifyStore := &notify.MongoStore{DB: b.DB, Layout: layout}
 	notifier, err := notify.NewManager(notifyStore, cfg.Webhooks)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/notify"
+	"github.com/saasgate/saasgate/control/store"
 	"github.com/saasgate/saasgate/control/token"
 )
 
@@ -25,6 +26,7 @@ const (
 	DefaultMongoTimeout   = 10 * time.Second // mongo_connect_timeout, mongo_server_selection_timeout
 	DefaultMongoPoolSize  = 100              // the driver's
 	DefaultReadPreference = "primary"
+	DefaultTenantLayout   = string(store.LayoutCollections)
 )
 
 // The defaults of usage_alerts and of the webhooks block.

@@ -1,5 +1,6 @@
 // Package account manages the people behind tokens: users of each tenant (kept in the
-// tenant's own t_<tenant>_users collection), the email → tenant directory used at login,
+// tenant's own t_<tenant>_users collection, or in the shared users collection by tenant_id,
+// as store.Layout says), the email → tenant directory used at login,
 // invitations, failed-login back-off, and the auth flows (signup, login, refresh, logout).
 package account
 

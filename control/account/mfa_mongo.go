@@ -12,7 +12,7 @@ func (s *MongoStore) SetMFA(ctx context.Context, tenantID, userID string, mfa *M
 	if mfa != nil {
 		update = bson.D{{Key: "$set", Value: bson.D{{Key: "mfa", Value: mfa}}}}
 	}
-	res, err := s.DB.C(s.users(tenantID)).UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}}, update)
+	res, err := s.users(tenantID).UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}}, update)
 	if err != nil {
 		return err
 	}

@@ -64,10 +64,21 @@ type LoginFailures struct {
 	Seq   int // number of the latest attempt; the next one takes Seq+1
 }
 
-// MongoStore implements Store.
+// MongoStore implements Store. Users and invitations are per-tenant documents, reached only
+// through store.Scoped handles; the directory, login back-off and claims are platform
+// collections.
 type MongoStore struct {
 	DB *store.DB
+	// Layout of the per-tenant documents; empty is store.LayoutCollections.
+	Layout store.Layout
 }
+
+// Indexes of the per-tenant collections; in the shared layout each is led by tenant_id, so
+// that email is unique per tenant.
+var (
+	usersIndexes       = []store.Index{{Keys: []string{"email"}, Unique: true}, {Keys: []string{"role"}}}
+	invitationsIndexes = []store.Index{{Keys: []string{"email"}}}
+)
 
 // Init creates the platform collections.
 func (s *MongoStore) Init(ctx context.Context) error {
@@ -78,28 +89,36 @@ func (s *MongoStore) Init(ctx context.Context) error {
 	if err := s.DB.InitClaims(ctx); err != nil {
 		return err
 	}
-	return s.DB.EnsureCollection(ctx, store.CollLoginFailures,
+	if err := s.DB.EnsureCollection(ctx, store.CollLoginFailures,
 		store.Index{Keys: []string{"key", "seq"}},
-		store.Index{Keys: []string{"at"}})
-}
-
-// CreateTenantCollections creates t_<tenant>_users and t_<tenant>_invitations.
-func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
-	if err := s.DB.EnsureCollection(ctx, store.TenantCollection(tenantID, store.SuffixUsers),
-		store.Index{Keys: []string{"email"}, Unique: true},
-		store.Index{Keys: []string{"role"}}); err != nil {
+		store.Index{Keys: []string{"at"}}); err != nil {
 		return err
 	}
-	return s.DB.EnsureCollection(ctx, store.TenantCollection(tenantID, store.SuffixInvitations),
-		store.Index{Keys: []string{"email"}})
+	if err := s.DB.EnsureShared(ctx, s.Layout, store.SuffixUsers, usersIndexes...); err != nil {
+		return err
+	}
+	return s.DB.EnsureShared(ctx, s.Layout, store.SuffixInvitations, invitationsIndexes...)
 }
 
-func (s *MongoStore) users(tenantID string) string {
-	return store.TenantCollection(tenantID, store.SuffixUsers)
+// CreateTenantCollections creates t_<tenant>_users and t_<tenant>_invitations in the
+// collections layout; in the shared layout there is nothing to create.
+func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
+	if err := s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixUsers, usersIndexes...); err != nil {
+		return err
+	}
+	return s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixInvitations, invitationsIndexes...)
+}
+
+func (s *MongoStore) users(tenantID string) *store.Scoped {
+	return s.DB.Scoped(s.Layout, tenantID, store.SuffixUsers)
+}
+
+func (s *MongoStore) invitations(tenantID string) *store.Scoped {
+	return s.DB.Scoped(s.Layout, tenantID, store.SuffixInvitations)
 }
 
 func (s *MongoStore) InsertUser(ctx context.Context, tenantID string, u *User) error {
-	_, err := s.DB.C(s.users(tenantID)).InsertOne(ctx, u)
+	err := s.users(tenantID).InsertOne(ctx, u)
 	if store.IsDuplicateKey(err) {
 		return ErrEmailTaken
 	}
@@ -108,7 +127,7 @@ func (s *MongoStore) InsertUser(ctx context.Context, tenantID string, u *User) e
 
 func (s *MongoStore) findUser(ctx context.Context, tenantID string, filter bson.D) (*User, error) {
 	var u User
-	err := s.DB.C(s.users(tenantID)).FindOne(ctx, filter).Decode(&u)
+	err := s.users(tenantID).FindOne(ctx, filter, &u)
 	if store.IsNotFound(err) {
 		return nil, ErrUserNotFound
 	}
@@ -127,7 +146,7 @@ func (s *MongoStore) UserByID(ctx context.Context, tenantID, id string) (*User, 
 }
 
 func (s *MongoStore) ListUsers(ctx context.Context, tenantID string) ([]*User, error) {
-	cur, err := s.DB.C(s.users(tenantID)).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
+	cur, err := s.users(tenantID).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +159,8 @@ func (s *MongoStore) ListUsers(ctx context.Context, tenantID string) ([]*User, e
 
 func (s *MongoStore) RolesRevision(ctx context.Context, tenantID string) (int64, error) {
 	var top User
-	err := s.DB.C(s.users(tenantID)).FindOne(ctx, bson.D{},
-		options.FindOne().SetSort(bson.D{{Key: "role_rev", Value: -1}}).SetProjection(bson.D{{Key: "role_rev", Value: 1}})).Decode(&top)
+	err := s.users(tenantID).FindOne(ctx, bson.D{}, &top,
+		options.FindOne().SetSort(bson.D{{Key: "role_rev", Value: -1}}).SetProjection(bson.D{{Key: "role_rev", Value: 1}}))
 	if store.IsNotFound(err) {
 		return 0, nil
 	}
@@ -156,11 +175,11 @@ func (s *MongoStore) ClaimRolesRevision(ctx context.Context, tenantID string, re
 
 func (s *MongoStore) SetRole(ctx context.Context, tenantID, id string, role identity.Role, rev int64, now time.Time) (*User, error) {
 	var u User
-	err := s.DB.C(s.users(tenantID)).FindOneAndUpdate(ctx,
+	err := s.users(tenantID).FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: role}, {Key: "role_rev", Value: rev}, {Key: "updated_at", Value: now}}}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&u)
+		&u, options.FindOneAndUpdate().SetReturnDocument(options.After),
+	)
 	if store.IsNotFound(err) {
 		return nil, ErrUserNotFound
 	}
@@ -171,7 +190,7 @@ func (s *MongoStore) SetRole(ctx context.Context, tenantID, id string, role iden
 }
 
 func (s *MongoStore) CountRole(ctx context.Context, tenantID string, role identity.Role) (int64, error) {
-	return s.DB.C(s.users(tenantID)).CountDocuments(ctx, bson.D{{Key: "role", Value: role}})
+	return s.users(tenantID).CountDocuments(ctx, bson.D{{Key: "role", Value: role}})
 }
 
 // AddDirectory records that email has an account in tenantID; recording it twice is harmless.
@@ -208,13 +227,12 @@ func (s *MongoStore) TenantsOf(ctx context.Context, email string, limit int) ([]
 }
 
 func (s *MongoStore) InsertInvitation(ctx context.Context, tenantID string, inv *Invitation) error {
-	_, err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).InsertOne(ctx, inv)
-	return err
+	return s.invitations(tenantID).InsertOne(ctx, inv)
 }
 
 func (s *MongoStore) UsableInvitation(ctx context.Context, tenantID, hash, email string, now time.Time) (*Invitation, error) {
 	var inv Invitation
-	err := s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&inv)
+	err := s.invitations(tenantID).FindOne(ctx, bson.D{{Key: "_id", Value: hash}}, &inv)
 	if store.IsNotFound(err) {
 		return nil, ErrInvalidInvitation
 	}
@@ -241,7 +259,7 @@ func (s *MongoStore) ClaimInvitation(ctx context.Context, tenantID, hash, email 
 	if !won {
 		return nil, ErrInvalidInvitation
 	}
-	_, err = s.DB.C(store.TenantCollection(tenantID, store.SuffixInvitations)).UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
+	_, err = s.invitations(tenantID).UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "used_at", Value: now}}}})
 	if err != nil {
 		return nil, err

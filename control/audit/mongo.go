@@ -18,9 +18,13 @@ import (
 // collAnchors is the platform collection of retention anchors, one per tenant (by _id).
 const collAnchors = "audit_anchors"
 
-// MongoStore keeps each tenant's entries in t_<tenant>_audit.
+// MongoStore keeps each tenant's entries in t_<tenant>_audit (the collections layout) or in the
+// shared collection audit (the shared layout), reached only through store.Scoped handles. The
+// chain is per tenant in both: seq is unique per tenant.
 type MongoStore struct {
 	DB *store.DB
+	// Layout of the per-tenant documents; empty is store.LayoutCollections.
+	Layout store.Layout
 
 	// ready holds the tenants whose collection this process has brought up to date.
 	ready sync.Map
@@ -33,30 +37,41 @@ func (s *MongoStore) Init(ctx context.Context) error {
 	if err := s.DB.InitClaims(ctx); err != nil {
 		return err
 	}
-	return s.DB.EnsureCollection(ctx, collAnchors)
+	if err := s.DB.EnsureCollection(ctx, collAnchors); err != nil {
+		return err
+	}
+	return s.DB.EnsureShared(ctx, s.Layout, store.SuffixAudit, entryIndexes...)
+}
+
+// entryIndexes are the audit collection's; in the shared layout each is led by tenant_id, so
+// seq is unique per tenant.
+var entryIndexes = []store.Index{
+	{Keys: []string{"seq"}, Unique: true},
+	{Keys: []string{"time"}},
+	{Keys: []string{"actor_id", "time"}},
 }
 
 // CreateTenantCollections creates the tenant's audit collection and its indexes; the unique
 // one on seq is what keeps two appenders from forking the chain. Entries written before the
-// chain existed are numbered first (numberUnchained), or MongoDB would refuse the index.
+// chain existed are numbered first (numberUnchained), or MongoDB would refuse the index. The
+// shared layout is younger than the chain: there is nothing to create or number.
 func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
-	if err := s.DB.EnsureCollection(ctx, coll(tenantID)); err != nil {
+	if s.Layout == store.LayoutShared {
+		return nil
+	}
+	if err := s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixAudit); err != nil {
 		return err
 	}
 	if err := s.numberUnchained(ctx, tenantID); err != nil {
 		return fmt.Errorf("numbering the audit entries of %s written before the chain: %w", tenantID, err)
 	}
-	return s.DB.EnsureCollection(ctx, coll(tenantID),
-		store.Index{Keys: []string{"seq"}, Unique: true},
-		store.Index{Keys: []string{"time"}},
-		store.Index{Keys: []string{"actor_id", "time"}},
-	)
+	return s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixAudit, entryIndexes...)
 }
 
 // numberUnchained gives the entries that have no seq (written before the chain) negative ones,
 // newest closest to zero: outside the chain (Verify starts at 1), still listed after it.
 func (s *MongoStore) numberUnchained(ctx context.Context, tenantID string) error {
-	c := s.DB.C(coll(tenantID))
+	c := s.coll(tenantID)
 	cur, err := c.Find(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$exists", Value: false}}}},
 		options.Find().SetSort(bson.D{{Key: "time", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
@@ -71,8 +86,8 @@ func (s *MongoStore) numberUnchained(ctx context.Context, tenantID string) error
 	var lowest struct {
 		Seq int64 `bson:"seq"`
 	}
-	err = c.FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: 0}}}},
-		options.FindOne().SetSort(bson.D{{Key: "seq", Value: 1}})).Decode(&lowest)
+	err = c.FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: 0}}}}, &lowest,
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: 1}}))
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return err
 	}
@@ -98,7 +113,9 @@ func (s *MongoStore) ensure(ctx context.Context, tenantID string) error {
 	return nil
 }
 
-func coll(tenantID string) string { return store.TenantCollection(tenantID, store.SuffixAudit) }
+func (s *MongoStore) coll(tenantID string) *store.Scoped {
+	return s.DB.Scoped(s.Layout, tenantID, store.SuffixAudit)
+}
 
 // Head reads the newest entry before the anchor: retention writes the anchor before it
 // deletes, so an empty read of the entries means the anchor already covers them.
@@ -107,9 +124,9 @@ func (s *MongoStore) Head(ctx context.Context, tenantID string) (int64, string, 
 		return 0, "", err
 	}
 	var last Entry
-	err := s.DB.C(coll(tenantID)).FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}},
+	err := s.coll(tenantID).FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}}, &last,
 		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "hash", Value: 1}}),
-	).Decode(&last)
+	)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, "", err
 	}
@@ -125,7 +142,7 @@ func (s *MongoStore) Head(ctx context.Context, tenantID string) (int64, string, 
 
 // Insert writes e; a duplicate key means another appender claimed e.Seq first.
 func (s *MongoStore) Insert(ctx context.Context, e *Entry) (bool, error) {
-	_, err := s.DB.C(coll(e.TenantID)).InsertOne(ctx, e)
+	err := s.coll(e.TenantID).InsertOne(ctx, e)
 	if store.IsDuplicateKey(err) {
 		return true, nil
 	}
@@ -177,7 +194,7 @@ func (s *MongoStore) Newest(ctx context.Context, tenantID string, f Filter, fn f
 }
 
 func (s *MongoStore) each(ctx context.Context, tenantID string, filter bson.D, opts *options.FindOptions, fn func(*Entry) error) error {
-	cur, err := s.DB.C(coll(tenantID)).Find(ctx, filter, opts)
+	cur, err := s.coll(tenantID).Find(ctx, filter, opts)
 	if err != nil {
 		return err
 	}
@@ -197,10 +214,10 @@ func (s *MongoStore) each(ctx context.Context, tenantID string, filter bson.D, o
 // LastBefore is the newest entry (by seq) older than t.
 func (s *MongoStore) LastBefore(ctx context.Context, tenantID string, t time.Time) (*Entry, error) {
 	var e Entry
-	err := s.DB.C(coll(tenantID)).FindOne(ctx,
-		bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}, {Key: "time", Value: bson.D{{Key: "$lt", Value: t}}}},
+	err := s.coll(tenantID).FindOne(ctx,
+		bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}, {Key: "time", Value: bson.D{{Key: "$lt", Value: t}}}}, &e,
 		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}),
-	).Decode(&e)
+	)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -229,6 +246,6 @@ func (s *MongoStore) Sweep(ctx context.Context, a Anchor) error {
 	}
 	// The unchained entries (negative seq) are older than the chain, so they go with the first
 	// sweep.
-	_, err = s.DB.C(coll(a.TenantID)).DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lte", Value: a.Seq}}}})
+	_, err = s.coll(a.TenantID).DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lte", Value: a.Seq}}}})
 	return err
 }

@@ -15,7 +15,7 @@ import (
 const (
 	CollEvents      = "webhook_events"
 	CollDeliveries  = "webhook_deliveries"
-	SuffixEndpoints = "webhook_endpoints"
+	SuffixEndpoints = store.SuffixWebhookEndpoints
 )
 
 // DeliveryFilter selects a page of an owner's delivery log, newest first.
@@ -72,10 +72,13 @@ type Store interface {
 	Pending(ctx context.Context) (int64, error)
 }
 
-// MongoStore keeps endpoints in t_<tenant>_webhook_endpoints and the outbox in the platform
-// collections webhook_events and webhook_deliveries.
+// MongoStore keeps endpoints in t_<tenant>_webhook_endpoints (the collections layout) or in the
+// shared collection webhook_endpoints (the shared layout), reached only through store.Scoped
+// handles, and the outbox in the platform collections webhook_events and webhook_deliveries.
 type MongoStore struct {
 	DB *store.DB
+	// Layout of the per-tenant documents; empty is store.LayoutCollections.
+	Layout store.Layout
 }
 
 func (s *MongoStore) Init(ctx context.Context) error {
@@ -90,25 +93,27 @@ func (s *MongoStore) Init(ctx context.Context) error {
 	if err := s.DB.InitClaims(ctx); err != nil {
 		return err
 	}
+	if err := s.DB.EnsureShared(ctx, s.Layout, SuffixEndpoints, store.Index{Keys: []string{"created_at"}}); err != nil {
+		return err
+	}
 	return s.CreateTenantCollections(ctx, store.SystemTenant)
 }
 
 func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
-	return s.DB.EnsureCollection(ctx, store.TenantCollection(tenantID, SuffixEndpoints))
+	return s.DB.EnsureTenant(ctx, s.Layout, tenantID, SuffixEndpoints)
 }
 
-func (s *MongoStore) endpoints(tenantID string) string {
-	return store.TenantCollection(tenantID, SuffixEndpoints)
+func (s *MongoStore) endpoints(tenantID string) *store.Scoped {
+	return s.DB.Scoped(s.Layout, tenantID, SuffixEndpoints)
 }
 
 func (s *MongoStore) InsertEndpoint(ctx context.Context, e *Endpoint) error {
-	_, err := s.DB.C(s.endpoints(e.TenantID)).InsertOne(ctx, e)
-	return err
+	return s.endpoints(e.TenantID).InsertOne(ctx, e)
 }
 
 func (s *MongoStore) GetEndpoint(ctx context.Context, tenantID, id string) (*Endpoint, error) {
 	var e Endpoint
-	err := s.DB.C(s.endpoints(tenantID)).FindOne(ctx, byID(id)).Decode(&e)
+	err := s.endpoints(tenantID).FindOne(ctx, byID(id), &e)
 	if store.IsNotFound(err) {
 		return nil, ErrEndpointNotFound
 	}
@@ -119,7 +124,7 @@ func (s *MongoStore) GetEndpoint(ctx context.Context, tenantID, id string) (*End
 }
 
 func (s *MongoStore) ListEndpoints(ctx context.Context, tenantID string) ([]*Endpoint, error) {
-	cur, err := s.DB.C(s.endpoints(tenantID)).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
+	cur, err := s.endpoints(tenantID).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +133,7 @@ func (s *MongoStore) ListEndpoints(ctx context.Context, tenantID string) ([]*End
 }
 
 func (s *MongoStore) ReplaceEndpoint(ctx context.Context, e *Endpoint) error {
-	res, err := s.DB.C(s.endpoints(e.TenantID)).ReplaceOne(ctx, byID(e.ID), e)
+	res, err := s.endpoints(e.TenantID).ReplaceOne(ctx, byID(e.ID), e)
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func (s *MongoStore) ReplaceEndpoint(ctx context.Context, e *Endpoint) error {
 }
 
 func (s *MongoStore) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	res, err := s.DB.C(s.endpoints(tenantID)).DeleteOne(ctx, byID(id))
+	res, err := s.endpoints(tenantID).DeleteOne(ctx, byID(id))
 	if err != nil {
 		return err
 	}
@@ -150,7 +155,7 @@ func (s *MongoStore) DeleteEndpoint(ctx context.Context, tenantID, id string) er
 }
 
 func (s *MongoStore) MarkFailing(ctx context.Context, tenantID, id string, since time.Time) (time.Time, error) {
-	c := s.DB.C(s.endpoints(tenantID))
+	c := s.endpoints(tenantID)
 	_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "failing_since", Value: nil}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "failing_since", Value: since}}}})
 	if err != nil {
@@ -167,13 +172,13 @@ func (s *MongoStore) MarkFailing(ctx context.Context, tenantID, id string, since
 }
 
 func (s *MongoStore) ClearFailing(ctx context.Context, tenantID, id string) error {
-	_, err := s.DB.C(s.endpoints(tenantID)).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "failing_since", Value: bson.D{{Key: "$ne", Value: nil}}}},
+	_, err := s.endpoints(tenantID).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "failing_since", Value: bson.D{{Key: "$ne", Value: nil}}}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "failing_since", Value: ""}}}})
 	return err
 }
 
 func (s *MongoStore) Disable(ctx context.Context, tenantID, id, reason string, at time.Time) error {
-	_, err := s.DB.C(s.endpoints(tenantID)).UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: bson.D{
+	_, err := s.endpoints(tenantID).UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: bson.D{
 		{Key: "enabled", Value: false}, {Key: "disabled_reason", Value: reason}, {Key: "updated_at", Value: at}}}})
 	return err
 }

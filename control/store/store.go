@@ -29,11 +29,13 @@ const (
 	CollStripeEvents    = "stripe_events"    // Stripe webhook events by id, recorded before they are acknowledged
 )
 
-// Per-tenant collection suffixes: t_<tenant>_<suffix>.
+// Per-tenant collection suffixes: t_<tenant>_<suffix> in the collections layout, the shared
+// collection <suffix> in the shared layout (see Layout).
 const (
-	SuffixUsers       = "users"
-	SuffixAudit       = "audit"
-	SuffixInvitations = "invitations"
+	SuffixUsers            = "users"
+	SuffixAudit            = "audit"
+	SuffixInvitations      = "invitations"
+	SuffixWebhookEndpoints = "webhook_endpoints"
 )
 
 // SystemTenant is the pseudo-tenant holding platform admins and platform-wide audit entries.
