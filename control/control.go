@@ -67,7 +67,10 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept; Sweep deletes older ones and
 	// anchors the chain where they end. 0 (the default) keeps them forever.
 	AuditRetention time.Duration
-	Logger         *zap.Logger
+	// EmbeddedTenantLimit is the number of tenants past which New logs a WARN when the store is
+	// the embedded one (0: the package's EmbeddedTenantLimit). Tests set it low.
+	EmbeddedTenantLimit int
+	Logger              *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -189,6 +192,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		},
 	}
 	rt.useBackend(b, tenants.Lookup, tenantStore.ListN)
+	warnEmbeddedTenants(ctx, b, tenantStore, cfg.EmbeddedTenantLimit, logger)
 	accounts := &account.Manager{
 		Store:     accountStore,
 		Tenants:   tenants,

@@ -37,20 +37,23 @@ func (s *MongoStore) Init(ctx context.Context) error {
 }
 
 // CreateTenantCollections creates the tenant's audit collection and its indexes; the unique
-// one on seq is what keeps two appenders from forking the chain. Entries written before the
-// chain existed are numbered first (numberUnchained), or MongoDB would refuse the index.
+// one on seq is what keeps two appenders from forking the chain. A new collection gets them
+// at once; in one that existed, entries written before the chain existed are numbered first
+// (numberUnchained), or MongoDB would refuse the index.
 func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
-	if err := s.DB.EnsureCollection(ctx, coll(tenantID)); err != nil {
+	indexes := []store.Index{
+		{Keys: []string{"seq"}, Unique: true},
+		{Keys: []string{"time"}},
+		{Keys: []string{"actor_id", "time"}},
+	}
+	created, err := s.DB.CreateCollection(ctx, coll(tenantID), indexes...)
+	if err != nil || created {
 		return err
 	}
 	if err := s.numberUnchained(ctx, tenantID); err != nil {
 		return fmt.Errorf("numbering the audit entries of %s written before the chain: %w", tenantID, err)
 	}
-	return s.DB.EnsureCollection(ctx, coll(tenantID),
-		store.Index{Keys: []string{"seq"}, Unique: true},
-		store.Index{Keys: []string{"time"}},
-		store.Index{Keys: []string{"actor_id", "time"}},
-	)
+	return s.DB.EnsureCollection(ctx, coll(tenantID), indexes...)
 }
 
 // numberUnchained gives the entries that have no seq (written before the chain) negative ones,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +53,10 @@ type Manager struct {
 	// OnRemove hears about a tenant removed, for the same caches.
 	OnRemove func(ctx context.Context, id string)
 	Now      func() time.Time
+
+	// provisioning serialises the making of tenants' collections in this process (see
+	// Create).
+	provisioning sync.Mutex
 }
 
 func (m *Manager) now() time.Time {
@@ -80,13 +85,11 @@ func (m *Manager) Create(ctx context.Context, actor identity.Actor, name string)
 		}
 		return nil, errs.Internal(err, "Could not create the tenant.")
 	}
-	for _, provision := range m.Provisioners {
-		if err := provision(ctx, id); err != nil {
-			// Without transactions, undo by hand: a tenant without its collections must not
-			// stay visible. Collections already made are idempotent to create again.
-			_ = m.Store.Delete(context.WithoutCancel(ctx), id)
-			return nil, errs.Internal(err, "Could not create the tenant's storage.")
-		}
+	if err := m.provision(ctx, id); err != nil {
+		// Without transactions, undo by hand: a tenant without its collections must not
+		// stay visible. Collections already made are idempotent to create again.
+		_ = m.Store.Delete(context.WithoutCancel(ctx), id)
+		return nil, errs.Internal(err, "Could not create the tenant's storage.")
 	}
 	m.Audit.Record(ctx, id, actor, audit.ActionTenantCreate, id, audit.OutcomeSuccess, map[string]any{"name": name})
 	// Announced once its storage exists: a cache that holds every tenant learns of it here.
@@ -94,6 +97,22 @@ func (m *Manager) Create(ctx context.Context, actor identity.Actor, name string)
 		m.OnChange(ctx, t)
 	}
 	return t, nil
+}
+
+// provision runs the provisioners for a new tenant, one tenant at a time. Creating collections
+// and indexes changes the store's schema: in the embedded store (one SQLite file) every other
+// connection reads the whole schema again before its next statement, so creations that
+// overlap make each other slower than the same creations in turn (eight at once took 200 ms
+// each where one took 30 ms).
+func (m *Manager) provision(ctx context.Context, id string) error {
+	m.provisioning.Lock()
+	defer m.provisioning.Unlock()
+	for _, provision := range m.Provisioners {
+		if err := provision(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Remove deletes a tenant record; used to undo a signup that failed half-way.
