@@ -192,6 +192,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		},
 	}
 	rt.useBackend(b, tenants.Lookup, tenantStore.ListN)
+	tenants.Cached = rt.Cache.Get
 	warnEmbeddedTenants(ctx, b, tenantStore, cfg.EmbeddedTenantLimit, logger)
 	accounts := &account.Manager{
 		Store:     accountStore,

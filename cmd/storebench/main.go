@@ -10,8 +10,8 @@
 //     (and timed alone beside it: argon2id's share, which no store change alters);
 //   - create: tenant.Manager.Create, the tenant record and its collections (what POST
 //     /tenants does before its invitation), one at a time and -concurrent at once;
-//   - lookup: tenant.Manager.Lookup, the cache's loader, of an existing tenant and of an
-//     absent id.
+//   - lookup: tenant.Manager.Lookup, the store read behind a tenant cache miss, of an
+//     existing tenant and of an absent id.
 //
 // The tenants up to a mark are made with tenant.Manager.Create too, the same provisioning
 // code, only without the HTTP handler and password hashing around it.
@@ -111,6 +111,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	svc.Preload(ctx) // as the gateway does at start: the tenant cache then holds every tenant
 	start, err := svc.Tenants.Store.CountByStatus(ctx)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -52,6 +53,10 @@ type Manager struct {
 	OnChange     ChangeListener
 	// OnRemove hears about a tenant removed, for the same caches.
 	OnRemove func(ctx context.Context, id string)
+	// Cached, when set, is where Exists looks first: the request path's tenant cache, which
+	// answers an unknown id from memory while it holds every tenant (and reads the store
+	// otherwise). nil: Exists reads the store.
+	Cached func(ctx context.Context, id string) (*Snapshot, error)
 	Now      func() time.Time
 
 	// provisioning serialises the making of tenants' collections in this process (see
@@ -136,6 +141,27 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Tenant, error) {
 		return nil, errs.Internal(err, "Could not read the tenant.")
 	}
 	return t, nil
+}
+
+// Exists reports whether id names a tenant, for signup. Reading the store for an id it does not
+// hold reads every tenant in the embedded store (FerretDB's SQLite backend scans for _id: 85 ms
+// at 10,000 tenants on a loaded machine), so Cached answers when it can. An answer of false
+// that is out of date (a tenant another replica created a moment ago) costs nothing worse
+// than Create's ErrExists.
+func (m *Manager) Exists(ctx context.Context, id string) (bool, error) {
+	var err error
+	if m.Cached != nil {
+		_, err = m.Cached(ctx, id)
+	} else {
+		_, err = m.Lookup(ctx, id)
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // ByCustomer returns the tenant whose Stripe customer is customerID, for billing's webhooks;
