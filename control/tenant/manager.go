@@ -57,7 +57,7 @@ type Manager struct {
 	// answers an unknown id from memory while it holds every tenant (and reads the store
 	// otherwise). nil: Exists reads the store.
 	Cached func(ctx context.Context, id string) (*Snapshot, error)
-	Now      func() time.Time
+	Now    func() time.Time
 
 	// provisioning serialises the making of tenants' collections in this process (see
 	// Create).
