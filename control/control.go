@@ -71,7 +71,10 @@ type Config struct {
 	// live (store.LayoutCollections when empty). It is fixed at install: New refuses a
 	// database that holds the other layout's data.
 	TenantLayout store.Layout
-	Logger       *zap.Logger
+	// EmbeddedTenantLimit is the number of tenants past which New logs a WARN when the store is
+	// the embedded one (0: the package's EmbeddedTenantLimit). Tests set it low.
+	EmbeddedTenantLimit int
+	Logger              *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -200,6 +203,8 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 		},
 	}
 	rt.useBackend(b, tenants.Lookup, tenantStore.ListN)
+	tenants.Cached = rt.Cache.Get
+	warnEmbeddedTenants(ctx, b, tenantStore, cfg.EmbeddedTenantLimit, logger)
 	accounts := &account.Manager{
 		Store:     accountStore,
 		Tenants:   tenants,

@@ -41,11 +41,11 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 		return nil, err
 	}
 
-	existing, err := m.Tenants.Lookup(ctx, tenantID)
-	if err != nil && err != tenant.ErrNotFound {
+	existing, err := m.Tenants.Exists(ctx, tenantID)
+	if err != nil {
 		return nil, err
 	}
-	if existing != nil {
+	if existing {
 		// The invitation first, before the email is looked at or the password hashed: a bad
 		// one is refused alike whether or not the email has an account here, and cheaply.
 		hash, err := invitationHash(req.InviteToken)
@@ -64,12 +64,12 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 	user := &User{ID: "usr_" + token.RandomID(12), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	actor.UserID, actor.TenantID = user.ID, tenantID
 
-	if existing == nil {
+	if !existing {
 		user.Role = identity.RoleOwner
 		_, err := m.Tenants.Create(ctx, actor, req.Tenant)
 		switch {
 		case err == tenant.ErrExists:
-			existing = &tenant.Tenant{ID: tenantID} // lost a race with another signup: join instead
+			existing = true // lost a race with another signup (or a cache behind): join instead
 		case err != nil:
 			return nil, err
 		default:
@@ -79,7 +79,7 @@ func (m *Manager) Signup(ctx context.Context, actor identity.Actor, req SignupRe
 			}
 		}
 	}
-	if existing != nil {
+	if existing {
 		if err := m.join(ctx, tenantID, user, req.InviteToken); err != nil {
 			return nil, err
 		}

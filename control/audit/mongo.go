@@ -52,14 +52,16 @@ var entryIndexes = []store.Index{
 }
 
 // CreateTenantCollections creates the tenant's audit collection and its indexes; the unique
-// one on seq is what keeps two appenders from forking the chain. Entries written before the
-// chain existed are numbered first (numberUnchained), or MongoDB would refuse the index. The
-// shared layout is younger than the chain: there is nothing to create or number.
+// one on seq is what keeps two appenders from forking the chain. A new collection gets them
+// at once; in one that existed, entries written before the chain existed are numbered first
+// (numberUnchained), or MongoDB would refuse the index. The shared layout is younger than the
+// chain: there is nothing to create or number.
 func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID string) error {
 	if s.Layout == store.LayoutShared {
 		return nil
 	}
-	if err := s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixAudit); err != nil {
+	created, err := s.DB.CreateCollection(ctx, collName(tenantID), entryIndexes...)
+	if err != nil || created {
 		return err
 	}
 	if err := s.numberUnchained(ctx, tenantID); err != nil {
@@ -112,6 +114,9 @@ func (s *MongoStore) ensure(ctx context.Context, tenantID string) error {
 	s.ready.Store(tenantID, true)
 	return nil
 }
+
+// collName names the tenant's audit collection in the collections layout.
+func collName(tenantID string) string { return store.TenantCollection(tenantID, store.SuffixAudit) }
 
 func (s *MongoStore) coll(tenantID string) *store.Scoped {
 	return s.DB.Scoped(s.Layout, tenantID, store.SuffixAudit)

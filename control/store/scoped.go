@@ -365,6 +365,15 @@ func (db *DB) DetectLayout(ctx context.Context) (layout Layout, found bool, err 
 	if err != nil {
 		return "", false, fmt.Errorf("listing collections: %w", err)
 	}
+	if db.Spread() {
+		// The tenants' own collections live in the spread databases; the system tenant's, made
+		// at every start in the collections layout, tell that layout apart.
+		spread, err := db.databaseOf(TenantCollection(SystemTenant, SuffixUsers)).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return "", false, fmt.Errorf("listing collections: %w", err)
+		}
+		names = append(names, spread...)
+	}
 	var shared, perTenant string
 	for _, n := range names {
 		for _, suffix := range TenantSuffixes {

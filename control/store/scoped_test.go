@@ -14,8 +14,6 @@ import (
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 // thing is the test's per-tenant document.
 type thing struct {
 	ID     string `bson:"_id"`

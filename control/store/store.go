@@ -72,6 +72,9 @@ func TenantCollection(tenantID, suffix string) string {
 type DB struct {
 	Client   *mongo.Client
 	Database *mongo.Database
+	// spread, when set, are the databases the tenants' own collections are spread over (see
+	// SpreadTenants); nil keeps them in Database.
+	spread []*mongo.Database
 }
 
 // Connect dials uri and checks the server answers within timeout.
@@ -150,8 +153,9 @@ func (db *DB) Close(ctx context.Context) error { return db.Client.Disconnect(ctx
 // Ping checks the server is reachable (readiness).
 func (db *DB) Ping(ctx context.Context) error { return db.Client.Ping(ctx, readpref.Primary()) }
 
-// C returns a collection of the database.
-func (db *DB) C(name string) *mongo.Collection { return db.Database.Collection(name) }
+// C returns a collection of the database: a tenant's own collection (TenantCollection) from
+// the database it is spread to, when the tenants are spread.
+func (db *DB) C(name string) *mongo.Collection { return db.databaseOf(name).Collection(name) }
 
 // Index describes one index; Keys are field names in order, ascending.
 type Index struct {
@@ -162,29 +166,59 @@ type Index struct {
 // EnsureCollection creates a collection (if absent) and its indexes. It is idempotent, so
 // concurrent creators and restarts are harmless.
 func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Index) error {
-	err := db.Database.CreateCollection(ctx, name)
-	if err != nil && !IsNamespaceExists(err) {
-		return fmt.Errorf("creating collection %s: %w", name, err)
+	created, err := db.CreateCollection(ctx, name, indexes...)
+	if err != nil || created {
+		return err
 	}
-	if len(indexes) == 0 {
-		return nil
-	}
-	// One createIndexes call per index: FerretDB 1.24 panics when a single call names several
-	// indexes of which more than one already exists (as on every restart).
+	// One createIndexes call per index on a collection that existed: FerretDB 1.24 panics
+	// (or skips an index) when a single call names several indexes some of which exist, as
+	// on every restart.
 	for _, ix := range indexes {
-		keys := bson.D{}
-		for _, k := range ix.Keys {
-			keys = append(keys, bson.E{Key: k, Value: 1})
-		}
-		opts := options.Index()
-		if ix.Unique {
-			opts.SetUnique(true)
-		}
-		if _, err := db.C(name).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: opts}); err != nil {
+		if _, err := db.C(name).Indexes().CreateOne(ctx, ix.model()); err != nil {
 			return fmt.Errorf("creating index %v on %s: %w", ix.Keys, name, err)
 		}
 	}
 	return nil
+}
+
+// CreateCollection creates a collection and its indexes in two store calls, and reports
+// true; when the collection exists already it does nothing more and reports false (see
+// EnsureCollection for bringing its indexes up to date). Each call is a schema change in
+// the embedded store, whose cost grows with the number of collections: a new tenant's
+// collections are made in as few as FerretDB allows.
+func (db *DB) CreateCollection(ctx context.Context, name string, indexes ...Index) (bool, error) {
+	err := db.databaseOf(name).CreateCollection(ctx, name)
+	if IsNamespaceExists(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating collection %s: %w", name, err)
+	}
+	if len(indexes) == 0 {
+		return true, nil
+	}
+	// A collection made just now has none of these indexes, so one call naming them all is
+	// safe on FerretDB 1.24.
+	models := make([]mongo.IndexModel, len(indexes))
+	for i, ix := range indexes {
+		models[i] = ix.model()
+	}
+	if _, err := db.C(name).Indexes().CreateMany(ctx, models); err != nil {
+		return false, fmt.Errorf("creating the indexes of %s: %w", name, err)
+	}
+	return true, nil
+}
+
+func (ix Index) model() mongo.IndexModel {
+	keys := bson.D{}
+	for _, k := range ix.Keys {
+		keys = append(keys, bson.E{Key: k, Value: 1})
+	}
+	opts := options.Index()
+	if ix.Unique {
+		opts.SetUnique(true)
+	}
+	return mongo.IndexModel{Keys: keys, Options: opts}
 }
 
 // Claim records that key has been used, exactly once: of any number of concurrent callers
