@@ -248,7 +248,9 @@ func TestBus_AnnouncedStateIsServedEverywhereWithoutStoreReads(t *testing.T) {
 	if n := l.reads.Load() - reads; n != 0 {
 		t.Fatalf("%d store reads; want none: the state came with the announcement", n)
 	}
-	msg, err := previous.ReceiveMessage(ctx)
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msg, err := previous.ReceiveMessage(wait)
 	if err != nil || msg.Payload != "newco" {
 		t.Fatalf("the previous version's channel got %v, %v; want the bare id newco", msg, err)
 	}
