@@ -29,7 +29,7 @@ type RuntimeConfig struct {
 	TenantView func(*tenant.Snapshot) tenant.View
 	// TenantLoaded, when set, is called for every store read the tenant cache makes for one
 	// tenant (tenant.CacheConfig.OnLoad).
-	TenantLoaded func()
+	TenantLoaded func(refresh bool)
 	Logger       *zap.Logger
 }
 

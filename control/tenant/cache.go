@@ -25,9 +25,10 @@ type CacheConfig struct {
 	// NewView builds the value kept and handed out for each snapshot loaded; nil keeps the
 	// snapshot itself.
 	NewView func(*Snapshot) View
-	// OnLoad, when set, is called for every store read of one tenant (a miss or a refresh),
-	// for a metric: with every change announced with its state, it stays near zero.
-	OnLoad func()
+	// OnLoad, when set, is called for every store read of one tenant, for a metric: for a miss
+	// (refresh false), or for an entry older than MaxAge. Changes are announced with the
+	// tenant's state, so on a complete cache misses stay near zero.
+	OnLoad func(refresh bool)
 }
 
 // removalMemory is how long a removed tenant's id stays suspect: an announcement of its state
@@ -199,14 +200,14 @@ func (c *Cache) fill(ctx context.Context, id string) (View, error) {
 func (c *Cache) runLoad(id string, call *loadCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
-	call.view, call.err = c.read(ctx, id)
+	call.view, call.err = c.read(ctx, id, false)
 	c.mu.Lock()
 	delete(c.flight, id)
 	c.mu.Unlock()
 	close(call.done)
 }
 
-func (c *Cache) read(ctx context.Context, id string) (View, error) {
+func (c *Cache) read(ctx context.Context, id string, refresh bool) (View, error) {
 	select {
 	case c.loads <- struct{}{}:
 		defer func() { <-c.loads }()
@@ -218,7 +219,7 @@ func (c *Cache) read(ctx context.Context, id string) (View, error) {
 	before := c.known[id]
 	c.mu.RUnlock()
 	if c.cfg.OnLoad != nil {
-		c.cfg.OnLoad()
+		c.cfg.OnLoad(refresh)
 	}
 	t, err := (*c.load.Load())(ctx, id)
 	if err != nil && err != ErrNotFound {
@@ -283,7 +284,7 @@ func evict(m map[string]int64, max int, now int64) {
 func (c *Cache) refresh(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.read(ctx, id); err != nil && err != ErrNotFound {
+	if _, err := c.read(ctx, id, true); err != nil && err != ErrNotFound {
 		c.mu.RLock()
 		e := c.known[id]
 		c.mu.RUnlock()
