@@ -46,8 +46,8 @@ var (
 	})
 	tenantCacheLoads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "saasgate", Subsystem: "tenant_cache", Name: "loads_total",
-		Help: "Store reads the tenant cache made for one tenant, by reason: miss (not cached, or marked changed), refresh (an entry older than five minutes). Changes reach the cache with the tenant's state, so on a cache that holds every tenant misses stay near zero.",
-	}, []string{"reason"})
+		Help: "Store reads the tenant cache made for one tenant, by kind: miss (not cached, or marked changed), refresh (an entry older than five minutes). Changes reach the cache with the tenant's state, so on a cache that holds every tenant misses stay near zero.",
+	}, []string{"kind"})
 	tenantsByStatus = &tenantCollector{desc: prometheus.NewDesc("saasgate_tenants",
 		"Tenants by the status the gateway enforces (active, suspended: by an admin or by billing), counted in the store at scrape time.",
 		[]string{"status"}, nil)}
@@ -81,7 +81,7 @@ func (notifyMetrics) Attempted(result string, latency time.Duration) {
 
 func (notifyMetrics) OutboxDepth(n int64) { outboxDepth.Set(float64(n)) }
 
-// Both reasons' series exist from the start, at 0.
+// Both kinds' series exist from the start, at 0.
 var tenantCacheMisses, tenantCacheRefreshes = tenantCacheLoads.WithLabelValues("miss"), tenantCacheLoads.WithLabelValues("refresh")
 
 // tenantLoaded counts a tenant cache's store read (control.RuntimeConfig.TenantLoaded).

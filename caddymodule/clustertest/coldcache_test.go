@@ -26,14 +26,14 @@ const coldTenants = 500
 // announcement of each carries its state, so the other gateway serves load spread over all of
 // them from memory, with no store read per tenant (before, each tenant's first request on the
 // other gateway read the store: 31 req/s with timeouts over 6,000 tenants on the embedded
-// store). saasgate_tenant_cache_loads_total{reason="miss"} proves it; a bare id announced as a
+// store). saasgate_tenant_cache_loads_total{kind="miss"} proves it; a bare id announced as a
 // replica of the previous version announces it shows that the counter counts.
 func TestColdCache_TenantsCreatedAfterStartAreServedEverywhereWithoutStoreReads(t *testing.T) {
 	f := newFleet(t, planBlock("free", "100000/1m", 0))
 	gws := f.start(t, 2)
 	a, b := gws[0], gws[1]
 	admin := a.api.AdminToken(t)
-	misses := func(g *gateway) float64 { return g.mustMetric(t, `saasgate_tenant_cache_loads_total{reason="miss"}`) }
+	misses := func(g *gateway) float64 { return g.mustMetric(t, `saasgate_tenant_cache_loads_total{kind="miss"}`) }
 	missesA, missesB := misses(a), misses(b)
 
 	ids := make([]string, coldTenants)
@@ -118,7 +118,7 @@ func TestColdCache_TenantsCreatedAfterStartAreServedEverywhereWithoutStoreReads(
 	// what the announcements replace.
 	gotA, gotB := misses(a)-missesA, misses(b)-missesB
 	t.Logf("store reads for misses during creation and load: %s %v, %s %v; refreshes: %v, %v", a.name, gotA, b.name, gotB,
-		a.mustMetric(t, `saasgate_tenant_cache_loads_total{reason="refresh"}`), b.mustMetric(t, `saasgate_tenant_cache_loads_total{reason="refresh"}`))
+		a.mustMetric(t, `saasgate_tenant_cache_loads_total{kind="refresh"}`), b.mustMetric(t, `saasgate_tenant_cache_loads_total{kind="refresh"}`))
 	if gotA > 5 || gotB > 5 {
 		t.Errorf("tenant cache misses that read the store: %s %v, %s %v; want about none for %d tenants created after start",
 			a.name, gotA, b.name, gotB, len(ids))
