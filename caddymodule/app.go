@@ -280,7 +280,7 @@ func (a *App) Start() error {
 	val, _, err = runtimes.LoadOrNew(a.runtimeKey, func() (caddy.Destructor, error) {
 		rt, err := control.OpenRuntime(control.RuntimeConfig{
 			RedisURL: a.RedisURL, RedisTimeout: time.Duration(a.RedisTimeout), KeyPrefix: a.RedisPrefix,
-			TenantView: newTenantView, Logger: a.logger,
+			TenantView: newTenantView, TenantLoaded: tenantLoaded, Logger: a.logger,
 		})
 		if err != nil {
 			return nil, err

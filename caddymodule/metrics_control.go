@@ -44,6 +44,10 @@ var (
 		Namespace: "saasgate", Subsystem: "audit", Name: "verify_failures_total",
 		Help: "Audit chain verifications that found a broken or missing link.",
 	})
+	tenantCacheLoads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "saasgate", Subsystem: "tenant_cache", Name: "loads_total",
+		Help: "Store reads the tenant cache made for one tenant, by kind: miss (not cached, or marked changed), refresh (an entry older than five minutes). Changes reach the cache with the tenant's state, so on a cache that holds every tenant misses stay near zero.",
+	}, []string{"kind"})
 	tenantsByStatus = &tenantCollector{desc: prometheus.NewDesc("saasgate_tenants",
 		"Tenants by the status the gateway enforces (active, suspended: by an admin or by billing), counted in the store at scrape time.",
 		[]string{"status"}, nil)}
@@ -51,7 +55,7 @@ var (
 
 // controlCollectors are registered with the limiter's (registerMetrics).
 var controlCollectors = []prometheus.Collector{webhookEvents, webhookDeliveries, webhookAttemptSeconds,
-	outboxDepth, auditAppends, auditVerifyFailures, tenantsByStatus}
+	outboxDepth, auditAppends, auditVerifyFailures, tenantCacheLoads, tenantsByStatus}
 
 var deliveryResults = []string{notify.ResultSuccess, notify.ResultFailure, notify.ResultDisabled}
 
@@ -76,6 +80,18 @@ func (notifyMetrics) Attempted(result string, latency time.Duration) {
 }
 
 func (notifyMetrics) OutboxDepth(n int64) { outboxDepth.Set(float64(n)) }
+
+// Both kinds' series exist from the start, at 0.
+var tenantCacheMisses, tenantCacheRefreshes = tenantCacheLoads.WithLabelValues("miss"), tenantCacheLoads.WithLabelValues("refresh")
+
+// tenantLoaded counts a tenant cache's store read (control.RuntimeConfig.TenantLoaded).
+func tenantLoaded(refresh bool) {
+	if refresh {
+		tenantCacheRefreshes.Inc()
+	} else {
+		tenantCacheMisses.Inc()
+	}
+}
 
 // auditMetrics is the audit chains' Observer (control.Config.AuditObserver).
 type auditMetrics struct{}

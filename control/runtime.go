@@ -32,7 +32,10 @@ type RuntimeConfig struct {
 	// TenantView builds what the tenant cache keeps beside each snapshot for the adapter's
 	// request path (see tenant.View); nil keeps the bare snapshot.
 	TenantView func(*tenant.Snapshot) tenant.View
-	Logger     *zap.Logger
+	// TenantLoaded, when set, is called for every store read the tenant cache makes for one
+	// tenant (tenant.CacheConfig.OnLoad).
+	TenantLoaded func(refresh bool)
+	Logger       *zap.Logger
 }
 
 // Runtime is the request path's shared state: the tenant cache and its invalidation channel,
@@ -71,7 +74,7 @@ func OpenRuntime(cfg RuntimeConfig) (*Runtime, error) {
 	}
 	rt.Cache = tenant.NewCache(func(context.Context, string) (*tenant.Tenant, error) {
 		return nil, tenant.ErrNotFound
-	}, tenant.CacheConfig{NewView: cfg.TenantView})
+	}, tenant.CacheConfig{NewView: cfg.TenantView, OnLoad: cfg.TenantLoaded})
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	if cfg.RedisURL != "" {
@@ -133,22 +136,24 @@ func (rt *Runtime) useBackend(b *Backend, load tenant.Loader, list tenant.Lister
 	rt.loaderOwner = b
 }
 
-// TenantChanged updates this replica's cache and tells the others.
+// TenantChanged updates this replica's cache and announces the new state to the others,
+// which cache it as it is: a tenant created here is served at once everywhere, with no store
+// read.
 func (rt *Runtime) TenantChanged(ctx context.Context, t *tenant.Tenant) error {
 	rt.Cache.Put(t)
 	if rt.Bus == nil {
 		return nil
 	}
-	return rt.Bus.Publish(ctx, t.ID)
+	return rt.Bus.Publish(ctx, t)
 }
 
 // TenantRemoved drops a tenant from this replica's cache and tells the others.
 func (rt *Runtime) TenantRemoved(ctx context.Context, id string) error {
-	rt.Cache.Invalidate(id)
+	rt.Cache.Removed(id)
 	if rt.Bus == nil {
 		return nil
 	}
-	return rt.Bus.Publish(ctx, id)
+	return rt.Bus.PublishRemoval(ctx, id)
 }
 
 // Close stops the background work and closes the Redis clients.

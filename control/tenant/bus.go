@@ -9,20 +9,54 @@ import (
 	"go.uber.org/zap"
 )
 
-// Bus carries "tenant changed" between replicas over Redis pub/sub, so a suspension or a plan
-// change made on one replica reaches every replica's cache within a round trip.
+// Bus carries tenant changes between replicas over Redis pub/sub, so that a tenant created,
+// suspended or moved to another plan on one replica is served so on every replica within a
+// round trip, without a store read.
+//
+// It uses two channels. Channel carries bare tenant ids, "this tenant changed": the message of
+// the previous versions, which read it as an invalidation (the next lookup reads the store).
+// Channel+":state" carries the tenant's new state (an Announcement), which a cache takes as it
+// is. Each change is published on both, the id first, in one script so that every subscriber
+// receives them in that order (the id marks the entry, the state makes it valid again): a
+// replica of the previous version, during a rolling upgrade, hears the id, and this version
+// hears both, or only the id from a replica of the previous version.
 type Bus struct {
 	Client  redis.UniversalClient
 	Channel string
 	Logger  *zap.Logger
 }
 
-// Publish announces that tenant id changed.
-func (b *Bus) Publish(ctx context.Context, id string) error {
-	return b.Client.Publish(ctx, b.Channel, id).Err()
+// StateChannel is the channel the tenants' states are announced on.
+func (b *Bus) StateChannel() string { return b.Channel + ":state" }
+
+// publishBoth publishes the bare id on KEYS[1] and the announcement (ARGV[3]) on ARGV[2].
+// The ids channel is passed as the key only so that Redis Cluster routes the script somewhere;
+// one node runs both PUBLISHes and broadcasts them in order.
+var publishBoth = redis.NewScript(`
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+`)
+
+// Publish announces t's new state (and its id, for replicas of the previous version).
+func (b *Bus) Publish(ctx context.Context, t *Tenant) error {
+	msg, ok := EncodeState(t)
+	return b.publish(ctx, t.ID, msg, ok)
 }
 
-// Run invalidates cache entries as announcements arrive, until ctx ends. Until the
+// PublishRemoval announces that tenant id was removed.
+func (b *Bus) PublishRemoval(ctx context.Context, id string) error {
+	msg, ok := EncodeRemoval(id)
+	return b.publish(ctx, id, msg, ok)
+}
+
+func (b *Bus) publish(ctx context.Context, id string, msg []byte, ok bool) error {
+	if !ok { // too large to announce: the id alone makes every replica read the store
+		return b.Client.Publish(ctx, b.Channel, id).Err()
+	}
+	return publishBoth.Run(ctx, b.Client, []string{b.Channel}, id, b.StateChannel(), msg).Err()
+}
+
+// Run applies announcements to the cache as they arrive, until ctx ends. Until the
 // subscription is up, and whenever it is lost, the cache is not authoritative. Each
 // (re)subscription flushes the whole cache and lists every tenant again: announcements sent
 // while the connection was down are lost, so anything cached may be stale, and a tenant
@@ -31,7 +65,7 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 	cache.Unsubscribed()
 	var resyncs sync.WaitGroup
 	defer resyncs.Wait()
-	ps := b.Client.Subscribe(ctx, b.Channel)
+	ps := b.Client.Subscribe(ctx, b.Channel, b.StateChannel())
 	// Receive blocks in a read that ignores ctx; closing the subscription is what ends it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
@@ -58,7 +92,9 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 		backoff = 100 * time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			// Both channels are subscribed by one command, whose confirmations arrive
+			// together; the last one says the subscription is whole.
+			if m.Kind == "subscribe" && m.Channel == b.StateChannel() {
 				cache.Subscribed()
 				// Listed beside the loop, so announcements keep arriving meanwhile.
 				resyncs.Add(1)
@@ -68,10 +104,33 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 				}()
 			}
 		case *redis.Message:
-			if len(m.Payload) <= 63 {
-				cache.Invalidate(m.Payload)
+			switch m.Channel {
+			case b.Channel:
+				if len(m.Payload) <= 63 {
+					cache.Invalidate(m.Payload)
+				}
+			case b.StateChannel():
+				b.apply(cache, m.Payload)
 			}
 		}
+	}
+}
+
+// apply hands an announcement to the cache. A malformed one is dropped: the bare id published
+// with it has already marked the entry.
+func (b *Bus) apply(cache *Cache, payload string) {
+	a, err := DecodeAnnouncement([]byte(payload))
+	switch {
+	case err != nil:
+		if b.Logger != nil {
+			b.Logger.Debug("ignoring a malformed tenant announcement", zap.Int("bytes", len(payload)), zap.Error(err))
+		}
+	case a.Removed:
+		cache.Removed(a.ID)
+	case a.Tenant != nil:
+		cache.Put(a.Tenant)
+	default:
+		cache.Invalidate(a.ID)
 	}
 }
 

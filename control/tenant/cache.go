@@ -25,7 +25,20 @@ type CacheConfig struct {
 	// NewView builds the value kept and handed out for each snapshot loaded; nil keeps the
 	// snapshot itself.
 	NewView func(*Snapshot) View
+	// OnLoad, when set, is called for every store read of one tenant, for a metric: for a miss
+	// (refresh false), or for an entry older than MaxAge. Changes are announced with the
+	// tenant's state, so on a complete cache misses stay near zero.
+	OnLoad func(refresh bool)
 }
+
+// removalMemory is how long a removed tenant's id stays suspect: an announcement of its state
+// arriving meanwhile (sent before the removal by a slower replica) is taken as an
+// invalidation, so that the next lookup asks the store rather than serve a removed tenant.
+// Messages are late by milliseconds; past this, the MaxAge refresh is the safety net.
+const removalMemory = time.Minute
+
+// removedMax bounds the removed ids remembered; removals are rare (a signup undone).
+const removedMax = 10_000
 
 // loadTimeout bounds a miss's store read: with the store down, a request for an uncached
 // tenant fails after this long instead of waiting for the driver's server selection.
@@ -54,7 +67,9 @@ type Cache struct {
 	mu     sync.RWMutex
 	known  map[string]*cacheEntry
 	absent map[string]int64 // id → expiry (unix ns)
-	flight map[string]*loadCall
+	// removed holds ids removed lately (id → expiry, unix ns; see removalMemory).
+	removed map[string]int64
+	flight  map[string]*loadCall
 	// complete says known holds every tenant: a Resync listed them all, and every change since
 	// reached the cache (Put, Invalidate). It is dropped with the invalidation channel.
 	complete bool
@@ -65,13 +80,20 @@ type Cache struct {
 	epoch uint64
 }
 
-// cacheEntry is a cached tenant; a nil view marks an id whose tenant changed (or may now
-// exist): its next lookup reads the store.
+// cacheEntry is a cached tenant at revision rev (Tenant.Rev). An invalid entry marks an id
+// whose tenant changed (or may now exist, or was removed): its next lookup reads the store. It
+// keeps the revision and, unless removed, the view it replaced, so that an announcement can
+// still be ordered against them (see announced).
 type cacheEntry struct {
 	view       View
+	rev        int64
 	loadedAt   int64
+	invalid    bool
 	refreshing atomic.Bool
 }
+
+// usable reports whether the entry can be served.
+func (e *cacheEntry) usable() bool { return e.view != nil && !e.invalid }
 
 type loadCall struct {
 	done chan struct{}
@@ -100,7 +122,8 @@ func NewCache(load Loader, cfg CacheConfig) *Cache {
 		cfg.NewView = func(s *Snapshot) View { return s }
 	}
 	c := &Cache{cfg: cfg, now: time.Now, loads: make(chan struct{}, cfg.MaxLoads),
-		known: make(map[string]*cacheEntry), absent: make(map[string]int64), flight: make(map[string]*loadCall)}
+		known: make(map[string]*cacheEntry), absent: make(map[string]int64), removed: make(map[string]int64),
+		flight: make(map[string]*loadCall)}
 	c.SetLoader(load)
 	return c
 }
@@ -137,7 +160,7 @@ func (c *Cache) View(ctx context.Context, id string) (View, error) {
 	}
 	c.mu.RUnlock()
 	switch {
-	case e != nil && e.view != nil:
+	case e != nil && e.usable():
 		if now-e.loadedAt > int64(c.cfg.MaxAge) && e.refreshing.CompareAndSwap(false, true) {
 			go c.refresh(id)
 		}
@@ -151,7 +174,7 @@ func (c *Cache) View(ctx context.Context, id string) (View, error) {
 // fill loads id once for all concurrent callers.
 func (c *Cache) fill(ctx context.Context, id string) (View, error) {
 	c.mu.Lock()
-	if e := c.known[id]; e != nil && e.view != nil { // filled while we waited for the lock
+	if e := c.known[id]; e != nil && e.usable() { // filled while we waited for the lock
 		c.mu.Unlock()
 		return e.view, nil
 	}
@@ -177,14 +200,14 @@ func (c *Cache) fill(ctx context.Context, id string) (View, error) {
 func (c *Cache) runLoad(id string, call *loadCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
-	call.view, call.err = c.read(ctx, id)
+	call.view, call.err = c.read(ctx, id, false)
 	c.mu.Lock()
 	delete(c.flight, id)
 	c.mu.Unlock()
 	close(call.done)
 }
 
-func (c *Cache) read(ctx context.Context, id string) (View, error) {
+func (c *Cache) read(ctx context.Context, id string, refresh bool) (View, error) {
 	select {
 	case c.loads <- struct{}{}:
 		defer func() { <-c.loads }()
@@ -192,49 +215,68 @@ func (c *Cache) read(ctx context.Context, id string) (View, error) {
 		return nil, ctx.Err()
 	}
 	gen := c.gen.Load()
+	c.mu.RLock()
+	before := c.known[id]
+	c.mu.RUnlock()
+	if c.cfg.OnLoad != nil {
+		c.cfg.OnLoad(refresh)
+	}
 	t, err := (*c.load.Load())(ctx, id)
+	if err != nil && err != ErrNotFound {
+		return nil, err
+	}
+	var view View
+	if err == nil {
+		view = c.cfg.NewView(NewSnapshot(t))
+	}
 	now := c.now().UnixNano()
-	stale := c.gen.Load() != gen
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.known[id]
 	switch {
-	case err == ErrNotFound && stale:
-		return nil, ErrNotFound
-	case err == ErrNotFound:
-		c.mu.Lock()
+	case c.gen.Load() != gen:
+		// Invalidated or flushed while reading: what was read may predate the change.
+	case cur != before:
+		// A state was announced while reading (announcements do not count as invalidations):
+		// the read replaces it only if at least as new.
+		if view != nil && t.Rev >= cur.rev {
+			c.known[id] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+		} else if cur.usable() {
+			return cur.view, nil
+		}
+	case view == nil:
 		if len(c.absent) >= c.cfg.NegativeMax {
-			c.evictAbsent(now)
+			evict(c.absent, c.cfg.NegativeMax, now)
 		}
 		c.absent[id] = now + int64(c.cfg.NegativeTTL)
 		delete(c.known, id)
-		c.mu.Unlock()
+	default:
+		// The store's word, unchanged since the read began, is the latest: it replaces
+		// whatever was cached, whatever its revision (a tenant removed and made again starts
+		// over at 1).
+		c.known[id] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+		delete(c.absent, id)
+	}
+	if view == nil {
 		return nil, ErrNotFound
-	case err != nil:
-		return nil, err
 	}
-	view := c.cfg.NewView(NewSnapshot(t))
-	if stale {
-		return view, nil
-	}
-	c.mu.Lock()
-	c.known[id] = &cacheEntry{view: view, loadedAt: now}
-	delete(c.absent, id)
-	c.mu.Unlock()
 	return view, nil
 }
 
-// evictAbsent makes room among unknown ids: expired ones first, else an arbitrary tenth.
-// Called with c.mu held.
-func (c *Cache) evictAbsent(now int64) {
-	for id, exp := range c.absent {
+// evict makes room in m (id → expiry, unix ns), bounded by max: expired ids first, else an
+// arbitrary tenth. Called with c.mu held.
+func evict(m map[string]int64, max int, now int64) {
+	for id, exp := range m {
 		if exp <= now {
-			delete(c.absent, id)
+			delete(m, id)
 		}
 	}
-	drop := len(c.absent) - c.cfg.NegativeMax*9/10
-	for id := range c.absent {
+	drop := len(m) - max*9/10
+	for id := range m {
 		if drop <= 0 {
 			break
 		}
-		delete(c.absent, id)
+		delete(m, id)
 		drop--
 	}
 }
@@ -242,7 +284,7 @@ func (c *Cache) evictAbsent(now int64) {
 func (c *Cache) refresh(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.read(ctx, id); err != nil && err != ErrNotFound {
+	if _, err := c.read(ctx, id, true); err != nil && err != ErrNotFound {
 		c.mu.RLock()
 		e := c.known[id]
 		c.mu.RUnlock()
@@ -252,14 +294,72 @@ func (c *Cache) refresh(id string) {
 	}
 }
 
-// Put stores a fresh snapshot (the replica that made a change knows the new state).
+// Put caches t's state as announced: by this replica's own change, or by another replica's
+// over the bus. Announcements from different replicas may cross on the way, so Put orders
+// them by revision (see announced) and never lets an older state replace a newer one.
 func (c *Cache) Put(t *Tenant) {
-	view := c.cfg.NewView(NewSnapshot(t))
+	s := NewSnapshot(t)
+	view := c.cfg.NewView(s)
+	now := c.now().UnixNano()
 	c.mu.Lock()
-	c.known[t.ID] = &cacheEntry{view: view, loadedAt: c.now().UnixNano()}
-	delete(c.absent, t.ID)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	e := c.known[t.ID]
+	if exp, ok := c.removed[t.ID]; ok {
+		if now < exp {
+			c.gen.Add(1)
+			c.markInvalid(t.ID, false)
+			return
+		}
+		delete(c.removed, t.ID)
+	}
+	switch announced(e, t.Rev, s) {
+	case replace:
+		c.known[t.ID] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+		delete(c.absent, t.ID)
+	case invalidate:
+		c.gen.Add(1) // a read in flight may have met either state
+		c.markInvalid(t.ID, true)
+	}
 }
+
+// outcome is what an announced state does to a cache entry.
+type outcome int
+
+const (
+	ignore     outcome = iota // older than what the cache knows
+	replace                   // newer, or the same state again
+	invalidate                // undecidable from the announcement: the store decides
+)
+
+// announced orders an announced state (rev, s) against the entry e the cache holds for the
+// tenant (nil: none):
+//   - no entry: the state is taken (a tenant created elsewhere, or one not cached yet);
+//   - a higher revision than the entry's is newer, whether the entry is valid or marked
+//     invalid: taken;
+//   - a lower revision is older (it crossed a newer announcement, or a store read): ignored,
+//     and an invalid entry stays invalid;
+//   - the same revision with the same state is a repeat (the echo of this replica's own change,
+//     or the state sent after the id that marked the entry): taken, which makes a marked entry
+//     valid again;
+//   - the same revision with another state comes from writers that did not count a revision
+//     (a replica of the previous version, or two writes the store did not serialise): the entry
+//     is marked invalid, so the next lookup reads the store.
+func announced(e *cacheEntry, rev int64, s *Snapshot) outcome {
+	switch {
+	case e == nil, rev > e.rev:
+		return replace
+	case rev < e.rev:
+		return ignore
+	case e.view != nil && sameState(e.view.Snapshot(), s):
+		return replace
+	}
+	return invalidate
+}
+
+// sameState reports whether two snapshots say the same. Both come from NewSnapshot over times
+// the store or the bus decoded (UTC, milliseconds, no monotonic reading); where they differ in
+// representation only, the cost is one store read.
+func sameState(a, b *Snapshot) bool { return *a == *b }
 
 // Resync reads up to PreloadMax tenants into the cache in one list, so that their first
 // requests need no store read. It leaves alone any id cached or invalidated while the list was
@@ -286,7 +386,7 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 	}
 	for _, t := range ts {
 		if _, ok := c.known[t.ID]; !ok {
-			c.known[t.ID] = &cacheEntry{view: c.cfg.NewView(NewSnapshot(t)), loadedAt: now}
+			c.known[t.ID] = &cacheEntry{view: c.cfg.NewView(NewSnapshot(t)), rev: t.Rev, loadedAt: now}
 			delete(c.absent, t.ID)
 			added++
 		}
@@ -304,14 +404,43 @@ func (c *Cache) Complete() bool {
 
 // Invalidate marks id as changed, so the next lookup reads the store. The mark takes the
 // entry's place rather than removing it: a complete cache must still send that lookup to the
-// store (the id may be a tenant just created on another replica), and a Resync listed before
-// the change must not put the old state back.
+// store (the id may be a tenant just created on another replica), a Resync listed before the
+// change must not put the old state back, and an announcement that arrives later is still
+// ordered against the revision the entry had (see announced).
 func (c *Cache) Invalidate(id string) {
 	c.gen.Add(1)
 	c.mu.Lock()
-	c.known[id] = &cacheEntry{}
-	delete(c.absent, id)
+	c.markInvalid(id, true)
 	c.mu.Unlock()
+}
+
+// Removed marks id as changed like Invalidate and, for removalMemory, takes any state announced
+// for it as an invalidation: one sent before the removal and delivered after it must not bring
+// the tenant back.
+func (c *Cache) Removed(id string) {
+	c.gen.Add(1)
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.removed[id]; !ok && len(c.removed) >= removedMax {
+		evict(c.removed, removedMax, now)
+	}
+	c.removed[id] = now + int64(removalMemory)
+	c.markInvalid(id, false)
+}
+
+// markInvalid puts an invalid entry in id's place, keeping the revision and, with keepView,
+// the view of the entry it replaces. Called with c.mu held.
+func (c *Cache) markInvalid(id string, keepView bool) {
+	m := &cacheEntry{invalid: true}
+	if e := c.known[id]; e != nil {
+		m.rev = e.rev
+		if keepView {
+			m.view = e.view
+		}
+	}
+	c.known[id] = m
+	delete(c.absent, id)
 }
 
 // Flush forgets everything (the store changed, say); the cache is partial until a Resync.

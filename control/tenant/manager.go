@@ -39,9 +39,9 @@ type Patch struct {
 // keeps per-tenant data contributes one.
 type Provisioner func(ctx context.Context, tenantID string) error
 
-// ChangeListener hears about every change to a tenant, its creation included, so caches on
-// every replica can drop their copy (the gateway's tenant cache subscribes through Redis
-// pub/sub).
+// ChangeListener hears about every change to a tenant, its creation included, with the state
+// stored, so caches on every replica can take it (the gateway's tenant cache hears it through
+// Redis pub/sub).
 type ChangeListener func(ctx context.Context, t *Tenant)
 
 // Manager holds the tenant rules.
@@ -83,7 +83,7 @@ func (m *Manager) Create(ctx context.Context, actor identity.Actor, name string)
 		return nil, err
 	}
 	now := m.now()
-	t := &Tenant{ID: id, Name: name, Status: StatusActive, Plan: m.Plans.Default().ID, CreatedAt: now, UpdatedAt: now}
+	t := &Tenant{ID: id, Name: name, Status: StatusActive, Plan: m.Plans.Default().ID, CreatedAt: now, UpdatedAt: now, Rev: 1}
 	if err := m.Store.Insert(ctx, t); err != nil {
 		if err == ErrExists {
 			return nil, ErrExists

@@ -140,3 +140,52 @@ func TestManager_ListByBillingStatus(t *testing.T) {
 		t.Errorf("past due: %v, want [late-a late-b]", ids)
 	}
 }
+
+// Every update counts one more revision in the store, from 1 at creation; a record written
+// before revisions existed counts from 0. Concurrent updates in one process each get their own
+// revision, on FerretDB too.
+func TestMongoStore_UpdateCountsARevision(t *testing.T) {
+	ctx := context.Background()
+	s := &tenant.MongoStore{DB: testenv.DB(t)}
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*tenant.Tenant{{ID: "fresh", Status: tenant.StatusActive, Plan: "free", Rev: 1},
+		{ID: "legacy", Status: tenant.StatusActive, Plan: "free"}} {
+		if err := s.Insert(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := "renamed"
+	for _, tc := range []struct {
+		id   string
+		want int64
+	}{{"fresh", 2}, {"fresh", 3}, {"legacy", 1}} {
+		got, err := s.Update(ctx, tc.id, tenant.Patch{Name: &name, UpdatedAt: time.Now()})
+		if err != nil || got.Rev != tc.want {
+			t.Fatalf("Update(%s) = rev %v, %v; want %d", tc.id, got, err, tc.want)
+		}
+	}
+	var wg sync.WaitGroup
+	revs := make([]int64, 8)
+	for i := range revs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.Update(ctx, "fresh", tenant.Patch{Name: &name, UpdatedAt: time.Now()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			revs[i] = got.Rev
+		}()
+	}
+	wg.Wait()
+	slices.Sort(revs)
+	if revs = slices.Compact(revs); len(revs) != 8 {
+		t.Fatalf("8 concurrent updates got revisions %v; want 8 distinct", revs)
+	}
+	if final, err := s.Get(ctx, "fresh"); err != nil || final.Rev != 11 {
+		t.Fatalf("after them the store holds %v, %v; want rev 11", final, err)
+	}
+}

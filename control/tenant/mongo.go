@@ -2,7 +2,9 @@ package tenant
 
 import (
 	"context"
+	"hash/maphash"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -20,7 +22,8 @@ type Store interface {
 	List(ctx context.Context) ([]*Tenant, error)
 	// ListN returns at most n tenants, in id order.
 	ListN(ctx context.Context, n int) ([]*Tenant, error)
-	// Update sets the given fields and updated_at; ErrNotFound when absent.
+	// Update sets the given fields and updated_at, and counts one more revision (Tenant.Rev);
+	// ErrNotFound when absent.
 	Update(ctx context.Context, id string, fields Patch) (*Tenant, error)
 	Delete(ctx context.Context, id string) error
 	// FindByCustomer returns the tenant with a Stripe customer id; ErrNotFound when none.
@@ -104,7 +107,21 @@ func (s *MongoStore) find(ctx context.Context, filter bson.D, n int) ([]*Tenant,
 	return out, nil
 }
 
+// updateLocks serialise this process's updates of one tenant (by a hash of its id). FerretDB
+// (the embedded store) applies a findAndModify as a read then a write: two at once count the
+// same revision, and the later write may even store the older one, so caches ordering
+// announcements by revision would be misled. MongoDB applies each update atomically and needs
+// no help; replicas sharing one FerretDB still race (updates are rare, and the cache's MaxAge
+// refresh reads the store again).
+var (
+	updateLocks    [64]sync.Mutex
+	updateLockSeed = maphash.MakeSeed()
+)
+
 func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, error) {
+	lock := &updateLocks[maphash.String(updateLockSeed, id)%uint64(len(updateLocks))]
+	lock.Lock()
+	defer lock.Unlock()
 	set := bson.D{{Key: "updated_at", Value: p.UpdatedAt}}
 	if p.Name != nil {
 		set = append(set, bson.E{Key: "name", Value: *p.Name})
@@ -127,7 +144,7 @@ func (s *MongoStore) Update(ctx context.Context, id string, p Patch) (*Tenant, e
 	var t Tenant
 	err := s.DB.C(store.CollTenants).FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$set", Value: set}},
+		bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "rev", Value: 1}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&t)
 	if store.IsNotFound(err) {

@@ -36,6 +36,10 @@ type Tenant struct {
 	RequireMFA bool      `bson:"require_mfa,omitempty" json:"require_mfa"`
 	CreatedAt  time.Time `bson:"created_at" json:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at" json:"updated_at"`
+	// Rev counts the record's writes: 1 at creation, one more at every update, counted by the
+	// store itself (so clocks do not matter). Caches order what replicas announce by it (see
+	// Cache.Put); a record written before it existed reads as 0.
+	Rev int64 `bson:"rev" json:"-"`
 }
 
 // EffectiveStatus is the status the gateway enforces: suspended by an admin or by billing.
