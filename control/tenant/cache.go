@@ -78,6 +78,8 @@ type Cache struct {
 	deaf bool
 	// epoch counts flushes: a tenant list read before one must not land.
 	epoch uint64
+	// slab is what is left of the array newEntry hands entries out of (c.mu held).
+	slab []cacheEntry
 }
 
 // cacheEntry is a cached tenant at revision rev (Tenant.Rev). An invalid entry marks an id
@@ -90,6 +92,24 @@ type cacheEntry struct {
 	loadedAt   int64
 	invalid    bool
 	refreshing atomic.Bool
+}
+
+// entrySlab is how many entries newEntry allocates at once.
+const entrySlab = 256
+
+// newEntry hands out an entry from arrays of entrySlab rather than one heap object each: the
+// garbage collector visits every live object on every cycle, and a hundred thousand cached
+// tenants, one object each, made each cycle costly (see the gateway's viewSlabs, which does
+// the same for its views). An array lives while any of its entries is referenced; an entry
+// replaced leaves its slot to the array's end. Called with c.mu held.
+func (c *Cache) newEntry(view View, rev, loadedAt int64) *cacheEntry {
+	if len(c.slab) == 0 {
+		c.slab = make([]cacheEntry, entrySlab)
+	}
+	e := &c.slab[0]
+	c.slab = c.slab[1:]
+	e.view, e.rev, e.loadedAt = view, rev, loadedAt
+	return e
 }
 
 // usable reports whether the entry can be served.
@@ -240,7 +260,7 @@ func (c *Cache) read(ctx context.Context, id string, refresh bool) (View, error)
 		// A state was announced while reading (announcements do not count as invalidations):
 		// the read replaces it only if at least as new.
 		if view != nil && t.Rev >= cur.rev {
-			c.known[id] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+			c.known[id] = c.newEntry(view, t.Rev, now)
 		} else if cur.usable() {
 			return cur.view, nil
 		}
@@ -254,7 +274,7 @@ func (c *Cache) read(ctx context.Context, id string, refresh bool) (View, error)
 		// The store's word, unchanged since the read began, is the latest: it replaces
 		// whatever was cached, whatever its revision (a tenant removed and made again starts
 		// over at 1).
-		c.known[id] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+		c.known[id] = c.newEntry(view, t.Rev, now)
 		delete(c.absent, id)
 	}
 	if view == nil {
@@ -314,7 +334,7 @@ func (c *Cache) Put(t *Tenant) {
 	}
 	switch announced(e, t.Rev, s) {
 	case replace:
-		c.known[t.ID] = &cacheEntry{view: view, rev: t.Rev, loadedAt: now}
+		c.known[t.ID] = c.newEntry(view, t.Rev, now)
 		delete(c.absent, t.ID)
 	case invalidate:
 		c.gen.Add(1) // a read in flight may have met either state
@@ -386,7 +406,7 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 	}
 	for _, t := range ts {
 		if _, ok := c.known[t.ID]; !ok {
-			c.known[t.ID] = &cacheEntry{view: c.cfg.NewView(NewSnapshot(t)), rev: t.Rev, loadedAt: now}
+			c.known[t.ID] = c.newEntry(c.cfg.NewView(NewSnapshot(t)), t.Rev, now)
 			delete(c.absent, t.ID)
 			added++
 		}
@@ -432,7 +452,8 @@ func (c *Cache) Removed(id string) {
 // markInvalid puts an invalid entry in id's place, keeping the revision and, with keepView,
 // the view of the entry it replaces. Called with c.mu held.
 func (c *Cache) markInvalid(id string, keepView bool) {
-	m := &cacheEntry{invalid: true}
+	m := c.newEntry(nil, 0, 0)
+	m.invalid = true
 	if e := c.known[id]; e != nil {
 		m.rev = e.rev
 		if keepView {
