@@ -60,7 +60,7 @@ func TestProvisioning_OneCallGivesTheIndexesOfOneAtATime(t *testing.T) {
 	}
 	// "stepwise" has its collections already, bare: the provisioners add each index alone.
 	for _, suffix := range tenantSuffixes {
-		if created, err := db.CreateCollection(ctx, store.TenantCollection("stepwise", suffix)); err != nil || !created {
+		if created, err := db.CreateTenantCollection(ctx, "stepwise", suffix); err != nil || !created {
 			t.Fatalf("creating a bare collection: %v, %v", created, err)
 		}
 	}

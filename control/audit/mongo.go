@@ -60,7 +60,7 @@ func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID strin
 	if s.Layout == store.LayoutShared {
 		return nil
 	}
-	created, err := s.DB.CreateCollection(ctx, collName(tenantID), entryIndexes...)
+	created, err := s.DB.CreateTenantCollection(ctx, tenantID, store.SuffixAudit, entryIndexes...)
 	if err != nil || created {
 		return err
 	}
@@ -114,9 +114,6 @@ func (s *MongoStore) ensure(ctx context.Context, tenantID string) error {
 	s.ready.Store(tenantID, true)
 	return nil
 }
-
-// collName names the tenant's audit collection in the collections layout.
-func collName(tenantID string) string { return store.TenantCollection(tenantID, store.SuffixAudit) }
 
 func (s *MongoStore) coll(tenantID string) *store.Scoped {
 	return s.DB.Scoped(s.Layout, tenantID, store.SuffixAudit)

@@ -101,7 +101,8 @@ func (db *DB) EnsureTenant(ctx context.Context, layout Layout, tenantID, suffix 
 	if layout == LayoutShared {
 		return nil
 	}
-	return db.EnsureCollection(ctx, TenantCollection(tenantID, suffix), indexes...)
+	_, err := db.CreateTenantCollection(ctx, tenantID, suffix, indexes...)
+	return err
 }
 
 // filter checks f and returns the filter sent: f with the tenant first in the shared layout.

@@ -166,13 +166,17 @@ type Index struct {
 // EnsureCollection creates a collection (if absent) and its indexes. It is idempotent, so
 // concurrent creators and restarts are harmless.
 func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Index) error {
-	created, err := db.CreateCollection(ctx, name, indexes...)
-	if err != nil || created {
-		return err
+	if err := db.databaseOf(name).CreateCollection(ctx, name); err != nil && !IsNamespaceExists(err) {
+		return fmt.Errorf("creating collection %s: %w", name, err)
 	}
-	// One createIndexes call per index on a collection that existed: FerretDB 1.24 panics
-	// (or skips an index) when a single call names several indexes some of which exist, as
-	// on every restart.
+	return db.ensureIndexes(ctx, name, indexes)
+}
+
+// ensureIndexes creates indexes on name one createIndexes call each: FerretDB 1.24 panics
+// (or skips an index) when a single call names several indexes some of which exist, as on
+// every restart, and as when replicas starting together on a new database race to make the
+// same collection's.
+func (db *DB) ensureIndexes(ctx context.Context, name string, indexes []Index) error {
 	for _, ix := range indexes {
 		if _, err := db.C(name).Indexes().CreateOne(ctx, ix.model()); err != nil {
 			return fmt.Errorf("creating index %v on %s: %w", ix.Keys, name, err)
@@ -181,12 +185,33 @@ func (db *DB) EnsureCollection(ctx context.Context, name string, indexes ...Inde
 	return nil
 }
 
-// CreateCollection creates a collection and its indexes in two store calls, and reports
-// true; when the collection exists already it does nothing more and reports false (see
-// EnsureCollection for bringing its indexes up to date). Each call is a schema change in
-// the embedded store, whose cost grows with the number of collections: a new tenant's
-// collections are made in as few as FerretDB allows.
-func (db *DB) CreateCollection(ctx context.Context, name string, indexes ...Index) (bool, error) {
+// CreateTenantCollection makes tenantID's collection suffix with its indexes and reports
+// whether it was new. A new tenant's collection is made in two store calls (each is a schema
+// change in the embedded store, whose cost grows with the number of collections): one
+// createIndexes names them all, which FerretDB 1.24 takes only when none exists yet, so only
+// where no one else can be making them. A tenant's collections are made by the one replica
+// whose insert created the tenant, one tenant at a time per process; the system tenant's are
+// made at every start, by every replica at once on a new database, so theirs, like a
+// collection that existed, get one index per call.
+func (db *DB) CreateTenantCollection(ctx context.Context, tenantID, suffix string, indexes ...Index) (bool, error) {
+	name := TenantCollection(tenantID, suffix)
+	if tenantID == SystemTenant {
+		err := db.databaseOf(name).CreateCollection(ctx, name)
+		if err != nil && !IsNamespaceExists(err) {
+			return false, fmt.Errorf("creating collection %s: %w", name, err)
+		}
+		return err == nil, db.ensureIndexes(ctx, name, indexes)
+	}
+	created, err := db.createCollection(ctx, name, indexes...)
+	if err != nil || created {
+		return created, err
+	}
+	return false, db.ensureIndexes(ctx, name, indexes)
+}
+
+// createCollection creates a collection and all its indexes in two store calls, and reports
+// true; when the collection exists already it does nothing more and reports false.
+func (db *DB) createCollection(ctx context.Context, name string, indexes ...Index) (bool, error) {
 	err := db.databaseOf(name).CreateCollection(ctx, name)
 	if IsNamespaceExists(err) {
 		return false, nil
