@@ -35,9 +35,11 @@ func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
 		Upstream: up.Addr,
 	})
 	gwPort := s.Ports["gw"]
-	// Creating acme announces it, and the announcement drops this replica's entry too. Let it
-	// pass before the store stops, or acme would need a store read after all: the test's own
-	// subscription sees the announcement, then a message of its own published behind it.
+	// Creating acme announces it: its bare id on the tenants channel (for replicas of the
+	// previous version) and its state on tenants:state, which this replica caches as it comes
+	// back, so that a lookup landing between the two messages costs a store read. Let both pass
+	// before the store stops: the test's own subscription sees the announcement, then a
+	// message of its own published behind it.
 	ctx := context.Background()
 	rc := testenv.RedisClient(t)
 	sub := rc.Subscribe(ctx, prefix+"tenants")
