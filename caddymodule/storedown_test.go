@@ -36,10 +36,11 @@ func TestStoreDown_CachedTenantsServedUncachedFailFast(t *testing.T) {
 	})
 	gwPort := s.Ports["gw"]
 	// Creating acme announces it: its bare id on the tenants channel (for replicas of the
-	// previous version) and its state on tenants:state, which this replica caches as it comes
-	// back, so that a lookup landing between the two messages costs a store read. Let both pass
-	// before the store stops: the test's own subscription sees the announcement, then a
-	// message of its own published behind it.
+	// previous version), then its state on tenants:state. This replica, which cached acme when
+	// it made it, drops the entry when the bare id comes back and takes it again from the state
+	// behind it; a lookup in between would read the store. Let both pass before the store
+	// stops: the test's own subscription sees the bare id, then a message of its own published
+	// behind it.
 	ctx := context.Background()
 	rc := testenv.RedisClient(t)
 	sub := rc.Subscribe(ctx, prefix+"tenants")
