@@ -24,8 +24,7 @@ func cachedTenantBytes(tb testing.TB, n int) float64 {
 func fillTenantCache(tb testing.TB, n int) (c *tenant.Cache, bytes, objects float64) {
 	tb.Helper()
 	now := time.Now().UTC()
-	list := func(_ context.Context, limit int) ([]*tenant.Tenant, error) {
-		ts := make([]*tenant.Tenant, 0, min(n, limit))
+	list := func(_ context.Context, limit int, each func(*tenant.Tenant)) error {
 		for i := 0; i < n && i < limit; i++ {
 			id := "tenant-" + strconv.Itoa(100000+i)
 			t := &tenant.Tenant{ID: id, Name: "Tenant " + id, Status: tenant.StatusActive, Plan: "free", CreatedAt: now, UpdatedAt: now}
@@ -36,9 +35,9 @@ func fillTenantCache(tb testing.TB, n int) (c *tenant.Cache, bytes, objects floa
 					t.Billing.Status, t.Billing.GraceUntil = tenant.BillingPastDue, now.Add(time.Hour)
 				}
 			}
-			ts = append(ts, t)
+			each(t)
 		}
-		return ts, nil
+		return nil
 	}
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -202,7 +202,7 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 			}
 		},
 	}
-	rt.useBackend(b, tenants.Lookup, tenantStore.ListN)
+	rt.useBackend(b, tenants.Lookup, tenantStore.EachN)
 	tenants.Cached = rt.Cache.Get
 	warnEmbeddedTenants(ctx, b, tenantStore, cfg.EmbeddedTenantLimit, logger)
 	accounts := &account.Manager{

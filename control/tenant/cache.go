@@ -47,8 +47,21 @@ const loadTimeout = 2 * time.Second
 // Loader reads one tenant from the store; ErrNotFound when there is none.
 type Loader func(ctx context.Context, id string) (*Tenant, error)
 
-// Lister reads at most n tenants from the store.
-type Lister func(ctx context.Context, n int) ([]*Tenant, error)
+// Lister reads at most n tenants from the store, handing each to each as it is read: the cache
+// keeps a small entry per tenant, and a hundred thousand tenants decoded whole at once would
+// be a heap peak of their own (the process keeps the memory after).
+type Lister func(ctx context.Context, n int, each func(*Tenant)) error
+
+// SliceLister makes a Lister of a function that returns the tenants at once.
+func SliceLister(list func(ctx context.Context, n int) ([]*Tenant, error)) Lister {
+	return func(ctx context.Context, n int, each func(*Tenant)) error {
+		ts, err := list(ctx, n)
+		for _, t := range ts {
+			each(t)
+		}
+		return err
+	}
+}
 
 // Cache answers tenant lookups from memory. While it holds every tenant (complete) it is
 // authoritative: a miss is an unknown id, answered without a store read, so a flood of random
@@ -394,7 +407,16 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 	c.mu.RLock()
 	epoch := c.epoch
 	c.mu.RUnlock()
-	ts, err := (*list)(ctx, c.cfg.PreloadMax)
+	// Each tenant is reduced to what the cache keeps as it is read; the entries land together.
+	type listed struct {
+		id   string
+		rev  int64
+		view View
+	}
+	var ls []listed
+	err = (*list)(ctx, c.cfg.PreloadMax, func(t *Tenant) {
+		ls = append(ls, listed{t.ID, t.Rev, c.cfg.NewView(NewSnapshot(t))})
+	})
 	if err != nil {
 		return 0, false, err
 	}
@@ -404,14 +426,14 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 	if c.epoch != epoch {
 		return 0, false, nil // flushed while the list was read: the flush's own resync lists afresh
 	}
-	for _, t := range ts {
-		if _, ok := c.known[t.ID]; !ok {
-			c.known[t.ID] = c.newEntry(c.cfg.NewView(NewSnapshot(t)), t.Rev, now)
-			delete(c.absent, t.ID)
+	for _, l := range ls {
+		if _, ok := c.known[l.id]; !ok {
+			c.known[l.id] = c.newEntry(l.view, l.rev, now)
+			delete(c.absent, l.id)
 			added++
 		}
 	}
-	c.complete = !c.deaf && len(ts) < c.cfg.PreloadMax
+	c.complete = !c.deaf && len(ls) < c.cfg.PreloadMax
 	return added, c.complete, nil
 }
 

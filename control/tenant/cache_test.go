@@ -59,7 +59,7 @@ func (l *countingLoader) list(ctx context.Context, n int) ([]*tenant.Tenant, err
 func completeCache(t *testing.T, l *countingLoader) *tenant.Cache {
 	t.Helper()
 	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(l.list)
+	c.SetLister(tenant.SliceLister(l.list))
 	if _, complete, err := c.Resync(context.Background()); err != nil || !complete {
 		t.Fatalf("Resync = complete %v, %v; want a complete cache", complete, err)
 	}
@@ -264,7 +264,7 @@ func TestBus_BareIDInvalidatesEveryReplicaWithinASecond(t *testing.T) {
 func TestCache_ResyncAddsAbsentTenantsUnlessFlushedMeanwhile(t *testing.T) {
 	l := newLoader("acme")
 	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(l.list)
+	c.SetLister(tenant.SliceLister(l.list))
 	ctx := context.Background()
 	_, _ = c.Get(ctx, "acme") // cached: a resync must not overwrite it
 	l.set(&tenant.Tenant{ID: "acme", Status: tenant.StatusSuspended, Plan: "free"})
@@ -392,7 +392,7 @@ func TestBus_LostSubscriptionMakesTheCachePartialUntilResynced(t *testing.T) {
 
 	l := newLoader("acme")
 	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(l.list)
+	c.SetLister(tenant.SliceLister(l.list))
 	bus := &tenant.Bus{Client: client, Channel: opts.ClientName}
 	done := make(chan struct{})
 	go func() { defer close(done); bus.Run(ctx, c) }()

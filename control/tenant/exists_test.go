@@ -19,7 +19,7 @@ func TestManager_ExistsAsksTheCacheFirst(t *testing.T) {
 		loads.Add(1)
 		return m.Lookup(ctx, id)
 	}, tenant.CacheConfig{})
-	cache.SetLister(m.Store.ListN)
+	cache.SetLister(tenant.SliceLister(m.Store.ListN))
 
 	check := func(stage string, wantLoads int64) {
 		t.Helper()

@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,5 +188,35 @@ func TestMongoStore_UpdateCountsARevision(t *testing.T) {
 	}
 	if final, err := s.Get(ctx, "fresh"); err != nil || final.Rev != 11 {
 		t.Fatalf("after them the store holds %v, %v; want rev 11", final, err)
+	}
+}
+
+// EachN, the cache's lister, hands over the tenants one by one in id order, at most n of them,
+// as they are stored; through it Resync fills a cache that then holds every tenant.
+func TestMongoStore_EachNStreamsTheTenants(t *testing.T) {
+	ctx := context.Background()
+	s := &tenant.MongoStore{DB: testenv.DB(t)}
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"echo", "alpha", "delta", "charlie", "bravo"} {
+		if err := s.Insert(ctx, &tenant.Tenant{ID: id, Name: strings.ToUpper(id), Status: tenant.StatusActive, Plan: "free", Rev: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := s.EachN(ctx, 3, func(tn *tenant.Tenant) { got = append(got, tn.ID+"/"+tn.Name) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alpha/ALPHA", "bravo/BRAVO", "charlie/CHARLIE"}; !slices.Equal(got, want) {
+		t.Fatalf("EachN(3) = %v, want %v", got, want)
+	}
+	c := tenant.NewCache(s.Get, tenant.CacheConfig{PreloadMax: 10})
+	c.SetLister(s.EachN)
+	if added, complete, err := c.Resync(ctx); err != nil || added != 5 || !complete {
+		t.Fatalf("Resync = %d, %v, %v; want all 5, complete", added, complete, err)
+	}
+	if _, err := c.Get(ctx, "zulu"); err != tenant.ErrNotFound {
+		t.Fatalf("an unknown id from the complete cache: %v", err)
 	}
 }

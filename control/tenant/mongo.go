@@ -82,6 +82,28 @@ func (s *MongoStore) findOne(ctx context.Context, filter bson.D) (*Tenant, error
 
 func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) { return s.ListN(ctx, 0) }
 
+// EachN hands at most n tenants (0: all) to each, in id order, one decoded at a time: the
+// tenant cache's Lister.
+func (s *MongoStore) EachN(ctx context.Context, n int, each func(*Tenant)) error {
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+	if n > 0 {
+		opts.SetLimit(int64(n))
+	}
+	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var t Tenant
+		if err := cur.Decode(&t); err != nil {
+			return err
+		}
+		each(&t)
+	}
+	return cur.Err()
+}
+
 func (s *MongoStore) ListN(ctx context.Context, n int) ([]*Tenant, error) {
 	return s.find(ctx, bson.D{}, n)
 }

@@ -220,7 +220,7 @@ func TestBus_AnnouncedStateIsServedEverywhereWithoutStoreReads(t *testing.T) {
 	l := newLoader("acme")
 	replicas := []*tenant.Cache{tenant.NewCache(l.load, tenant.CacheConfig{}), tenant.NewCache(l.load, tenant.CacheConfig{})}
 	for _, c := range replicas {
-		c.SetLister(l.list)
+		c.SetLister(tenant.SliceLister(l.list))
 	}
 	ctx := context.Background()
 	previous := client.Subscribe(ctx, bus.Channel) // a replica of the previous version
@@ -262,7 +262,7 @@ func TestBus_MalformedAnnouncementsAreDropped(t *testing.T) {
 	bus := &tenant.Bus{Client: client, Channel: testenv.KeyPrefix(t) + "tenants"}
 	l := newLoader("acme")
 	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(l.list)
+	c.SetLister(tenant.SliceLister(l.list))
 	subscribed(t, bus, c)
 	ctx := context.Background()
 	for _, p := range []string{"", "acme", "{", `{"v":1,"op":"put","id":"acme","st":"active","pl":"free"}` + strings.Repeat(" ", 600),
