@@ -49,19 +49,8 @@ type Loader func(ctx context.Context, id string) (*Tenant, error)
 
 // Lister reads at most n tenants from the store, handing each to each as it is read: the cache
 // keeps a small entry per tenant, and a hundred thousand tenants decoded whole at once would
-// be a heap peak of their own (the process keeps the memory after).
+// be a heap peak of their own.
 type Lister func(ctx context.Context, n int, each func(*Tenant)) error
-
-// SliceLister makes a Lister of a function that returns the tenants at once.
-func SliceLister(list func(ctx context.Context, n int) ([]*Tenant, error)) Lister {
-	return func(ctx context.Context, n int, each func(*Tenant)) error {
-		ts, err := list(ctx, n)
-		for _, t := range ts {
-			each(t)
-		}
-		return err
-	}
-}
 
 // Cache answers tenant lookups from memory. While it holds every tenant (complete) it is
 // authoritative: a miss is an unknown id, answered without a store read, so a flood of random

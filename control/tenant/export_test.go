@@ -1,5 +1,7 @@
 package tenant
 
+import "context"
+
 // Peek returns the snapshot c serves for id from memory, nil when a lookup would read the
 // store or answer not found: tests wait on it without causing the reads they count.
 func Peek(c *Cache, id string) *Snapshot {
@@ -9,4 +11,15 @@ func Peek(c *Cache, id string) *Snapshot {
 		return e.view.Snapshot()
 	}
 	return nil
+}
+
+// SliceLister makes a Lister of a function that returns the tenants at once (the tests' loaders).
+func SliceLister(list func(ctx context.Context, n int) ([]*Tenant, error)) Lister {
+	return func(ctx context.Context, n int, each func(*Tenant)) error {
+		ts, err := list(ctx, n)
+		for _, t := range ts {
+			each(t)
+		}
+		return err
+	}
 }

@@ -85,23 +85,7 @@ func (s *MongoStore) List(ctx context.Context) ([]*Tenant, error) { return s.Lis
 // EachN hands at most n tenants (0: all) to each, in id order, one decoded at a time: the
 // tenant cache's Lister.
 func (s *MongoStore) EachN(ctx context.Context, n int, each func(*Tenant)) error {
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
-	if n > 0 {
-		opts.SetLimit(int64(n))
-	}
-	cur, err := s.DB.C(store.CollTenants).Find(ctx, bson.D{}, opts)
-	if err != nil {
-		return err
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var t Tenant
-		if err := cur.Decode(&t); err != nil {
-			return err
-		}
-		each(&t)
-	}
-	return cur.Err()
+	return s.each(ctx, bson.D{}, n, each)
 }
 
 func (s *MongoStore) ListN(ctx context.Context, n int) ([]*Tenant, error) {
@@ -114,19 +98,34 @@ func (s *MongoStore) ListByBillingStatus(ctx context.Context, status BillingStat
 
 // find returns the tenants matching filter in id order, at most n (0: all).
 func (s *MongoStore) find(ctx context.Context, filter bson.D, n int) ([]*Tenant, error) {
+	var out []*Tenant
+	err := s.each(ctx, filter, n, func(t *Tenant) { out = append(out, t) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// each hands the tenants matching filter to fn in id order, at most n (0: all), one decoded
+// at a time.
+func (s *MongoStore) each(ctx context.Context, filter bson.D, n int, fn func(*Tenant)) error {
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
 	if n > 0 {
 		opts.SetLimit(int64(n))
 	}
 	cur, err := s.DB.C(store.CollTenants).Find(ctx, filter, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*Tenant
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, err
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		t := new(Tenant)
+		if err := cur.Decode(t); err != nil {
+			return err
+		}
+		fn(t)
 	}
-	return out, nil
+	return cur.Err()
 }
 
 // updateLocks serialise this process's updates of one tenant (by a hash of its id). FerretDB
