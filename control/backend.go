@@ -58,13 +58,6 @@ func OpenBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
 		}
 		return nil, err
 	}
-	if b.embedded != nil {
-		if _, err := db.SpreadTenants(ctx); err != nil {
-			_ = db.Close(context.Background())
-			b.embedded.Stop()
-			return nil, err
-		}
-	}
 	b.DB = db
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -367,13 +368,21 @@ func (db *DB) DetectLayout(ctx context.Context) (layout Layout, found bool, err 
 		return "", false, fmt.Errorf("listing collections: %w", err)
 	}
 	if db.Spread() {
-		// The tenants' own collections live in the spread databases; the system tenant's, made
-		// at every start in the collections layout, tell that layout apart.
-		spread, err := db.databaseOf(TenantCollection(SystemTenant, SuffixUsers)).ListCollectionNames(ctx, bson.D{})
+		// The tenants' own collections live in the spread databases: look in those that exist.
+		all, err := db.Client.ListDatabaseNames(ctx, bson.D{})
 		if err != nil {
-			return "", false, fmt.Errorf("listing collections: %w", err)
+			return "", false, fmt.Errorf("listing databases: %w", err)
 		}
-		names = append(names, spread...)
+		for _, d := range db.spread {
+			if !slices.Contains(all, d.Name()) {
+				continue
+			}
+			spread, err := d.ListCollectionNames(ctx, bson.D{})
+			if err != nil {
+				return "", false, fmt.Errorf("listing collections of %s: %w", d.Name(), err)
+			}
+			names = append(names, spread...)
+		}
 	}
 	var shared, perTenant string
 	for _, n := range names {

@@ -15,30 +15,81 @@ import (
 // its id modulo this number.
 const SpreadDatabases = 64
 
-// SpreadTenants keeps the tenants' own collections (t_<tenant>_*) in SpreadDatabases
-// databases named <database>_t00 to <database>_t63, a tenant's all in one, chosen by its id;
-// the platform collections stay in the database. It is for the embedded store, where a
-// database is one SQLite file and the cost of a schema change (every collection and index
-// made) grows with the number of tables and indexes in the file: every other connection to
-// the file reads the whole schema again, so at 5,000 tenants in one file a tenant took
-// hundreds of milliseconds to create and a tenant lookup tens.
+// SpreadTenants decides where the tenants' own collections (t_<tenant>_*) live: in the
+// database, or spread over SpreadDatabases databases named <database>_t00 to <database>_t63, a
+// tenant's all in one, chosen by its id (the platform collections stay in the database).
+// Spreading is for FerretDB, where a database is one SQLite file and the cost of a schema
+// change (every collection and index made) grows with the tables and indexes in the file: every
+// other connection to the file reads the whole schema again, so at 5,000 tenants in one file a
+// tenant took hundreds of milliseconds to create and a tenant lookup tens. MongoDB's cost per
+// collection does not depend on the database holding it, and it keeps one.
 //
-// A store whose database already holds the system tenant's collections was made before
-// tenants were spread, and keeps them where they are: SpreadTenants reports false and changes
-// nothing. Call it once, right after connecting, before any tenant collection is used.
+// The data decides first, so every process reaching the store agrees whoever started it: a
+// store whose database holds the system tenant's collections was made before tenants were
+// spread, and keeps them there; one whose system tenant sits in its spread database is spread.
+// A new store (neither) is spread when the server is FerretDB. ConnectWith calls it; calling it
+// again decides again from what the store holds then.
 func (db *DB) SpreadTenants(ctx context.Context) (bool, error) {
-	legacy, err := db.Database.ListCollectionNames(ctx, bson.D{{Key: "name", Value: TenantCollection(SystemTenant, SuffixUsers)}})
+	system := TenantCollection(SystemTenant, SuffixUsers)
+	legacy, err := db.Database.ListCollectionNames(ctx, bson.D{{Key: "name", Value: system}})
 	if err != nil {
 		return false, fmt.Errorf("looking for tenant collections in %s: %w", db.Database.Name(), err)
 	}
+	spread := make([]*mongo.Database, SpreadDatabases)
+	for i := range spread {
+		spread[i] = db.Client.Database(SpreadDatabase(db.Database.Name(), i))
+	}
+	db.spread = nil
 	if len(legacy) > 0 {
 		return false, nil
 	}
-	db.spread = make([]*mongo.Database, SpreadDatabases)
-	for i := range db.spread {
-		db.spread[i] = db.Client.Database(SpreadDatabase(db.Database.Name(), i))
+	home := spread[spreadIndex(SystemTenant)]
+	found, err := home.ListCollectionNames(ctx, bson.D{{Key: "name", Value: system}})
+	if err != nil {
+		return false, fmt.Errorf("looking for tenant collections in %s: %w", home.Name(), err)
 	}
+	if len(found) == 0 {
+		ferret, err := db.FerretDB(ctx)
+		if err != nil {
+			return false, err
+		}
+		if !ferret {
+			return false, nil
+		}
+	}
+	db.spread = spread
 	return true, nil
+}
+
+// FerretDB reports whether the server is FerretDB rather than MongoDB (its buildInfo names its
+// own version beside the MongoDB version it speaks for).
+func (db *DB) FerretDB(ctx context.Context) (bool, error) {
+	var info bson.M
+	if err := db.Client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("asking the server for its build: %w", err)
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
+}
+
+// Drop drops the database and the databases its tenants are spread over.
+func (db *DB) Drop(ctx context.Context) error {
+	names, err := db.Client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("listing databases: %w", err)
+	}
+	spread := make(map[string]bool, SpreadDatabases)
+	for i := range SpreadDatabases {
+		spread[SpreadDatabase(db.Database.Name(), i)] = true
+	}
+	for _, name := range names {
+		if spread[name] {
+			if err := db.Client.Database(name).Drop(ctx); err != nil {
+				return fmt.Errorf("dropping %s: %w", name, err)
+			}
+		}
+	}
+	return db.Database.Drop(ctx)
 }
 
 // SpreadDatabase names the i-th database of SpreadTenants: database names are at most 63
@@ -62,7 +113,12 @@ func (db *DB) databaseOf(name string) *mongo.Database {
 	if end := strings.IndexByte(id, '_'); end > 0 {
 		id = id[:end] // tenant ids have no underscore; suffixes may
 	}
+	return db.spread[spreadIndex(id)]
+}
+
+// spreadIndex is the spread database of a tenant's collections.
+func spreadIndex(tenantID string) int {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	return db.spread[h.Sum32()%uint32(len(db.spread))]
+	_, _ = h.Write([]byte(tenantID))
+	return int(h.Sum32() % SpreadDatabases)
 }

@@ -13,22 +13,6 @@ import (
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
-// spreadDB is a test database whose spread databases are dropped with it.
-func spreadDB(t *testing.T) *store.DB {
-	t.Helper()
-	db := testenv.DB(t)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for i := range store.SpreadDatabases {
-			if err := db.Client.Database(store.SpreadDatabase(db.Database.Name(), i)).Drop(ctx); err != nil {
-				t.Errorf("dropping spread database %d: %v", i, err)
-			}
-		}
-	})
-	return db
-}
-
 // holders returns the databases (main first, then spread) that hold collection name.
 func holders(t *testing.T, db *store.DB, name string) []string {
 	t.Helper()
@@ -54,7 +38,8 @@ func holders(t *testing.T, db *store.DB, name string) []string {
 // platform's stay in the main database; reads and writes go where the collection is.
 func TestSpreadTenants_TenantCollectionsLiveInASpreadDatabase(t *testing.T) {
 	ctx := context.Background()
-	db := spreadDB(t)
+	db := testenv.DB(t)
+	requireFerretDB(t, db)
 	spread, err := db.SpreadTenants(ctx)
 	if err != nil || !spread || !db.Spread() {
 		t.Fatalf("SpreadTenants on an empty store: %v, %v; want spread", spread, err)
@@ -95,8 +80,8 @@ func TestSpreadTenants_TenantCollectionsLiveInASpreadDatabase(t *testing.T) {
 // keeps every tenant's collections there.
 func TestSpreadTenants_KeepsAnEarlierStoreAsItIs(t *testing.T) {
 	ctx := context.Background()
-	db := spreadDB(t)
-	if err := db.EnsureCollection(ctx, store.TenantCollection(store.SystemTenant, store.SuffixUsers)); err != nil {
+	db := testenv.DB(t)
+	if err := db.Database.CreateCollection(ctx, store.TenantCollection(store.SystemTenant, store.SuffixUsers)); err != nil {
 		t.Fatal(err)
 	}
 	spread, err := db.SpreadTenants(ctx)
@@ -117,7 +102,8 @@ func TestSpreadTenants_KeepsAnEarlierStoreAsItIs(t *testing.T) {
 // databases, is refused under `shared` as an unspread one is.
 func TestSpreadTenants_LayoutIsDetectedInTheSpreadDatabases(t *testing.T) {
 	ctx := context.Background()
-	db := spreadDB(t)
+	db := testenv.DB(t)
+	requireFerretDB(t, db)
 	if spread, err := db.SpreadTenants(ctx); err != nil || !spread {
 		t.Fatalf("SpreadTenants: %v, %v", spread, err)
 	}
@@ -129,5 +115,95 @@ func TestSpreadTenants_LayoutIsDetectedInTheSpreadDatabases(t *testing.T) {
 	}
 	if err := db.CheckLayout(ctx, store.LayoutShared); err == nil || !strings.Contains(err.Error(), "collections layout") {
 		t.Fatalf("shared over a spread collections install: %v", err)
+	}
+}
+
+// requireFerretDB fails the test unless the test server is FerretDB, where a new store is
+// spread (SAASGATE_TEST_MONGO_URI may name a MongoDB, where it is not).
+func requireFerretDB(t *testing.T, db *store.DB) {
+	t.Helper()
+	ferret, err := db.FerretDB(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ferret {
+		t.Fatal("the test server is not FerretDB: this test is about FerretDB's layout")
+	}
+}
+
+// Every process reaching a store agrees where its tenants' collections are, whoever made them:
+// a handle connected to a spread store, made through another handle, finds the tenants'
+// collections where they are, and one connected to an earlier store finds them in the main
+// database, although the server would spread a new store.
+func TestSpreadTenants_EveryConnectionAgreesWithTheData(t *testing.T) {
+	ctx := context.Background()
+	uri := testenv.Mongo(t)
+	first := testenv.DB(t)
+	requireFerretDB(t, first)
+	users := store.TenantCollection("acme-co", store.SuffixUsers)
+	if err := first.EnsureCollection(ctx, store.TenantCollection(store.SystemTenant, store.SuffixUsers)); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.EnsureCollection(ctx, users); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.C(users).InsertOne(ctx, bson.D{{Key: "_id", Value: "u1"}}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := store.Connect(ctx, uri, first.Database.Name(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(ctx)
+	if !second.Spread() {
+		t.Fatal("a second connection to a spread store does not spread")
+	}
+	if n, err := second.C(users).CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Fatalf("the second connection counts %d users of acme-co (%v); want the one the first wrote", n, err)
+	}
+
+	earlier := testenv.DB(t)
+	if err := earlier.Database.CreateCollection(ctx, store.TenantCollection(store.SystemTenant, store.SuffixUsers)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Connect(ctx, uri, earlier.Database.Name(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	if again.Spread() {
+		t.Error("a connection to an earlier store spreads its tenants")
+	}
+}
+
+// Drop removes the spread databases with the main one.
+func TestDrop_RemovesTheSpreadDatabases(t *testing.T) {
+	ctx := context.Background()
+	uri := testenv.Mongo(t)
+	db, err := store.Connect(ctx, uri, testenv.Database(t), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	requireFerretDB(t, db)
+	for _, id := range []string{store.SystemTenant, "acme-co", "globex"} {
+		if err := db.EnsureCollection(ctx, store.TenantCollection(id, store.SuffixUsers)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.EnsureCollection(ctx, store.CollTenants); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, err := db.Client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, db.Database.Name()) {
+			t.Errorf("database %s is left after Drop", n)
+		}
 	}
 }

@@ -124,7 +124,8 @@ func (o Options) client(uri string) (*options.ClientOptions, error) {
 }
 
 // ConnectWith dials uri with o and checks a primary answers (the stores write) within the
-// server-selection and connect timeouts.
+// server-selection and connect timeouts, then settles where the tenants' collections live
+// (SpreadTenants).
 func ConnectWith(ctx context.Context, uri, database string, o Options) (*DB, error) {
 	opts, err := o.client(uri)
 	if err != nil {
@@ -144,7 +145,12 @@ func ConnectWith(ctx context.Context, uri, database string, o Options) (*DB, err
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("MongoDB at %s did not answer: %w", redactURI(uri), err)
 	}
-	return &DB{Client: client, Database: client.Database(database)}, nil
+	db := &DB{Client: client, Database: client.Database(database)}
+	if _, err := db.SpreadTenants(pingCtx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return db, nil
 }
 
 // Close disconnects the client.

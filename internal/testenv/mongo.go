@@ -105,8 +105,8 @@ func Database(t testing.TB) string {
 	return b.String()
 }
 
-// DB connects to a fresh database of its own on the test server (see Mongo). The database is
-// dropped and the client closed when the test ends.
+// DB connects to a fresh database of its own on the test server (see Mongo). The database, and
+// those its tenants are spread over, are dropped and the client closed when the test ends.
 func DB(t testing.TB) *store.DB {
 	t.Helper()
 	uri, name := Mongo(t), Database(t)
@@ -119,7 +119,7 @@ func DB(t testing.TB) *store.DB {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := db.Database.Drop(ctx); err != nil {
+		if err := db.Drop(ctx); err != nil {
 			t.Errorf("testenv: dropping database %s: %v", name, err)
 		}
 		if err := db.Close(ctx); err != nil {

@@ -161,7 +161,7 @@ func dropDatabase(t testing.TB, uri, name string) {
 		return
 	}
 	defer db.Close(ctx)
-	if err := db.Database.Drop(ctx); err != nil {
+	if err := db.Drop(ctx); err != nil {
 		t.Errorf("testenv: dropping database %s: %v", name, err)
 	}
 }
