@@ -220,13 +220,14 @@ func (s *sweepEnv) checkLogs(t *testing.T, paths ...string) {
 	}
 }
 
-// dump reads every document of every collection of the gateway's database, as extended JSON
-// sorted within each collection, to compare the store before and after an attack.
+// dump reads every document of every collection of the gateway's database (and of those its
+// tenants are spread over), as extended JSON sorted within each collection, to compare the
+// store before and after an attack.
 func (s *sweepEnv) dump(t testing.TB) map[string][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	names, err := s.db.Database.ListCollectionNames(ctx, bson.D{})
+	names, err := s.db.CollectionNames(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/saasgate/saasgate/internal/testenv"
 )
 
-// collectionNames lists the collections of the gateway's database, sorted.
+// collectionNames lists the collections of the gateway's database (and those its tenants are
+// spread over), sorted.
 func collectionNames(t *testing.T, db *store.DB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	names, err := db.Database.ListCollectionNames(ctx, bson.D{})
+	names, err := db.CollectionNames(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func startGateways(o options, dir, upstream, mongoURI, redisLines string) (targe
 	}
 	for _, c := range configs {
 		admin := "admin off"
-		if o.profile != "" {
+		if o.profile != "" || o.memProf != "" {
 			admin = fmt.Sprintf("admin 127.0.0.1:%d", c.profilePort)
 		}
 		g, err := startGateway(o.bin, filepath.Join(dir, c.name), c.caddyfile(admin))
@@ -162,6 +162,15 @@ func saveProfile(port int, d time.Duration, path string) error {
 		return err
 	}
 	return fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(int(d.Seconds()), 1)), path)
+}
+
+// saveHeap fetches the gateway's heap profile, taken after a collection (path), and the same
+// as text with the runtime's memory statistics (path.txt).
+func saveHeap(port int, path string) error {
+	if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", port), path); err != nil {
+		return err
+	}
+	return fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", port), path+".txt")
 }
 
 func fetch(url, path string) error {

@@ -19,7 +19,7 @@ type target struct {
 	name        string
 	port        int
 	pid         int
-	profilePort int             // its admin endpoint's, with -cpuprofile
+	profilePort int             // its admin endpoint's, with -cpuprofile or -memprofile
 	exited      <-chan struct{} // closed when its process has exited
 }
 

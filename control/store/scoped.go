@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -363,26 +362,9 @@ var tenantCollectionPattern = regexp.MustCompile(`^t_[a-z0-9-]+_(` + strings.Joi
 // DetectLayout reports the layout of the data the database holds: found is false when it holds
 // neither layout's collections (a new install).
 func (db *DB) DetectLayout(ctx context.Context) (layout Layout, found bool, err error) {
-	names, err := db.Database.ListCollectionNames(ctx, bson.D{})
+	names, err := db.CollectionNames(ctx)
 	if err != nil {
-		return "", false, fmt.Errorf("listing collections: %w", err)
-	}
-	if db.Spread() {
-		// The tenants' own collections live in the spread databases: look in those that exist.
-		all, err := db.Client.ListDatabaseNames(ctx, bson.D{})
-		if err != nil {
-			return "", false, fmt.Errorf("listing databases: %w", err)
-		}
-		for _, d := range db.spread {
-			if !slices.Contains(all, d.Name()) {
-				continue
-			}
-			spread, err := d.ListCollectionNames(ctx, bson.D{})
-			if err != nil {
-				return "", false, fmt.Errorf("listing collections of %s: %w", d.Name(), err)
-			}
-			names = append(names, spread...)
-		}
+		return "", false, err
 	}
 	var shared, perTenant string
 	for _, n := range names {

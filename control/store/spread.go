@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -70,6 +71,33 @@ func (db *DB) FerretDB(ctx context.Context) (bool, error) {
 	}
 	_, ok := info["ferretdbVersion"]
 	return ok, nil
+}
+
+// CollectionNames lists the collections of the database and of the databases its tenants are
+// spread over.
+func (db *DB) CollectionNames(ctx context.Context) ([]string, error) {
+	names, err := db.Database.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("listing collections: %w", err)
+	}
+	if db.spread == nil {
+		return names, nil
+	}
+	all, err := db.Client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("listing databases: %w", err)
+	}
+	for _, d := range db.spread {
+		if !slices.Contains(all, d.Name()) {
+			continue
+		}
+		more, err := d.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return nil, fmt.Errorf("listing collections of %s: %w", d.Name(), err)
+		}
+		names = append(names, more...)
+	}
+	return names, nil
 }
 
 // Drop drops the database and the databases its tenants are spread over.
