@@ -41,7 +41,7 @@ func (l *Leased) SweptWhileLookedUp(ctx context.Context, key string, sweepAt tim
 	s := &l.shards[maphash.String(l.seed, key)%localShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return st != looked && s.keys[key] == st, nil
+	return st != looked && s.keys.m[key] == st, nil
 }
 
 // Tracked counts the tenants whose lease state this instance keeps.
@@ -50,7 +50,7 @@ func (l *Leased) Tracked() int {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		n += len(s.keys)
+		n += len(s.keys.m)
 		s.mu.Unlock()
 	}
 	return n

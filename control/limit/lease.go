@@ -51,7 +51,7 @@ type Leased struct {
 
 type leaseShard struct {
 	mu   sync.Mutex
-	keys map[string]*leaseState
+	keys keyMap[*leaseState]
 }
 
 // leaseState is one tenant's block on this instance. Its mutex is held across a lease call,
@@ -88,7 +88,7 @@ func NewLeased(r *Redis, ttl time.Duration) *Leased {
 	l := &Leased{Redis: r, LeaseTTL: ttl, Prefetch: true, seed: maphash.MakeSeed()}
 	l.renewals.init(l.renewAll)
 	for i := range l.shards {
-		l.shards[i].keys = make(map[string]*leaseState)
+		l.shards[i].keys = newKeyMap[*leaseState]()
 	}
 	return l
 }
@@ -109,10 +109,10 @@ const quotaRecheck = int64(time.Second)
 func (l *Leased) state(key string) *leaseState {
 	s := &l.shards[maphash.String(l.seed, key)%localShards]
 	s.mu.Lock()
-	st := s.keys[key]
+	st := s.keys.m[key]
 	if st == nil {
 		st = &leaseState{}
-		s.keys[key] = st
+		s.keys.put(key, st)
 	}
 	s.mu.Unlock()
 	return st
@@ -289,7 +289,7 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for k, st := range s.keys {
+		for k, st := range s.keys.m {
 			if !st.mu.TryLock() {
 				continue // in a lease call: in use
 			}
@@ -298,11 +298,12 @@ func (l *Leased) release(ctx context.Context, now time.Time, all bool) error {
 				st.left = 0 // served < granted: the next lease is sized by what this one served
 			}
 			if st.expires < forget && st.refusedUntil < ns && st.renewing == nil {
-				delete(s.keys, k)
+				delete(s.keys.m, k)
 				st.dead = true
 			}
 			st.mu.Unlock()
 		}
+		s.keys.compact()
 		s.mu.Unlock()
 	}
 	return l.handBack(ctx, back)

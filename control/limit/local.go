@@ -18,7 +18,7 @@ type Local struct {
 
 type localShard struct {
 	mu   sync.Mutex
-	keys map[string]*localState
+	keys keyMap[*localState]
 }
 
 type localState struct {
@@ -32,7 +32,7 @@ type localState struct {
 func NewLocal() *Local {
 	l := &Local{seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].keys = make(map[string]*localState)
+		l.shards[i].keys = newKeyMap[*localState]()
 	}
 	return l
 }
@@ -55,14 +55,14 @@ func (l *Local) do(key string, p Policy, period Period, now time.Time, take bool
 	ns := now.UnixNano()
 	s := l.shard(key)
 	s.mu.Lock()
-	st := s.keys[key]
+	st := s.keys.m[key]
 	if st == nil {
 		if !take {
 			s.mu.Unlock()
 			return decision(p, period, ns, ns, verdict{allowed: true}, 0)
 		}
 		st = &localState{}
-		s.keys[key] = st
+		s.keys.put(key, st)
 	}
 	if ps := period.Start.UnixNano(); st.periodStart != ps {
 		st.periodStart, st.used = ps, 0
@@ -93,11 +93,12 @@ func (l *Local) Sweep(now time.Time) {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for k, st := range s.keys {
+		for k, st := range s.keys.m {
 			if st.tat < ns && st.periodStart < current {
-				delete(s.keys, k)
+				delete(s.keys.m, k)
 			}
 		}
+		s.keys.compact()
 		s.mu.Unlock()
 	}
 }
