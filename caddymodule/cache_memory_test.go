@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,15 +25,17 @@ func cachedTenantBytes(tb testing.TB, n int) float64 {
 func fillTenantCache(tb testing.TB, n int) (c *tenant.Cache, bytes, objects float64) {
 	tb.Helper()
 	now := time.Now().UTC()
+	// Every string is the tenant's own copy, as when decoded from the store.
+	own := strings.Clone
 	list := func(_ context.Context, limit int, each func(*tenant.Tenant)) error {
 		for i := 0; i < n && i < limit; i++ {
 			id := "tenant-" + strconv.Itoa(100000+i)
-			t := &tenant.Tenant{ID: id, Name: "Tenant " + id, Status: tenant.StatusActive, Plan: "free", CreatedAt: now, UpdatedAt: now}
+			t := &tenant.Tenant{ID: id, Name: "Tenant " + id, Status: tenant.Status(own("active")), Plan: own("free"), CreatedAt: now, UpdatedAt: now}
 			if i%10 == 0 { // a tenth pay, a few of them late
-				t.Plan = "pro"
-				t.Billing = &tenant.Billing{Status: tenant.BillingActive, CustomerID: "cus_" + id, SubscriptionID: "sub_" + id, PeriodStart: now}
+				t.Plan = own("pro")
+				t.Billing = &tenant.Billing{Status: tenant.BillingStatus(own("active")), CustomerID: "cus_" + id, SubscriptionID: "sub_" + id, PeriodStart: now}
 				if i%100 == 0 {
-					t.Billing.Status, t.Billing.GraceUntil = tenant.BillingPastDue, now.Add(time.Hour)
+					t.Billing.Status, t.Billing.GraceUntil = tenant.BillingStatus(own("past_due")), now.Add(time.Hour)
 				}
 			}
 			each(t)

@@ -24,7 +24,6 @@ import (
 type tenantView struct {
 	snap tenant.Snapshot
 
-	boxedPlan, boxedStatus any // shared by every tenant with the same plan or status (boxes)
 	// quota caches the snapshot's quota period (see control.Service.Admit).
 	quota limit.PeriodCache
 
@@ -39,7 +38,6 @@ type tenantView struct {
 func newTenantView(s *tenant.Snapshot) tenant.View {
 	v := tenantViews.new()
 	v.snap = *s
-	v.boxedPlan, v.boxedStatus = boxes.get(s.Plan), boxes.get(string(s.Status))
 	v.values = [3]string{s.ID, s.Plan, billingStatusValue(s)}
 	return v
 }
@@ -119,8 +117,9 @@ func (c *callerView) userIDList() []string { return c.userID[:] }
 // tokenCacheSize bounds the tokens each cache remembers (one per jwt_secret and jwt_issuer).
 const tokenCacheSize = 20000
 
-// boxes holds plan ids and statuses as `any` values, one per distinct value: thousands of
-// tenant entries share a handful, and every object fewer is one the collector need not mark.
+// boxes holds plan ids and statuses as `any` values, one per distinct value, for their
+// placeholders: thousands of tenants share a handful, so a placeholder's value is looked up
+// here rather than boxed per request or kept boxed in every tenant's entry.
 var boxes = &boxTable{m: make(map[string]any)}
 
 type boxTable struct {

@@ -41,7 +41,7 @@ func TestTenantView_BillingStatusHeader(t *testing.T) {
 	}
 }
 
-// A tenant's entry holds its facts in the request path's shapes: placeholders' boxed values,
+// A tenant's entry holds its facts in the request path's shapes: placeholders' values,
 // single-value header lists that cannot be appended to in place, and the snapshot itself.
 func TestTenantView_Forms(t *testing.T) {
 	snap := tenant.NewSnapshot(&tenant.Tenant{ID: "acme", Status: tenant.StatusActive, Plan: "pro"})
@@ -49,8 +49,15 @@ func TestTenantView_Forms(t *testing.T) {
 	if *v.Snapshot() != *snap {
 		t.Fatalf("snapshot = %+v, want %+v", *v.Snapshot(), *snap)
 	}
-	if v.boxedPlan != "pro" || v.boxedStatus != string(tenant.StatusActive) {
-		t.Fatalf("boxed = %v, %v", v.boxedPlan, v.boxedStatus)
+	vars := placeholders{varTenant: v}
+	for key, want := range map[string]string{"http.saas.tenant.id": "acme", "http.saas.tenant.plan": "pro", "http.saas.tenant.status": "active"} {
+		if got, ok := vars.get(key); !ok || got != want {
+			t.Errorf("%s = %v, %v; want %q", key, got, ok, want)
+		}
+	}
+	// The plan and the status are boxed once for every tenant that shares them, not per use.
+	if n := testing.AllocsPerRun(100, func() { vars.get("http.saas.tenant.plan"); vars.get("http.saas.tenant.status") }); n != 0 {
+		t.Errorf("the plan and status placeholders allocate %v times", n)
 	}
 	for name, list := range map[string][]string{"id": v.headerID(), "plan": v.headerPlan()} {
 		if len(list) != 1 || cap(list) != 1 {
