@@ -102,7 +102,7 @@ func startGateways(o options, dir, upstream, mongoURI, redisLines string) (targe
 	}
 	for _, c := range configs {
 		admin := "admin off"
-		if o.profile != "" || o.memProf != "" {
+		if o.profile != "" || c.name == "full" { // the full gateway's memory is read through it
 			admin = fmt.Sprintf("admin 127.0.0.1:%d", c.profilePort)
 		}
 		g, err := startGateway(o.bin, filepath.Join(dir, c.name), c.caddyfile(admin))
@@ -193,30 +193,31 @@ func fetch(url, path string) error {
 	return f.Close()
 }
 
-// baseRSS is the full gateway's RSS with no tenant in its store: started on the empty
-// database, sent a few requests (for a tenant it does not know), and stopped. Its RSS after
-// the load, less this, is what the tenants cost.
-func baseRSS(o options, dir, upstream, mongoURI, redisLines string) (float64, error) {
-	ports, err := proc.FreePorts(1)
+// baseRSS is the full gateway's memory with no tenant in its store (settledMemory): started
+// on the empty database, sent a few requests (for a tenant it does not know), and stopped. Its
+// memory after the load, less this, is what the tenants cost.
+func baseRSS(o options, dir, upstream, mongoURI, redisLines string) (rss, heap float64, err error) {
+	ports, err := proc.FreePorts(2)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	g, err := startGateway(o.bin, filepath.Join(dir, "base"), fullCaddyfile("admin off", ports[0], upstream, mongoURI, redisLines, o.pipeline))
+	admin := fmt.Sprintf("admin 127.0.0.1:%d", ports[1])
+	g, err := startGateway(o.bin, filepath.Join(dir, "base"), fullCaddyfile(admin, ports[0], upstream, mongoURI, redisLines, o.pipeline))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer g.stop()
 	t := target{name: "base", port: ports[0], pid: g.Pid(), exited: g.Done()}
 	if err := waitUp(t); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for range 100 {
 		resp, err := http.Get("http://" + t.addr() + "/")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	return rssMB(t.pid), nil
+	return settledMemory(ports[1], t.pid)
 }

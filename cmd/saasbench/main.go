@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&o.pipeline, "pipeline", "saas_tenant,saas_auth,saas_rate_limit", "the directives of the full configuration, to see what each costs")
 	flag.BoolVar(&o.control, "control", true, "also drive a control gateway: bare plus the nine headers the contract adds, set by Caddy's own header directives, to tell the headers' cost from the modules'")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write CPU profiles of both gateways, taken during their second round, to this file with .bare and .full appended")
-	flag.StringVar(&o.memProf, "memprofile", "", "write the full gateway's heap profile after the load (after a collection) to this file, and its memory statistics to this file with .txt appended")
+	flag.StringVar(&o.memProf, "memprofile", "", "write the full gateway's heap profile after the load to this file, and its memory statistics to this file with .txt appended")
 	flag.Parse()
 	log.SetFlags(0)
 	if err := run(o); err != nil {
@@ -111,7 +111,7 @@ func run(o options) error {
 		return err
 	}
 	defer stopDB()
-	base, err := baseRSS(o, dir, upstream.Addr, mongoURI, redisLines)
+	base, baseHeap, err := baseRSS(o, dir, upstream.Addr, mongoURI, redisLines)
 	if err != nil {
 		return err
 	}
@@ -169,12 +169,15 @@ func run(o options) error {
 	}
 	results := rounds(o, targets, reqs[:o.active], meter)
 	serial := driveSerial(targets, o.serial*time.Duration(len(targets)), reqs[:o.active])
-	rssAfterLoad := rssMB(full.pid)
+	rssAfterLoad, heapAfterLoad, err := settledMemory(full.profilePort, full.pid)
+	if err != nil {
+		return fmt.Errorf("reading the full gateway's memory: %w", err)
+	}
 	if o.memProf != "" {
 		if err := saveHeap(full.profilePort, o.memProf); err != nil {
 			fmt.Printf("  (heap profile not saved: %v)\n", err)
 		}
 	}
-	report(o, results, serial, memory{base: base, warm: rssAfterWarm, load: rssAfterLoad})
+	report(o, results, serial, memory{base: base, warm: rssAfterWarm, load: rssAfterLoad, baseHeap: baseHeap, loadHeap: heapAfterLoad})
 	return nil
 }

@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// memory is the full gateway's RSS in MB: with no tenant (base), after caching the seeded
-// tenants and a request to each (warm), and after the load.
-type memory struct{ base, warm, load float64 }
+// memory is the full gateway's memory in MB: RSS with no tenant (base), after caching the
+// seeded tenants and a request to each (warm), and after the load; and the live heap with no
+// tenant and after the load. Base and load are read alike (settledMemory); warm straight away.
+type memory struct{ base, warm, load, baseHeap, loadHeap float64 }
 
 func report(o options, results map[string][]result, serial map[string]result, mem memory) {
 	fmt.Println()
@@ -52,9 +53,10 @@ func report(o options, results map[string][]result, serial map[string]result, me
 	fmt.Println()
 	fmt.Printf("full gateway RSS: %.0f MB with no tenant, %.0f MB after caching %d tenants, %.0f MB after the load   target <= 200 MB with 100,000\n",
 		mem.base, mem.warm, o.tenants, mem.load)
+	fmt.Printf("full gateway live heap: %.1f MB with no tenant, %.1f MB after the load\n", mem.baseHeap, mem.loadHeap)
 	if o.tenants > 0 {
-		fmt.Printf("full gateway memory per cached tenant: %.2f KB beyond the base, after the load   target <= 1 KB\n",
-			(mem.load-mem.base)*1024/float64(o.tenants))
+		fmt.Printf("full gateway memory per cached tenant beyond the base, after the load: %.2f KB of RSS, %.2f KB of live heap   target <= 1 KB\n",
+			(mem.load-mem.base)*1024/float64(o.tenants), (mem.loadHeap-mem.baseHeap)*1024/float64(o.tenants))
 	}
 	var errs int64
 	for _, rs := range results {
