@@ -54,9 +54,9 @@ func (v placeholders) get(key string) (any, bool) {
 		case "http.saas.tenant.id":
 			return t.snap.ID, true // boxed when asked for: kept boxed, each cached tenant would be one more object for the collector
 		case "http.saas.tenant.plan":
-			return boxes.get(t.snap.Plan), true
+			return boxes.Get(t.snap.Plan), true
 		}
-		return boxes.get(string(t.snap.Status)), true
+		return boxes.Get(string(t.snap.Status)), true
 	case "http.auth.user.id", "http.saas.user.role":
 		caller, ok := v[varPrincipal].(*callerView)
 		if !ok {

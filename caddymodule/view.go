@@ -7,6 +7,7 @@ import (
 	"github.com/saasgate/saasgate/control/identity"
 	"github.com/saasgate/saasgate/control/limit"
 	"github.com/saasgate/saasgate/control/tenant"
+	"github.com/saasgate/saasgate/internal/intern"
 )
 
 // The request path hands a tenant's and a caller's facts on in shapes of its own: boxed in
@@ -120,23 +121,4 @@ const tokenCacheSize = 20000
 // boxes holds plan ids and statuses as `any` values, one per distinct value, for their
 // placeholders: thousands of tenants share a handful, so a placeholder's value is looked up
 // here rather than boxed per request or kept boxed in every tenant's entry.
-var boxes = &boxTable{m: make(map[string]any)}
-
-type boxTable struct {
-	mu sync.Mutex
-	m  map[string]any
-}
-
-func (b *boxTable) get(v string) any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	boxed, ok := b.m[v]
-	if !ok {
-		if len(b.m) >= 1024 { // plan ids come from the config, but never let it grow unbounded
-			return v
-		}
-		boxed = v
-		b.m[v] = boxed
-	}
-	return boxed
-}
+var boxes = intern.New(func(s string) any { return s })

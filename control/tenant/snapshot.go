@@ -1,8 +1,9 @@
 package tenant
 
 import (
-	"sync"
 	"time"
+
+	"github.com/saasgate/saasgate/internal/intern"
 )
 
 // Snapshot is what the gateway needs of a tenant, immutable once built: plain facts, which the
@@ -27,12 +28,12 @@ type Snapshot struct {
 // NewSnapshot freezes the gateway's view of t. Its plan and statuses are shared copies (see
 // shared): only the id is the tenant's own.
 func NewSnapshot(t *Tenant) *Snapshot {
-	s := &Snapshot{ID: t.ID, Status: Status(shared.get(string(t.EffectiveStatus()))), Plan: shared.get(t.EffectivePlan())}
+	s := &Snapshot{ID: t.ID, Status: Status(shared.Get(string(t.EffectiveStatus()))), Plan: shared.Get(t.EffectivePlan())}
 	if b := t.Billing; b != nil {
 		if b.Status != BillingCanceled && b.Status != BillingNone {
 			s.PeriodAnchor = b.PeriodStart // back on the default plan, quotas follow calendar months
 		}
-		s.BillingStatus, s.GraceUntil = BillingStatus(shared.get(string(b.Status))), b.GraceUntil
+		s.BillingStatus, s.GraceUntil = BillingStatus(shared.Get(string(b.Status))), b.GraceUntil
 		s.BillingSuspended = b.Status == BillingSuspended && t.Status != StatusSuspended
 	}
 	return s
@@ -51,28 +52,6 @@ type View interface {
 func (s *Snapshot) Snapshot() *Snapshot { return s }
 
 // shared holds one copy of each plan id and status that snapshots name. Every tenant read from
-// the store brings its own copy of "active" and of its plan id, and a cache of a hundred
-// thousand snapshots would keep two hundred thousand small strings of a handful of values:
-// memory, and objects the collector visits on every cycle.
-var shared = &stringTable{m: make(map[string]string)}
-
-// sharedMax bounds the table: plan ids come from the config and statuses from a short list,
-// but a value beyond the bound is only not shared.
-const sharedMax = 1024
-
-type stringTable struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (t *stringTable) get(v string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s, ok := t.m[v]; ok {
-		return s
-	}
-	if len(t.m) < sharedMax {
-		t.m[v] = v
-	}
-	return v
-}
+// the store brings its own copy of "active" and of its plan id; a cache of a hundred thousand
+// snapshots would keep two hundred thousand small strings of a handful of values.
+var shared = intern.New(func(s string) string { return s })
