@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -44,23 +45,32 @@ func (db *DB) SpreadTenants(ctx context.Context) (bool, error) {
 	if len(legacy) > 0 {
 		return false, nil
 	}
-	home := spread[spreadIndex(SystemTenant)]
-	found, err := home.ListCollectionNames(ctx, bson.D{{Key: "name", Value: system}})
+	ferret, err := db.FerretDB(ctx)
 	if err != nil {
-		return false, fmt.Errorf("looking for tenant collections in %s: %w", home.Name(), err)
+		return false, err
 	}
-	if len(found) == 0 {
-		ferret, err := db.FerretDB(ctx)
-		if err != nil {
-			return false, err
-		}
-		if !ferret {
+	if !ferret {
+		// MongoDB keeps a new store in one database; a spread store brought over from FerretDB
+		// keeps its layout. A user whose role reaches only the database cannot list the
+		// others, and so has no spread store there.
+		home := spread[spreadIndex(SystemTenant)]
+		found, err := home.ListCollectionNames(ctx, bson.D{{Key: "name", Value: system}})
+		var ce mongo.CommandError
+		switch {
+		case errors.As(err, &ce) && ce.Code == codeUnauthorized:
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("looking for tenant collections in %s: %w", home.Name(), err)
+		case len(found) == 0:
 			return false, nil
 		}
 	}
 	db.spread = spread
 	return true, nil
 }
+
+// codeUnauthorized is MongoDB's error code for a command the user's roles do not allow.
+const codeUnauthorized = 13
 
 // FerretDB reports whether the server is FerretDB rather than MongoDB (its buildInfo names its
 // own version beside the MongoDB version it speaks for).
