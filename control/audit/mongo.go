@@ -67,7 +67,7 @@ func (s *MongoStore) CreateTenantCollections(ctx context.Context, tenantID strin
 	if err := s.numberUnchained(ctx, tenantID); err != nil {
 		return fmt.Errorf("numbering the audit entries of %s written before the chain: %w", tenantID, err)
 	}
-	return s.DB.EnsureTenant(ctx, s.Layout, tenantID, store.SuffixAudit, entryIndexes...)
+	return s.DB.EnsureTenantIndexes(ctx, tenantID, store.SuffixAudit, entryIndexes...)
 }
 
 // numberUnchained gives the entries that have no seq (written before the chain) negative ones,

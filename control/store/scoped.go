@@ -101,8 +101,11 @@ func (db *DB) EnsureTenant(ctx context.Context, layout Layout, tenantID, suffix 
 	if layout == LayoutShared {
 		return nil
 	}
-	_, err := db.CreateTenantCollection(ctx, tenantID, suffix, indexes...)
-	return err
+	created, err := db.CreateTenantCollection(ctx, tenantID, suffix, indexes...)
+	if err != nil || created {
+		return err
+	}
+	return db.EnsureTenantIndexes(ctx, tenantID, suffix, indexes...)
 }
 
 // filter checks f and returns the filter sent: f with the tenant first in the shared layout.
@@ -146,12 +149,19 @@ func (s *Scoped) walk(d bson.Raw, top bool) error {
 			}
 			continue
 		}
+		if javaScriptOperators[e.Key()] {
+			return fmt.Errorf("%w: %s in a query", ErrTenantField, e.Key())
+		}
 		if err := s.walkValue(e.Value()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// javaScriptOperators run JavaScript over the documents, whose code (a string or a code value)
+// could read fields the walk cannot see.
+var javaScriptOperators = map[string]bool{"$where": true, "$function": true, "$accumulator": true}
 
 func (s *Scoped) walkValue(val bson.RawValue) error {
 	switch val.Type {

@@ -162,6 +162,8 @@ func TestScoped_Isolation(t *testing.T) {
 				{{Key: "tenant_id.x", Value: 1}},
 				{{Key: "tenant_id", Value: 7}},
 				{{Key: "$where", Value: primitive.JavaScript("this.tenant_id == 'bravo'")}},
+				{{Key: "$where", Value: "this.tenant_id == 'bravo'"}},
+				{{Key: "$expr", Value: bson.D{{Key: "$function", Value: bson.D{{Key: "body", Value: "function(t) { return t == 'bravo' }"}, {Key: "args", Value: bson.A{"$tenant_id"}}, {Key: "lang", Value: "js"}}}}}},
 			}
 			for _, f := range adversarial {
 				_, err := p.a.Find(ctx, f)

@@ -192,27 +192,34 @@ func (db *DB) ensureIndexes(ctx context.Context, name string, indexes []Index) e
 }
 
 // CreateTenantCollection makes tenantID's collection suffix with its indexes and reports
-// whether it was new. A new tenant's collection is made in two store calls (each is a schema
-// change in the embedded store, whose cost grows with the number of collections): one
-// createIndexes names them all, which FerretDB 1.24 takes only when none exists yet, so only
-// where no one else can be making them. A tenant's collections are made by the one replica
-// whose insert created the tenant, one tenant at a time per process; the system tenant's are
-// made at every start, by every replica at once on a new database, so theirs, like a
-// collection that existed, get one index per call.
+// whether it was new. A collection that existed is left as it is: its indexes are the
+// caller's to bring up to date (EnsureTenant does; the audit store numbers its old entries
+// first, or MongoDB would refuse its unique index over them). A new tenant's collection is
+// made in two store calls (each is a schema change in the embedded store, whose cost grows
+// with the number of collections): one createIndexes names them all, which FerretDB 1.24 takes
+// only when none exists yet, so only where no one else can be making them. A tenant's
+// collections are made by the one replica whose insert created the tenant, one tenant at a
+// time per process; the system tenant's are made at every start, by every replica at once on a
+// new database, so theirs get one index per call.
 func (db *DB) CreateTenantCollection(ctx context.Context, tenantID, suffix string, indexes ...Index) (bool, error) {
 	name := TenantCollection(tenantID, suffix)
-	if tenantID == SystemTenant {
-		err := db.databaseOf(name).CreateCollection(ctx, name)
-		if err != nil && !IsNamespaceExists(err) {
-			return false, fmt.Errorf("creating collection %s: %w", name, err)
-		}
-		return err == nil, db.ensureIndexes(ctx, name, indexes)
+	if tenantID != SystemTenant {
+		return db.createCollection(ctx, name, indexes...)
 	}
-	created, err := db.createCollection(ctx, name, indexes...)
-	if err != nil || created {
-		return created, err
+	err := db.databaseOf(name).CreateCollection(ctx, name)
+	if IsNamespaceExists(err) {
+		return false, nil
 	}
-	return false, db.ensureIndexes(ctx, name, indexes)
+	if err != nil {
+		return false, fmt.Errorf("creating collection %s: %w", name, err)
+	}
+	return true, db.ensureIndexes(ctx, name, indexes)
+}
+
+// EnsureTenantIndexes creates those of indexes that tenantID's collection suffix lacks, one
+// call each (see ensureIndexes).
+func (db *DB) EnsureTenantIndexes(ctx context.Context, tenantID, suffix string, indexes ...Index) error {
+	return db.ensureIndexes(ctx, TenantCollection(tenantID, suffix), indexes)
 }
 
 // createCollection creates a collection and all its indexes in two store calls, and reports
