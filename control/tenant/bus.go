@@ -7,6 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/saasgate/saasgate/control/store"
 )
 
 // Bus carries tenant changes between replicas over Redis pub/sub, so that a tenant created,
@@ -106,7 +108,7 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 		case *redis.Message:
 			switch m.Channel {
 			case b.Channel:
-				if len(m.Payload) <= 63 {
+				if store.ValidTenantID(m.Payload) { // each taken leaves an entry in the cache
 					cache.Invalidate(m.Payload)
 				}
 			case b.StateChannel():

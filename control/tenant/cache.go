@@ -261,9 +261,9 @@ func (c *Cache) read(ctx context.Context, id string, refresh bool) (View, error)
 	case cur != before:
 		// A state was announced while reading (announcements do not count as invalidations):
 		// the read replaces it only if at least as new.
-		if view != nil && t.Rev >= cur.rev {
+		if view != nil && (cur == nil || t.Rev >= cur.rev) {
 			c.known[id] = c.newEntry(view, t.Rev, now)
-		} else if cur.usable() {
+		} else if cur != nil && cur.usable() {
 			return cur.view, nil
 		}
 	case view == nil:
@@ -416,11 +416,17 @@ func (c *Cache) Resync(ctx context.Context) (added int, complete bool, err error
 		return 0, false, nil // flushed while the list was read: the flush's own resync lists afresh
 	}
 	for _, l := range ls {
-		if _, ok := c.known[l.id]; !ok {
-			c.known[l.id] = c.newEntry(l.view, l.rev, now)
-			delete(c.absent, l.id)
-			added++
+		if _, ok := c.known[l.id]; ok {
+			continue
 		}
+		// Removed while the list was read (its entry since dropped by a lookup that found
+		// nothing): the list predates the removal.
+		if exp, ok := c.removed[l.id]; ok && exp > now {
+			continue
+		}
+		c.known[l.id] = c.newEntry(l.view, l.rev, now)
+		delete(c.absent, l.id)
+		added++
 	}
 	c.complete = !c.deaf && len(ls) < c.cfg.PreloadMax
 	return added, c.complete, nil

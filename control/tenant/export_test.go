@@ -23,3 +23,10 @@ func SliceLister(list func(ctx context.Context, n int) ([]*Tenant, error)) Liste
 		return err
 	}
 }
+
+// Known counts the cache's entries, valid or not.
+func Known(c *Cache) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.known)
+}

@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -265,20 +266,82 @@ func TestBus_MalformedAnnouncementsAreDropped(t *testing.T) {
 	c.SetLister(tenant.SliceLister(l.list))
 	subscribed(t, bus, c)
 	ctx := context.Background()
-	for _, p := range []string{"", "acme", "{", `{"v":1,"op":"put","id":"acme","st":"active","pl":"free"}` + strings.Repeat(" ", 600),
-		`{"v":1,"op":"put","id":"../../x","st":"active","pl":"free"}`, "\x00\xff"} {
+	// Each would change acme (or add a tenant) if it were taken.
+	for _, p := range []string{"", "acme", "{", `{"v":1,"op":"put","id":"acme","st":"suspended","pl":"evil","rev":5}` + strings.Repeat(" ", 600),
+		`{"v":1,"op":"put","id":"../../x","st":"active","pl":"free","rev":5}`, "\x00\xff"} {
 		if err := client.Publish(ctx, bus.StateChannel(), p).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := bus.Publish(ctx, &tenant.Tenant{ID: "acme", Status: tenant.StatusSuspended, Plan: "free", Rev: 9}); err != nil {
+	// Messages arrive in order: once this one is in, the malformed ones have been handled.
+	if err := bus.Publish(ctx, &tenant.Tenant{ID: "marker", Status: tenant.StatusActive, Plan: "free", Rev: 1}); err != nil {
 		t.Fatal(err)
 	}
-	awaitCondition(t, "the valid announcement after the malformed ones", func() bool {
-		s := tenant.Peek(c, "acme")
-		return s != nil && s.Status == tenant.StatusSuspended
-	})
+	awaitCondition(t, "the valid announcement after the malformed ones", func() bool { return tenant.Peek(c, "marker") != nil })
+	if s := tenant.Peek(c, "acme"); s == nil || s.Status != tenant.StatusActive || s.Plan != "free" {
+		t.Fatalf("acme after malformed announcements: %+v, want active on free, as listed", s)
+	}
+	if n := l.reads.Load(); n != 0 {
+		t.Errorf("malformed announcements cost %d store reads", n)
+	}
 	if !c.Complete() {
 		t.Fatal("malformed announcements made the cache partial")
+	}
+}
+
+// A bare id that is no tenant id (the previous version's channel carries only ids) is dropped:
+// each one taken would leave an entry in the cache for good.
+func TestBus_BareIDsThatAreNoTenantIDAreDropped(t *testing.T) {
+	client := testenv.RedisClient(t)
+	bus := &tenant.Bus{Client: client, Channel: testenv.KeyPrefix(t) + "tenants"}
+	l := newLoader("acme")
+	c := tenant.NewCache(l.load, tenant.CacheConfig{})
+	c.SetLister(tenant.SliceLister(l.list))
+	subscribed(t, bus, c)
+	ctx := context.Background()
+	for _, p := range []string{"", "A", "x y", "../etc", strings.Repeat("a", 64), "-bad-"} {
+		if err := client.Publish(ctx, bus.Channel, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.Publish(ctx, bus.Channel, "acme").Err(); err != nil {
+		t.Fatal(err)
+	}
+	awaitCondition(t, "the valid id after the others", func() bool { _, _ = c.Get(ctx, "acme"); return l.reads.Load() == 1 })
+	if n := tenant.Known(c); n != 1 {
+		t.Errorf("the cache holds %d entries after bare ids that are no tenant id, want acme's only", n)
+	}
+}
+
+// A tenant list read before a removal, landing after a lookup has dropped the removed entry,
+// does not bring the tenant back: the removal is remembered.
+func TestCache_ResyncDoesNotBringBackARemovedTenant(t *testing.T) {
+	ctx := context.Background()
+	l := newLoader("acme") // the store, where gone has been removed
+	c := tenant.NewCache(l.load, tenant.CacheConfig{})
+	release := make(chan struct{})
+	stale := []*tenant.Tenant{
+		{ID: "acme", Status: tenant.StatusActive, Plan: "free", Rev: 1},
+		{ID: "gone", Status: tenant.StatusActive, Plan: "free", Rev: 1},
+	}
+	c.SetLister(tenant.SliceLister(func(context.Context, int) ([]*tenant.Tenant, error) {
+		<-release
+		return stale, nil
+	}))
+	done := make(chan error, 1)
+	go func() { _, _, err := c.Resync(ctx); done <- err }()
+	c.Removed("gone")
+	if _, err := c.Get(ctx, "gone"); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("gone after its removal: %v, want ErrNotFound", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := tenant.Peek(c, "gone"); s != nil {
+		t.Fatalf("a list read before the removal brought gone back: %+v", s)
+	}
+	if tenant.Peek(c, "acme") == nil {
+		t.Fatal("the list's other tenant is not cached")
 	}
 }
