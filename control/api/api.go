@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,10 +42,9 @@ type API struct {
 	mux   *http.ServeMux
 	table []Route
 
-	// The OpenAPI document, encoded once (openapi.go).
-	docOnce sync.Once
-	docJSON []byte
-	docErr  error
+	// doc encodes the OpenAPI document once (openapi.go); a panic while building it panics
+	// again on every call rather than leaving an empty document behind.
+	doc func() ([]byte, error)
 }
 
 // Usage reports a tenant's limits without consuming them.
@@ -59,6 +59,7 @@ func New(a *API) *API {
 	}
 	a.mux = http.NewServeMux()
 	a.routes()
+	a.doc = sync.OnceValues(func() ([]byte, error) { return json.Marshal(openAPIDoc(a.table)) })
 	return a
 }
 

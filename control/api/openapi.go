@@ -325,13 +325,13 @@ func allCodes() []any {
 // openAPI serves the document of this API's own table. It is built once (about 15 ms and
 // 130 KB, by reflection), on the first request: the table does not change after New.
 func (a *API) openAPI(w http.ResponseWriter, _ *http.Request, _ *call) error {
-	a.docOnce.Do(func() { a.docJSON, a.docErr = json.Marshal(openAPIDoc(a.table)) })
-	if a.docErr != nil {
-		return a.docErr
+	doc, err := a.doc()
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(a.docJSON)
+	_, err = w.Write(doc)
 	return err
 }

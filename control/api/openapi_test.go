@@ -189,3 +189,46 @@ func TestOpenAPI_ErrorAnswersAreProblemsAndSuccessAnswersAreClosed(t *testing.T)
 		}
 	}
 }
+
+// The document is read from the handlers' own answer types, so it shows what they send: a
+// field that starts to leak (a json:"-" tag dropped) shows in it. No schema may name a stored
+// secret, and credentials shown once appear only in the answers that exist to show them.
+func TestOpenAPI_NoSchemaCarriesASecretItShouldNot(t *testing.T) {
+	doc := loadOpenAPI(t, serveOpenAPI(t))
+	never := []string{"password_hash", "password", "role_rev", "mfa", "secrets", "totp_secret", "recovery_code_hashes", "lease_owner", "lease_until", "rev"}
+	onlyIn := map[string][]string{
+		"secret":         {"EndpointWithSecret", "Enrollment", "SecretResponse"},
+		"access_token":   {"TokenPair"},
+		"refresh_token":  {"TokenPair"},
+		"token":          {"IssuedInvitation"},
+		"recovery_codes": {"MFACodes"},
+	}
+	var walk func(component, path string, s *openapi3.Schema)
+	walk = func(component, path string, s *openapi3.Schema) {
+		if s == nil {
+			return
+		}
+		for name, p := range s.Properties {
+			if slices.Contains(never, name) {
+				t.Errorf("%s%s has a property %q", component, path, name)
+			}
+			if allowed, ok := onlyIn[name]; ok && (path != "" || !slices.Contains(allowed, component)) {
+				t.Errorf("%s%s has a property %q, which only %v may show", component, path, name, allowed)
+			}
+			if p.Ref == "" {
+				walk(component, path+"."+name, p.Value)
+			}
+		}
+		if s.Items != nil && s.Items.Ref == "" {
+			walk(component, path+"[]", s.Items.Value)
+		}
+		for _, sub := range s.AllOf {
+			if sub.Ref == "" {
+				walk(component, path, sub.Value)
+			}
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		walk(name, "", s.Value)
+	}
+}

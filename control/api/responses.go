@@ -10,8 +10,10 @@ import (
 )
 
 // The answers the handlers encode, as types: the OpenAPI document reads its response schemas
-// from them (openapi_schema.go), so a field added here is documented, and a field leaked into
-// an answer some other way fails the conformance test (every struct is closed).
+// from them (openapi_schema.go), so a field added here is documented, and a field added to an
+// answer some other way (a map merged in) fails the conformance test (every struct is closed).
+// A stored secret that starts to show through these types shows in the document too, and
+// TestOpenAPI_NoSchemaCarriesASecretItShouldNot refuses it there.
 
 type signupResponse struct {
 	Message  string        `json:"message"`
