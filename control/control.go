@@ -228,6 +228,11 @@ func New(ctx context.Context, b *Backend, rt *Runtime, cfg Config) (*Service, er
 	if err := bill.Init(ctx); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
+	if rt.Bus != nil {
+		// Replicas share jwt_secret, so they share this key: tenant states announced over
+		// Redis are signed with it, and one no replica signed is dropped.
+		rt.Bus.SetKey(keys.Derive("saasgate tenant announcements"))
+	}
 	s := &Service{Backend: b, Runtime: rt, plans: cfg.Plans, Keys: keys, Tenants: tenants, accounts: accounts,
 		audit: auditLog, notify: notifier, auditRetention: cfg.AuditRetention, Billing: bill, tick: cfg.BillingTick, now: now, logger: logger}
 	if s.tick <= 0 {

@@ -2,7 +2,11 @@ package tenant
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,10 +26,52 @@ import (
 // receives them in that order (the id marks the entry, the state makes it valid again): a
 // replica of the previous version, during a rolling upgrade, hears the id, and this version
 // hears both, or only the id from a replica of the previous version.
+//
+// A state is taken as it is, so it is signed: whoever can publish on Redis must not be able to
+// lift a suspension or change a plan in every replica's cache. SetKey gives the key (the
+// replicas share it: control derives it from jwt_secret); a state whose signature does not
+// match is dropped, and the bare id sent with it has already sent the next lookup to the
+// store. Until it has a key a bus publishes states unsigned and takes none.
 type Bus struct {
 	Client  redis.UniversalClient
 	Channel string
 	Logger  *zap.Logger
+
+	key atomic.Pointer[[]byte]
+}
+
+// SetKey sets the key states are signed and checked with; a reload may change it.
+func (b *Bus) SetKey(key []byte) { b.key.Store(&key) }
+
+// sigLen is the length of a state's signature: base64url of HMAC-SHA256, before the JSON.
+const sigLen = 43
+
+// sign prefixes msg with its signature under the bus's key, if it has one.
+func (b *Bus) sign(msg []byte) []byte {
+	k := b.key.Load()
+	if k == nil {
+		return msg
+	}
+	m := hmac.New(sha256.New, *k)
+	m.Write(msg)
+	out := base64.RawURLEncoding.AppendEncode(make([]byte, 0, sigLen+len(msg)), m.Sum(nil))
+	return append(out, msg...)
+}
+
+// verify returns the announcement of a signed payload, or false when the signature does not
+// match (or is missing) under the bus's key.
+func (b *Bus) verify(payload string) (string, bool) {
+	k := b.key.Load()
+	if k == nil || len(payload) < sigLen {
+		return "", false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(payload[:sigLen])
+	if err != nil {
+		return "", false
+	}
+	m := hmac.New(sha256.New, *k)
+	m.Write([]byte(payload[sigLen:]))
+	return payload[sigLen:], hmac.Equal(sig, m.Sum(nil))
 }
 
 // StateChannel is the channel the tenants' states are announced on.
@@ -55,7 +101,7 @@ func (b *Bus) publish(ctx context.Context, id string, msg []byte, ok bool) error
 	if !ok { // too large to announce: the id alone makes every replica read the store
 		return b.Client.Publish(ctx, b.Channel, id).Err()
 	}
-	return publishBoth.Run(ctx, b.Client, []string{b.Channel}, id, b.StateChannel(), msg).Err()
+	return publishBoth.Run(ctx, b.Client, []string{b.Channel}, id, b.StateChannel(), b.sign(msg)).Err()
 }
 
 // Run applies announcements to the cache as they arrive, until ctx ends. Until the
@@ -121,6 +167,14 @@ func (b *Bus) Run(ctx context.Context, cache *Cache) {
 // apply hands an announcement to the cache. A malformed one is dropped: the bare id published
 // with it has already marked the entry.
 func (b *Bus) apply(cache *Cache, payload string) {
+	payload, signed := b.verify(payload)
+	if !signed {
+		if b.Logger != nil {
+			b.Logger.Warn("ignoring a tenant announcement whose signature does not match: a replica with another jwt_secret, or someone else publishing on Redis",
+				zap.Int("bytes", len(payload)))
+		}
+		return
+	}
 	a, err := DecodeAnnouncement([]byte(payload))
 	switch {
 	case err != nil:

@@ -30,3 +30,6 @@ func Known(c *Cache) int {
 	defer c.mu.RUnlock()
 	return len(c.known)
 }
+
+// Sign is what b publishes for msg on the state channel: msg signed with its key.
+func Sign(b *Bus, msg string) string { return string(b.sign([]byte(msg))) }

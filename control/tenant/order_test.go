@@ -196,6 +196,7 @@ func TestCache_ReadInFlightDoesNotUndoAnAnnouncement(t *testing.T) {
 // channel is subscribed last).
 func subscribed(t *testing.T, bus *tenant.Bus, caches ...*tenant.Cache) {
 	t.Helper()
+	bus.SetKey([]byte("the replicas' key"))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -266,10 +267,11 @@ func TestBus_MalformedAnnouncementsAreDropped(t *testing.T) {
 	c.SetLister(tenant.SliceLister(l.list))
 	subscribed(t, bus, c)
 	ctx := context.Background()
-	// Each would change acme (or add a tenant) if it were taken.
+	// Each would change acme (or add a tenant) if it were taken. They are signed, as a replica
+	// would sign them, so that it is the decoder that refuses them.
 	for _, p := range []string{"", "acme", "{", `{"v":1,"op":"put","id":"acme","st":"suspended","pl":"evil","rev":5}` + strings.Repeat(" ", 600),
 		`{"v":1,"op":"put","id":"../../x","st":"active","pl":"free","rev":5}`, "\x00\xff"} {
-		if err := client.Publish(ctx, bus.StateChannel(), p).Err(); err != nil {
+		if err := client.Publish(ctx, bus.StateChannel(), tenant.Sign(bus, p)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -344,4 +346,52 @@ func TestCache_ResyncDoesNotBringBackARemovedTenant(t *testing.T) {
 	if tenant.Peek(c, "acme") == nil {
 		t.Fatal("the list's other tenant is not cached")
 	}
+}
+
+// With a key, a state is taken only when signed with it: one published by someone else on
+// Redis (unsigned, or signed with another key) cannot lift a suspension or change a plan; its
+// bare id, sent with it, still sends the next lookup to the store, which has the truth.
+func TestBus_StatesAreTakenOnlyWhenSigned(t *testing.T) {
+	client := testenv.RedisClient(t)
+	channel := testenv.KeyPrefix(t) + "tenants"
+	bus := &tenant.Bus{Client: client, Channel: channel}
+	bus.SetKey([]byte("the replicas' key"))
+	l := newLoader("acme")
+	l.tenants["acme"].Status = tenant.StatusSuspended
+	c := tenant.NewCache(l.load, tenant.CacheConfig{})
+	c.SetLister(tenant.SliceLister(l.list))
+	subscribed(t, bus, c)
+	ctx := context.Background()
+
+	lifted := &tenant.Tenant{ID: "acme", Status: tenant.StatusActive, Plan: "enterprise", Rev: 99}
+	unsigned, _ := tenant.EncodeState(lifted)
+	other := &tenant.Bus{Client: client, Channel: channel}
+	other.SetKey([]byte("another key"))
+	if err := client.Publish(ctx, bus.StateChannel(), unsigned).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Publish(ctx, lifted); err != nil { // its bare id marks acme, whose next lookup reads the store
+		t.Fatal(err)
+	}
+	// Messages arrive in order: once the marker is in, the forged states have been handled.
+	if err := bus.Publish(ctx, &tenant.Tenant{ID: "marker", Status: tenant.StatusActive, Plan: "free", Rev: 1}); err != nil {
+		t.Fatal(err)
+	}
+	awaitCondition(t, "the signed announcement", func() bool { return tenant.Peek(c, "marker") != nil })
+	if s := tenant.Peek(c, "acme"); s != nil && (s.Status != tenant.StatusSuspended || s.Plan != "free") {
+		t.Fatalf("a forged state was taken: acme is %+v", s)
+	}
+	s, err := c.Get(ctx, "acme")
+	if err != nil || s.Status != tenant.StatusSuspended {
+		t.Fatalf("acme after forged states: %+v, %v; want suspended, as the store has it", s, err)
+	}
+
+	// A state signed with the key is taken as it is.
+	if err := bus.Publish(ctx, &tenant.Tenant{ID: "acme", Status: tenant.StatusActive, Plan: "pro", Rev: 7}); err != nil {
+		t.Fatal(err)
+	}
+	awaitCondition(t, "the signed state", func() bool {
+		s := tenant.Peek(c, "acme")
+		return s != nil && s.Plan == "pro"
+	})
 }

@@ -4,6 +4,7 @@
 package token
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -83,6 +84,14 @@ func (k *Keys) Fingerprint() string {
 	fmt.Fprintf(h, "%d:%s:", len(k.Issuer), k.Issuer)
 	h.Write(k.Secret)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Derive is a key of its own for purpose, made from the secret (HMAC-SHA256 of purpose): the
+// replicas that share the secret share it, and it tells nothing of the secret.
+func (k *Keys) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.Secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 func (k *Keys) now() time.Time {

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -214,4 +215,18 @@ func strictVerify(raw string, now time.Time) (identity.Principal, bool) {
 func decodeSegment(seg string, v any) bool {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	return err == nil && json.Unmarshal(b, v) == nil
+}
+
+// A derived key is the same for every holder of the secret, and another for another secret
+// or purpose.
+func TestKeys_Derive(t *testing.T) {
+	a, _ := NewKeys([]byte("secret-one-secret-one-secret-one-!!"), "iss", time.Hour)
+	b, _ := NewKeys([]byte("secret-one-secret-one-secret-one-!!"), "iss", time.Hour)
+	c, _ := NewKeys([]byte("secret-two-secret-two-secret-two-!!"), "iss", time.Hour)
+	if !bytes.Equal(a.Derive("x"), b.Derive("x")) || len(a.Derive("x")) != 32 {
+		t.Fatal("two holders of one secret derive different keys")
+	}
+	if bytes.Equal(a.Derive("x"), c.Derive("x")) || bytes.Equal(a.Derive("x"), a.Derive("y")) {
+		t.Fatal("another secret or purpose derives the same key")
+	}
 }
