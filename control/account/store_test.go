@@ -14,7 +14,6 @@ import (
 
 // The conformance suite of account.MongoStore, run in both tenant layouts.
 
-var layouts = []store.Layout{store.LayoutCollections, store.LayoutShared}
 
 var st0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
@@ -45,7 +44,7 @@ func userID(layout store.Layout, tenant, name string) string {
 }
 
 func TestAccountStore_Conformance(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			s := newStore(t, layout)
@@ -181,7 +180,7 @@ func TestAccountStore_Conformance(t *testing.T) {
 // collections layout, the same user ids). Every per-tenant method called for alpha, with any
 // argument, including bravo's ids and hashes, reads and changes alpha's documents only.
 func TestAccountStore_Isolation(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			s := newStore(t, layout)

@@ -17,7 +17,6 @@ import (
 
 // The conformance suite of audit.MongoStore, run in both tenant layouts.
 
-var layouts = []store.Layout{store.LayoutCollections, store.LayoutShared}
 
 type layoutFixture struct {
 	db     *store.DB
@@ -97,7 +96,7 @@ func (f *layoutFixture) verify(t *testing.T, tenant string) *audit.Verification 
 }
 
 func TestAuditStore_Conformance(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			f := newLayoutFixture(t, layout)
@@ -201,7 +200,7 @@ func seqs(es []*audit.Entry) []int64 {
 // detail naming bravo). Every read for alpha returns alpha's entries only; alpha's sweep and a
 // tampered alpha entry leave bravo's chain whole and verified.
 func TestAuditStore_Isolation(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			f := newLayoutFixture(t, layout)

@@ -14,7 +14,6 @@ import (
 // The conformance suite of notify.MongoStore, run in both tenant layouts: the endpoints (per
 // tenant) and the deliveries (a platform collection, read per endpoint owner).
 
-var layouts = []store.Layout{store.LayoutCollections, store.LayoutShared}
 
 func newLayoutStore(t *testing.T, layout store.Layout) *notify.MongoStore {
 	t.Helper()
@@ -45,7 +44,7 @@ func newEndpoint(layout store.Layout, tenant, name string, at time.Time) *notify
 }
 
 func TestNotifyStore_Conformance(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			s := newLayoutStore(t, layout)
@@ -152,7 +151,7 @@ func TestNotifyStore_Conformance(t *testing.T) {
 // collections layout). Every endpoint method called for alpha, naming bravo's endpoint ids,
 // neither reads nor changes bravo's.
 func TestNotifyStore_Isolation(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			s := newLayoutStore(t, layout)

@@ -75,9 +75,6 @@ func (db *DB) Scoped(layout Layout, tenantID, suffix string) *Scoped {
 	return &Scoped{c: db.C(TenantCollection(tenantID, suffix)), tenantID: tenantID}
 }
 
-// TenantID is the tenant the handle is scoped to.
-func (s *Scoped) TenantID() string { return s.tenantID }
-
 // EnsureShared creates the shared collection suffix, with indexes each led by FieldTenant, in
 // the shared layout; in the collections layout it does nothing.
 func (db *DB) EnsureShared(ctx context.Context, layout Layout, suffix string, indexes ...Index) error {

@@ -94,13 +94,12 @@ func (p *scopedPair) untouched(t *testing.T) {
 	}
 }
 
-var layouts = []store.Layout{store.LayoutCollections, store.LayoutShared}
 
 // TestScoped_Isolation: whatever filter, update, document or pipeline alpha's handle is given
 // (including ones naming bravo, its ids, or tenant_id in any position), it reads, changes and
 // deletes only alpha's documents, or refuses with ErrTenantField; in both layouts.
 func TestScoped_Isolation(t *testing.T) {
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			ctx := context.Background()
 			p := newScopedPair(t, layout)
@@ -284,7 +283,7 @@ func str(v any) string {
 // tenant creates its collection, where in the shared layout it creates none.
 func TestScoped_IndexesLedByTenant(t *testing.T) {
 	ctx := context.Background()
-	for _, layout := range layouts {
+	for _, layout := range store.Layouts {
 		t.Run(string(layout), func(t *testing.T) {
 			db := testenv.DB(t)
 			if err := db.EnsureShared(ctx, layout, "things", store.Index{Keys: []string{"name"}, Unique: true}, store.Index{Keys: []string{"a", "b"}}); err != nil {
@@ -352,7 +351,7 @@ func TestScoped_IndexesLedByTenant(t *testing.T) {
 func TestCheckLayout_RefusesTheOtherLayout(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t)
-	for _, l := range layouts {
+	for _, l := range store.Layouts {
 		if err := db.CheckLayout(ctx, l); err != nil {
 			t.Errorf("empty database, %s: %v", l, err)
 		}
