@@ -14,7 +14,6 @@ import (
 
 // The conformance suite of account.MongoStore, run in both tenant layouts.
 
-
 var st0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // newStore is a MongoStore in layout over a fresh database, with the tenants alpha and bravo

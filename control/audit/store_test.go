@@ -17,7 +17,6 @@ import (
 
 // The conformance suite of audit.MongoStore, run in both tenant layouts.
 
-
 type layoutFixture struct {
 	db     *store.DB
 	layout store.Layout

@@ -14,7 +14,6 @@ import (
 // The conformance suite of notify.MongoStore, run in both tenant layouts: the endpoints (per
 // tenant) and the deliveries (a platform collection, read per endpoint owner).
 
-
 func newLayoutStore(t *testing.T, layout store.Layout) *notify.MongoStore {
 	t.Helper()
 	ctx := context.Background()

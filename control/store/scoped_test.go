@@ -94,7 +94,6 @@ func (p *scopedPair) untouched(t *testing.T) {
 	}
 }
 
-
 // TestScoped_Isolation: whatever filter, update, document or pipeline alpha's handle is given
 // (including ones naming bravo, its ids, or tenant_id in any position), it reads, changes and
 // deletes only alpha's documents, or refuses with ErrTenantField; in both layouts.
