@@ -260,12 +260,8 @@ func TestBus_AnnouncedStateIsServedEverywhereWithoutStoreReads(t *testing.T) {
 
 // A malformed payload on the state channel is dropped without harm, and the bus goes on.
 func TestBus_MalformedAnnouncementsAreDropped(t *testing.T) {
-	client := testenv.RedisClient(t)
-	bus := &tenant.Bus{Client: client, Channel: testenv.KeyPrefix(t) + "tenants"}
-	l := newLoader("acme")
-	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(tenant.SliceLister(l.list))
-	subscribed(t, bus, c)
+	bus, l, c := subscribedCache(t, "acme")
+	client := bus.Client
 	ctx := context.Background()
 	// Each would change acme (or add a tenant) if it were taken. They are signed, as a replica
 	// would sign them, so that it is the decoder that refuses them.
@@ -294,12 +290,8 @@ func TestBus_MalformedAnnouncementsAreDropped(t *testing.T) {
 // A bare id that is no tenant id (the previous version's channel carries only ids) is dropped:
 // each one taken would leave an entry in the cache for good.
 func TestBus_BareIDsThatAreNoTenantIDAreDropped(t *testing.T) {
-	client := testenv.RedisClient(t)
-	bus := &tenant.Bus{Client: client, Channel: testenv.KeyPrefix(t) + "tenants"}
-	l := newLoader("acme")
-	c := tenant.NewCache(l.load, tenant.CacheConfig{})
-	c.SetLister(tenant.SliceLister(l.list))
-	subscribed(t, bus, c)
+	bus, l, c := subscribedCache(t, "acme")
+	client := bus.Client
 	ctx := context.Background()
 	for _, p := range []string{"", "A", "x y", "../etc", strings.Repeat("a", 64), "-bad-"} {
 		if err := client.Publish(ctx, bus.Channel, p).Err(); err != nil {
@@ -394,4 +386,15 @@ func TestBus_StatesAreTakenOnlyWhenSigned(t *testing.T) {
 		s := tenant.Peek(c, "acme")
 		return s != nil && s.Plan == "pro"
 	})
+}
+
+// subscribedCache is a cache of the store ids, listed and subscribed to a bus of its own.
+func subscribedCache(t *testing.T, ids ...string) (*tenant.Bus, *countingLoader, *tenant.Cache) {
+	t.Helper()
+	bus := &tenant.Bus{Client: testenv.RedisClient(t), Channel: testenv.KeyPrefix(t) + "tenants"}
+	l := newLoader(ids...)
+	c := tenant.NewCache(l.load, tenant.CacheConfig{})
+	c.SetLister(tenant.SliceLister(l.list))
+	subscribed(t, bus, c)
+	return bus, l, c
 }
